@@ -1,0 +1,54 @@
+# Everything a fresh machine needs: Node.js and npm are assumed, Bun is fetched pinned from the npm package.
+BUN_VERSION := 1.4.5
+TOOLS       := .tools
+PINNED_BUN  := $(TOOLS)/node_modules/bun/bin/bun.exe
+# A bun already on PATH is used only when it is the pinned version; otherwise the pinned one is installed.
+BUN := $(shell command -v bun >/dev/null 2>&1 && [ "$$(bun --version 2>/dev/null)" = "$(BUN_VERSION)" ] && command -v bun || echo $(PINNED_BUN))
+
+BINARY := dist/opportunity-service
+SOURCES := $(shell find src events projections -name '*.ts' 2>/dev/null) package.json bun.lock
+
+PORT ?= 8080
+DB_PATH ?= ./data/opportunities.db
+
+.PHONY: run test build typecheck deps clean help
+
+help:
+	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
+	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary)"
+	@echo "make build  compile $(BINARY)"
+	@echo "make clean  remove build output and installed tools (not the database)"
+
+$(PINNED_BUN):
+	@echo "installing bun $(BUN_VERSION) from npm into $(TOOLS)/"
+	@mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	@# The package's postinstall puts the platform binary in place; if scripts were skipped, take it directly.
+	@if ! $(PINNED_BUN) --version >/dev/null 2>&1; then \
+	  cp "$$(ls -d $(TOOLS)/node_modules/@oven/bun-*/bin/bun | head -n1)" $(PINNED_BUN); fi
+	@$(PINNED_BUN) --version
+
+node_modules/.installed: package.json bun.lock | $(if $(filter $(PINNED_BUN),$(BUN)),$(PINNED_BUN))
+	$(BUN) install --frozen-lockfile
+	@touch $@
+
+deps: node_modules/.installed
+
+run: deps
+	$(BUN) run src/main.ts serve --demo --port $(PORT) --db $(DB_PATH)
+
+typecheck: deps
+	$(BUN) x tsc -p .
+
+test: typecheck
+	$(BUN) test
+
+build: $(BINARY)
+
+$(BINARY): node_modules/.installed $(SOURCES)
+	@mkdir -p dist
+	$(BUN) build src/main.ts --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --outfile $(BINARY)
+	@ls -l $(BINARY) | awk '{ printf "built %s (%.1f MiB)\n", $$9, $$5 / 1048576 }'
+
+clean:
+	rm -rf dist $(TOOLS) node_modules

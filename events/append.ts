@@ -1,0 +1,79 @@
+import type { Database, Statement } from "bun:sqlite";
+import { monotonicFactory } from "ulid";
+import { canonicalJson } from "./canonical-json";
+import { eventHash, GENESIS_HASH } from "./hash-chain";
+import type { EventMetadata } from "./opportunity-events";
+import { readHead, streamVersion } from "./read";
+import { ConcurrencyError, type EventRow, type NewEvent, type StoredEvent } from "./stored-event";
+
+// One factory for the process: ulid 3 looks up its random source on every plain `ulid()` call.
+const nextEventId = monotonicFactory();
+
+export type SchemaVersionOf = (type: string) => number;
+
+/**
+ * Appends events to one stream. Must run inside the store's write transaction (see event-store.ts), which
+ * is what makes `position` gap-free and the version check race-free across processes.
+ */
+export function appendToStream(
+  db: Database,
+  insert: Statement<unknown, [EventRow]>,
+  schemaVersionOf: SchemaVersionOf,
+  streamId: string,
+  expectedVersion: number,
+  events: readonly NewEvent[],
+  metadata: EventMetadata,
+  recordedAt: string,
+): StoredEvent[] {
+  if (!db.inTransaction) throw new Error("appendToStream must run inside the store's write transaction");
+  const actual = streamVersion(db, streamId);
+  if (actual !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion, actual);
+
+  const head = readHead(db);
+  let position = head?.position ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  let version = expectedVersion;
+  const metadataText = canonicalJson(metadata);
+  const stored: StoredEvent[] = [];
+  for (const event of events) {
+    position += 1;
+    version += 1;
+    const row: EventRow = {
+      position,
+      event_id: nextEventId(),
+      stream_id: streamId,
+      version,
+      type: event.type,
+      schema_version: schemaVersionOf(event.type),
+      data: canonicalJson(event.data),
+      metadata: metadataText,
+      recorded_at: recordedAt,
+      prev_hash: prevHash,
+      hash: "",
+    };
+    row.hash = eventHash(prevHash, row);
+    insert.run(row);
+    stored.push({
+      position,
+      eventId: row.event_id,
+      streamId,
+      version,
+      type: row.type,
+      schemaVersion: row.schema_version,
+      data: event.data,
+      metadata,
+      recordedAt,
+      prevHash,
+      hash: row.hash,
+    });
+    prevHash = row.hash;
+  }
+  return stored;
+}
+
+export function prepareInsert(db: Database): Statement<unknown, [EventRow]> {
+  return db.prepare<unknown, [EventRow]>(
+    `INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+     VALUES ($position, $event_id, $stream_id, $version, $type, $schema_version, $data, $metadata, $recorded_at, $prev_hash, $hash)`,
+    );
+}

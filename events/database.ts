@@ -1,0 +1,22 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * Opens (creating if needed) a SQLite database tuned for a durable event store: WAL so readers never block
+ * the writer, synchronous=FULL so an acknowledged append survives power loss, and a busy timeout so another
+ * process holding the write lock (an `import` beside the server) makes us wait rather than fail.
+ */
+export function openDatabase(path: string, options: { readonly?: boolean } = {}): Database {
+  if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+  const db = options.readonly ? new Database(path, { readonly: true, strict: true }) : new Database(path, { create: true, strict: true });
+  db.run("PRAGMA busy_timeout = 5000");
+  if (!options.readonly) {
+    db.run("PRAGMA journal_mode = WAL");
+    db.run("PRAGMA synchronous = FULL");
+  }
+  db.run("PRAGMA foreign_keys = ON");
+  // Triggers fired by triggers must also fire, so no nested path can slip past the append-only guards.
+  db.run("PRAGMA recursive_triggers = ON");
+  return db;
+}

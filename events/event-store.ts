@@ -1,0 +1,72 @@
+import type { Database, Statement } from "bun:sqlite";
+import { appendToStream, prepareInsert, type SchemaVersionOf } from "./append";
+import { createEventTable } from "./event-table";
+import type { EventMetadata } from "./opportunity-events";
+import { readAllAfter, readHead, readStream } from "./read";
+import type { EventRow, NewEvent, StoredEvent } from "./stored-event";
+
+/**
+ * Folds each appended event into a read model, in the transaction that appends it. Registered once with the
+ * store, so that no write path can append an event and forget the projection.
+ */
+export type Projector = (db: Database, event: StoredEvent) => void;
+
+export interface WriteTransaction {
+  /** Appends to one stream if it is still at `expectedVersion` (else ConcurrencyError), and projects. */
+  append(streamId: string, expectedVersion: number, events: readonly NewEvent[], metadata: EventMetadata): StoredEvent[];
+  readonly db: Database;
+}
+
+export interface EventStoreOptions {
+  projectors: readonly Projector[];
+  schemaVersionOf: SchemaVersionOf;
+  /** The clock for `recorded_at`; tests pass a fixed one. */
+  now?: () => Date;
+}
+
+export class EventStore {
+  private readonly insert: Statement<unknown, [EventRow]>;
+  private readonly now: () => Date;
+
+  constructor(
+    readonly db: Database,
+    private readonly options: EventStoreOptions,
+  ) {
+    createEventTable(db);
+    this.insert = prepareInsert(db);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Runs `work` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a decision made
+   * from state read inside `work` cannot be overtaken by another writer before it commits. Anything thrown
+   * rolls back every append and projection of the transaction.
+   */
+  write<T>(work: (tx: WriteTransaction) => T): T {
+    const run = this.db.transaction(() => {
+      const recordedAt = this.now().toISOString();
+      const tx: WriteTransaction = {
+        db: this.db,
+        append: (streamId, expectedVersion, events, metadata) => {
+          const stored = appendToStream(this.db, this.insert, this.options.schemaVersionOf, streamId, expectedVersion, events, metadata, recordedAt);
+          for (const event of stored) for (const project of this.options.projectors) project(this.db, event);
+          return stored;
+        },
+      };
+      return work(tx);
+    });
+    return run.immediate();
+  }
+
+  readStream(streamId: string): StoredEvent[] {
+    return readStream(this.db, streamId);
+  }
+
+  readAll(afterPosition = 0, limit = 1000): StoredEvent[] {
+    return readAllAfter(this.db, afterPosition, limit);
+  }
+
+  head(): { position: number; hash: string } | null {
+    return readHead(this.db);
+  }
+}

@@ -1,0 +1,72 @@
+import {
+  OPPORTUNITY_CREATED,
+  OPPORTUNITY_FIELD_NAMES,
+  OPPORTUNITY_UPDATED,
+  type FieldValue,
+  type OpportunityCreatedData,
+  type OpportunityField,
+  type OpportunityUpdatedData,
+} from "../events/opportunity-events";
+
+/** What is true of one opportunity now: every field, `null` where it has no value. */
+export type Opportunity = {
+  id: number;
+  opportunityCode: string;
+  endCustomerName: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+} & Record<OpportunityField, FieldValue>;
+
+/** The part of a stored event that a fold reads. */
+export interface FoldableEvent {
+  type: string;
+  data: unknown;
+  version: number;
+  recordedAt: string;
+}
+
+function emptyFields(): Record<OpportunityField, FieldValue> {
+  const fields = {} as Record<OpportunityField, FieldValue>;
+  for (const name of OPPORTUNITY_FIELD_NAMES) fields[name] = null;
+  return fields;
+}
+
+/**
+ * Folds one event into the state. Events are facts: this never validates and never throws on old data; an
+ * event type it does not know leaves the state as it was.
+ */
+export function evolve(state: Opportunity | null, event: FoldableEvent): Opportunity | null {
+  switch (event.type) {
+    case OPPORTUNITY_CREATED: {
+      const data = event.data as OpportunityCreatedData;
+      const next = {
+        ...emptyFields(),
+        id: data.id,
+        opportunityCode: data.opportunityCode,
+        endCustomerName: data.endCustomerName,
+        version: event.version,
+        createdAt: event.recordedAt,
+        updatedAt: event.recordedAt,
+      } as Opportunity;
+      for (const name of OPPORTUNITY_FIELD_NAMES) if (data[name] !== undefined) next[name] = data[name];
+      return next;
+    }
+    case OPPORTUNITY_UPDATED: {
+      if (state === null) return state;
+      const { changes } = event.data as OpportunityUpdatedData;
+      const next: Opportunity = { ...state, version: event.version, updatedAt: event.recordedAt };
+      for (const name of OPPORTUNITY_FIELD_NAMES) if (changes[name] !== undefined) next[name] = changes[name];
+      return next;
+    }
+    default:
+      return state === null ? null : { ...state, version: event.version };
+  }
+}
+
+/** The state after a stream's events, or null before its creation. */
+export function foldStream(events: Iterable<FoldableEvent>): Opportunity | null {
+  let state: Opportunity | null = null;
+  for (const event of events) state = evolve(state, event);
+  return state;
+}

@@ -1,0 +1,142 @@
+import { normalizeInteger } from "../events/exact-json";
+import type { FieldValue, OpportunityField } from "../events/opportunity-events";
+import type { StageDictionary } from "./stage-dictionary";
+import { formatZonedDateTime, isCalendarDate, parseZonedDateTime } from "./zoned-time";
+
+/**
+ * The contract's rules for each updatable field, and the Chinese text integrators read in the docs.
+ * Validation and the OpenAPI document both come from this one table, so they cannot drift apart.
+ */
+export type RuleKind = "requiredText" | "optionalText" | "amount" | "id" | "boolean" | "date" | "dateTime" | "confidence" | "stage" | "status";
+
+export interface FieldRule {
+  kind: RuleKind;
+  /** The contract's description of the field. */
+  label: string;
+  maxLength?: number;
+}
+
+export const FIELD_RULES: Record<OpportunityField, FieldRule> = {
+  opportunityName: { kind: "requiredText", label: "商机名称", maxLength: 200 },
+  projectLocation: { kind: "optionalText", label: "项目地", maxLength: 200 },
+  operatorName: { kind: "optionalText", label: "运作方", maxLength: 100 },
+  amount: { kind: "amount", label: "商机金额,必须大于 0" },
+  expectedCloseDate: { kind: "date", label: "预计结单日期,格式 YYYY-MM-DD" },
+  confidencePct: { kind: "confidence", label: "把握度,建议传 A、B、C" },
+  stage: { kind: "stage", label: "项目阶段,建议传 CRM 当前字典码值" },
+  opportunityType: { kind: "optionalText", label: "建设类型", maxLength: 50 },
+  productType: { kind: "optionalText", label: "产品类型", maxLength: 50 },
+  source: { kind: "optionalText", label: "商机来源", maxLength: 50 },
+  salesExpansionId: { kind: "id", label: "销售拓展 ID,必须大于 0" },
+  channelExpansionId: { kind: "id", label: "渠道拓展 ID,必须大于 0" },
+  preSalesId: { kind: "id", label: "售前 ID,必须大于 0" },
+  preSalesName: { kind: "optionalText", label: "售前姓名", maxLength: 50 },
+  competitorName: { kind: "optionalText", label: "竞品名称", maxLength: 200 },
+  archived: { kind: "boolean", label: "是否归档" },
+  pushedToOms: { kind: "boolean", label: "是否已推送 OMS" },
+  omsPushTime: { kind: "dateTime", label: "推送 OMS 时间,建议 ISO 8601 格式" },
+  status: { kind: "status", label: "商机状态,支持 active、closed、won、lost" },
+  description: { kind: "optionalText", label: "备注", maxLength: 2000 },
+};
+
+export const STATUSES = ["active", "closed", "won", "lost"] as const;
+export const CONFIDENCE_LEVELS = ["A", "B", "C"] as const;
+/** Largest accepted amount: every amount up to it is exact to the cent in a double. */
+export const MAX_AMOUNT = 1e13;
+const INT64_MAX = 9223372036854775807n;
+
+/** What field validation needs besides the value itself. */
+export interface FieldContext {
+  stages: StageDictionary;
+  timeZone: string;
+}
+
+export type FieldResult = { ok: true; value: FieldValue } | { ok: false; error: string };
+
+const ok = (value: FieldValue): FieldResult => ({ ok: true, value });
+const fail = (error: string): FieldResult => ({ ok: false, error });
+
+/** A bad value as integrators see it in a message: JSON, cut short when long. */
+export function quote(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === "bigint" ? value.toString() : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+const codePointLength = (text: string) => {
+  let length = 0;
+  for (const _ of text) length += 1;
+  return length;
+};
+
+function parseText(name: string, rule: FieldRule, raw: unknown): FieldResult {
+  if (typeof raw !== "string") return fail(`${name} 必须是字符串，收到: ${quote(raw)}`);
+  const text = raw.trim();
+  if (text === "") return rule.kind === "requiredText" ? fail(`${name} 不能为空`) : ok(null);
+  const length = codePointLength(text);
+  if (rule.maxLength !== undefined && length > rule.maxLength) {
+    return fail(`${name} 长度不能超过 ${rule.maxLength} 个字符，收到 ${length} 个`);
+  }
+  return ok(text);
+}
+
+function parseId(name: string, raw: unknown): FieldResult {
+  let id: bigint | null = null;
+  if (typeof raw === "bigint") id = raw;
+  else if (typeof raw === "number" && Number.isInteger(raw)) id = BigInt(raw);
+  else if (typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw)) id = BigInt(raw.trim());
+  if (id === null || id <= 0n) return fail(`${name} 必须是大于 0 的整数，收到: ${quote(raw)}`);
+  if (id > INT64_MAX) return fail(`${name} 超出 64 位整数范围（最大 ${INT64_MAX}），收到: ${quote(raw)}`);
+  return ok(normalizeInteger(id));
+}
+
+/** Checks one field's raw JSON value (never null: null means "not sent" and is skipped before this). */
+export function parseFieldValue(name: OpportunityField, raw: unknown, context: FieldContext): FieldResult {
+  const rule = FIELD_RULES[name];
+  switch (rule.kind) {
+    case "requiredText":
+    case "optionalText":
+      return parseText(name, rule, raw);
+    case "amount":
+      if (typeof raw !== "number" && typeof raw !== "bigint") return fail(`${name} 必须是数字，收到: ${quote(raw)}`);
+      if (!(Number(raw) > 0)) return fail(`${name} 必须大于 0，收到: ${quote(raw)}`);
+      if (Number(raw) > MAX_AMOUNT) return fail(`${name} 不能超过 ${MAX_AMOUNT}，收到: ${quote(raw)}`);
+      return ok(Number(raw));
+    case "id":
+      return parseId(name, raw);
+    case "boolean":
+      return typeof raw === "boolean" ? ok(raw) : fail(`${name} 必须是布尔值 true 或 false，收到: ${quote(raw)}`);
+    case "date": {
+      const match = typeof raw === "string" ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(raw.trim()) : null;
+      if (!match || !isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
+        return fail(`${name} 必须是有效日期，格式 YYYY-MM-DD，收到: ${quote(raw)}`);
+      }
+      return ok(match[0]);
+    }
+    case "dateTime": {
+      const epochMs = typeof raw === "string" || typeof raw === "number" ? parseZonedDateTime(raw, context.timeZone) : null;
+      if (epochMs === null) {
+        return fail(`${name} 必须是 ISO 8601 时间、yyyy-MM-dd HH:mm:ss 或毫秒时间戳，收到: ${quote(raw)}`);
+      }
+      return ok(formatZonedDateTime(epochMs, context.timeZone));
+    }
+    case "confidence": {
+      const level = typeof raw === "string" ? raw.trim().toUpperCase() : null;
+      return level !== null && (CONFIDENCE_LEVELS as readonly string[]).includes(level) ? ok(level) : fail("项目把握度仅支持A、B、C");
+    }
+    case "stage": {
+      const code = typeof raw === "string" ? context.stages.resolve(raw) : null;
+      return code !== null ? ok(code) : fail(`项目阶段无效: ${typeof raw === "string" ? raw : quote(raw)}`);
+    }
+    case "status": {
+      const status = typeof raw === "string" ? raw.trim().toLowerCase() : null;
+      return status !== null && (STATUSES as readonly string[]).includes(status)
+        ? ok(status)
+        : fail(`商机状态无效: ${typeof raw === "string" ? raw : quote(raw)}，仅支持 ${STATUSES.join("、")}`);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { Elysia } from "elysia";
+import type { OpportunitiesTable } from "../../projections/opportunities-table";
+import type { FieldContext } from "../field-rules";
+import type { OpportunityWriter } from "../opportunity-writer";
+import type { SecretVerifier } from "../secrets";
+import type { StageDictionary } from "../stage-dictionary";
+import { docs } from "./docs";
+import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
+import { DEFAULT_BODY_LIMIT } from "./json-body";
+import { opportunityRoutes } from "./opportunity-routes";
+import { authenticate, requestIdOf } from "./request-context";
+
+export interface AppDeps {
+  writer: OpportunityWriter;
+  opportunities: OpportunitiesTable;
+  verifier: () => SecretVerifier;
+  stages: () => StageDictionary;
+  timeZone: string;
+  bodyLimit?: number;
+  version: string;
+  /** Where unexpected errors are reported; never given a secret. */
+  onUnexpectedError?: (error: unknown, request: Request) => void;
+}
+
+const pathOf = (request: Request) => {
+  const url = request.url;
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+};
+
+/** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
+export function createApp(deps: AppDeps) {
+  const fieldContext = (): FieldContext => ({ stages: deps.stages(), timeZone: deps.timeZone });
+  const routes = opportunityRoutes({
+    writer: deps.writer,
+    opportunities: deps.opportunities,
+    fieldContext,
+    stages: deps.stages(),
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+  });
+  const patterns = routes.routes.map((route) => ({
+    method: route.method,
+    pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}/?$`),
+  }));
+
+  /** Elysia has no 405 of its own: a path that exists under another method is told which methods it has. */
+  function notFound(request: Request, path: string): Response {
+    const allowed = patterns.filter((route) => route.pattern.test(path)).map((route) => route.method);
+    const headers = { "x-request-id": requestIdOf(request) };
+    if (allowed.length > 0) {
+      const allow = [...new Set(allowed)].join(", ");
+      return new HttpFault(405, MESSAGES.methodNotAllowed(request.method, allow), { allow }).toResponse(headers);
+    }
+    return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
+  }
+
+  return new Elysia({ normalize: false })
+    .onRequest(({ request }) => {
+      // Before routing and body parsing: an unauthenticated caller learns nothing else about its request.
+      try {
+        authenticate(request, pathOf(request), deps.verifier());
+      } catch (error) {
+        if (error instanceof HttpFault) return error.toResponse({ "x-request-id": requestIdOf(request) });
+        throw error;
+      }
+    })
+    .onError(({ code, error, request }) => {
+      const headers = { "x-request-id": requestIdOf(request) };
+      const fault = error instanceof HttpFault ? error : (error as { cause?: unknown })?.cause;
+      if (fault instanceof HttpFault) return fault.toResponse(headers);
+      if (code === "NOT_FOUND") return notFound(request, pathOf(request));
+      if (code === "PARSE") return new HttpFault(400, MESSAGES.notJson).toResponse(headers);
+      deps.onUnexpectedError?.(error, request);
+      return envelopeResponse(500, { code: "-1", msg: MESSAGES.internal, data: null }, headers);
+    })
+    .mapResponse(({ response }) => {
+      // Plain values (the OpenAPI document) get the same explicit charset as every envelope.
+      if (response instanceof Response || typeof response !== "object" || response === null) return;
+      return new Response(JSON.stringify(response), { headers: { "content-type": JSON_UTF8 } });
+    })
+    .use(docs(deps.version))
+    .use(routes);
+}
+
+export type App = ReturnType<typeof createApp>;

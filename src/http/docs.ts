@@ -1,0 +1,26 @@
+import { swagger } from "@elysiajs/swagger";
+import { Elysia } from "elysia";
+// Embedded in the binary: the docs page must work on a server with no internet access.
+import scalarBundle from "../../node_modules/@scalar/api-reference/dist/browser/standalone.js" with { type: "file" };
+import { documentation } from "./openapi";
+
+export const DOCS_PATH = "/swagger";
+const SCALAR_PATH = `${DOCS_PATH}/assets/scalar.js`;
+
+/** Swagger (Scalar) at /swagger and the OpenAPI JSON at /swagger/json, fully offline: no CDN, no web font. */
+export function docs(version: string) {
+  return new Elysia({ name: "docs" })
+    .get(SCALAR_PATH, () => new Response(Bun.file(scalarBundle), { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" } }), {
+      detail: { hide: true },
+    })
+    .use(
+      swagger({
+        path: DOCS_PATH,
+        provider: "scalar",
+        scalarCDN: SCALAR_PATH,
+        scalarConfig: { withDefaultFonts: false, telemetry: false, hideClientButton: true } as Record<string, unknown>,
+        documentation: documentation(version) as Parameters<typeof swagger>[0] extends infer O ? (O extends { documentation?: infer D } ? D : never) : never,
+        exclude: [DOCS_PATH, `${DOCS_PATH}/json`, SCALAR_PATH],
+      }),
+    );
+}

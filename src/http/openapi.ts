@@ -1,0 +1,257 @@
+import type { DocumentDecoration } from "elysia";
+import { OPPORTUNITY_FIELD_NAMES, type OpportunityField } from "../../events/opportunity-events";
+import { MAX_CODE_LENGTH, MAX_END_CUSTOMER_LENGTH } from "../commands";
+import { FIELD_RULES, MAX_AMOUNT, STATUSES, type FieldRule } from "../field-rules";
+import type { StageDictionary } from "../stage-dictionary";
+import { JSON_UTF8, MESSAGES } from "./envelope";
+
+/**
+ * The OpenAPI text integrators read, in Chinese, generated from the same field rules that validate requests.
+ */
+
+export const CONTRACT_EXAMPLE = {
+  opportunityCode: "OPP-20260401-001",
+  stage: "won",
+  status: "won",
+  confidencePct: "A",
+  amount: 2800000,
+  expectedCloseDate: "2026-04-30",
+  description: "外部系统回写成交结果",
+};
+
+type Schema = Record<string, unknown>;
+
+function fieldSchema(name: OpportunityField, rule: FieldRule, stages: StageDictionary): Schema {
+  const nullable = { nullable: true };
+  const text = (extra: string) => ({ type: "string", ...nullable, description: `${rule.label}。${extra}` });
+  switch (rule.kind) {
+    case "requiredText":
+      return { ...text(`不能为空字符串，首尾空格会去掉，最长 ${rule.maxLength} 个字符。`), maxLength: rule.maxLength };
+    case "optionalText":
+      return { ...text(`首尾空格会去掉；传 "" 表示清空；最长 ${rule.maxLength} 个字符。`), maxLength: rule.maxLength };
+    case "amount":
+      return { type: "number", ...nullable, exclusiveMinimum: true, minimum: 0, maximum: MAX_AMOUNT, description: `${rule.label}，不能超过 ${MAX_AMOUNT}。`, example: 2800000 };
+    case "id":
+      return {
+        type: "integer",
+        format: "int64",
+        ...nullable,
+        minimum: 1,
+        description: `${rule.label}。64 位整数（雪花 ID 也可，按原值精确保存，不会丢精度）；也接受纯数字字符串，如 "1790000000000000001"。`,
+      };
+    case "boolean":
+      return { type: "boolean", ...nullable, description: `${rule.label}。只接受 true 或 false。` };
+    case "date":
+      return { ...text("必须是真实存在的日期，如 2026-04-30（2026-02-30、2026/04/30 会被拒绝）。"), format: "date", example: "2026-04-30" };
+    case "dateTime":
+      return {
+        ...text(
+          "接受 ISO 8601（如 2026-04-30T10:20:30+08:00，不带时区按服务配置的时区，默认 Asia/Shanghai）、" +
+            "yyyy-MM-dd HH:mm:ss（按配置的时区）或毫秒时间戳（数字）。统一保存并返回为带时区偏移的 ISO 8601。",
+        ),
+        example: "2026-04-30T10:20:30+08:00",
+      };
+    case "confidence":
+      return { ...text("仅支持 A、B、C，小写会转为大写。错误时返回：项目把握度仅支持A、B、C"), enum: ["A", "B", "C"] };
+    case "stage": {
+      const list = stages.stages.map((stage) => `${stage.code}（${stage.label}）`).join("、");
+      return { ...text(`可传码值或中文名称，保存为码值。当前字典：${list}。错误时返回：项目阶段无效: 传入值`), example: "won" };
+    }
+    case "status":
+      return { ...text(`仅支持 ${STATUSES.join("、")}，忽略大小写。`), enum: [...STATUSES] };
+  }
+  throw new Error(`no schema for ${name}`);
+}
+
+function fieldProperties(stages: StageDictionary): Record<string, Schema> {
+  return Object.fromEntries(OPPORTUNITY_FIELD_NAMES.map((name) => [name, fieldSchema(name, FIELD_RULES[name], stages)]));
+}
+
+const codeSchema = {
+  type: "string",
+  maxLength: MAX_CODE_LENGTH,
+  description: `商机编号，必填，首尾空格会去掉，最长 ${MAX_CODE_LENGTH} 个字符。为空时返回：opportunityCode 不能为空`,
+  example: "OPP-20260401-001",
+};
+
+const COMMON_RULES =
+  "字段值为 null 视为未传（不修改）。传入未定义的字段会被拒绝并指出字段名；多个字段有误时一次全部返回，用“；”分隔。";
+
+const envelope = (dataSchema: Schema, example: unknown) => ({
+  [JSON_UTF8]: {
+    schema: {
+      type: "object",
+      required: ["code", "msg", "data"],
+      properties: {
+        code: { type: "string", description: '"0" 成功，"-1" 失败', enum: ["0", "-1"] },
+        msg: { type: "string", description: '成功时为 "success"，失败时为中文错误信息' },
+        data: dataSchema,
+      },
+    },
+    example,
+  },
+});
+
+const failureExample = (msg: string) => ({ code: "-1", msg, data: null });
+const fault = (description: string, msg: string) => ({ description, content: envelope({ nullable: true }, failureExample(msg)) });
+
+const protocolFaults = {
+  "400": fault("请求体不是合法的 JSON（或为空、不是 UTF-8）", MESSAGES.notJson),
+  "401": fault("X-Internal-Secret 缺失或错误（在读取请求体之前校验）", MESSAGES.unauthorized),
+  "404": fault("接口路径不存在", MESSAGES.notFound("PUT", "/api/unknown")),
+  "405": fault("路径存在但不支持该请求方式（响应头 Allow 列出支持的方式）", MESSAGES.methodNotAllowed("GET", "PUT")),
+  "413": fault("请求体超过大小限制（默认 64 KiB）", MESSAGES.tooLarge(64 * 1024)),
+  "415": fault("Content-Type 不是 application/json", MESSAGES.unsupportedMediaType),
+  "500": fault("服务器内部错误", MESSAGES.internal),
+};
+
+const secretHeader = [
+  {
+    in: "header",
+    name: "X-Internal-Secret",
+    required: true,
+    description: "内部接口密钥",
+    schema: { type: "string" },
+  },
+  {
+    in: "header",
+    name: "X-Request-Id",
+    required: false,
+    description: "可选的请求 ID，原样写入事件元数据并在响应头返回；不传则由服务生成",
+    schema: { type: "string", maxLength: 128 },
+  },
+];
+
+export function updateDocs(stages: StageDictionary): DocumentDecoration {
+  return {
+    tags: ["商机对接"],
+    summary: "商机更新对接接口",
+    description:
+      "通过 opportunityCode 定位商机，按传入字段做部分更新，未传字段不修改；不支持更新商机的最终客户。" +
+      `除 opportunityCode 外至少还要传一个更新字段。${COMMON_RULES}` +
+      "业务结果（成功、校验失败、商机不存在）一律 HTTP 200，以 code 区分；值没有变化的更新同样返回成功，但不产生事件。" +
+      "\n\n常见错误：内部接口鉴权失败、商机不存在、opportunityCode 不能为空、至少传入一个需要更新的字段、项目阶段无效: xxx、项目把握度仅支持A、B、C。",
+    security: [{ InternalSecret: [] }],
+    parameters: secretHeader,
+    requestBody: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: { type: "object", required: ["opportunityCode"], additionalProperties: false, properties: { opportunityCode: codeSchema, ...fieldProperties(stages) } },
+          example: CONTRACT_EXAMPLE,
+        },
+      },
+    },
+    responses: {
+      "200": {
+        description: "成功时 data 为商机 ID；失败时 code 为 \"-1\"，msg 为原因",
+        content: {
+          [JSON_UTF8]: {
+            ...envelope({ type: "integer", format: "int64", nullable: true, description: "商机 ID" }, null)[JSON_UTF8],
+            examples: {
+              成功: { value: { code: "0", msg: "success", data: 123 } },
+              商机不存在: { value: failureExample("商机不存在") },
+              阶段无效: { value: failureExample("项目阶段无效: xxx") },
+              多个字段有误: { value: failureExample("项目把握度仅支持A、B、C；amount 必须大于 0，收到: 0") },
+              修改最终客户: { value: failureExample("不支持更新商机的最终客户: endCustomerName") },
+            },
+          },
+        },
+      },
+      ...protocolFaults,
+    },
+  } as DocumentDecoration;
+}
+
+export function createDocs(stages: StageDictionary): DocumentDecoration {
+  return {
+    tags: ["商机对接"],
+    summary: "创建商机",
+    description:
+      "创建一个商机。opportunityCode、opportunityName、endCustomerName 必填，其余字段与更新接口相同、校验规则相同。" +
+      `未传 status 时为 active，archived、pushedToOms 未传时为 false。${COMMON_RULES}编号已存在时返回：商机编号已存在: 编号。`,
+    security: [{ InternalSecret: [] }],
+    parameters: secretHeader,
+    requestBody: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["opportunityCode", "opportunityName", "endCustomerName"],
+            additionalProperties: false,
+            properties: {
+              opportunityCode: codeSchema,
+              endCustomerName: { type: "string", maxLength: MAX_END_CUSTOMER_LENGTH, description: `最终客户名称，必填，创建后不能通过对接接口修改，最长 ${MAX_END_CUSTOMER_LENGTH} 个字符。` },
+              ...fieldProperties(stages),
+            },
+          },
+          example: { opportunityCode: "OPP-20260401-002", opportunityName: "某市政务云扩容项目", endCustomerName: "某市大数据局", stage: "solution", amount: 1500000 },
+        },
+      },
+    },
+    responses: {
+      "200": {
+        description: "成功时 data 为新商机的 ID",
+        content: {
+          [JSON_UTF8]: {
+            ...envelope({ type: "integer", format: "int64", nullable: true }, null)[JSON_UTF8],
+            examples: {
+              成功: { value: { code: "0", msg: "success", data: 124 } },
+              编号已存在: { value: failureExample("商机编号已存在: OPP-20260401-001") },
+            },
+          },
+        },
+      },
+      ...protocolFaults,
+    },
+  } as DocumentDecoration;
+}
+
+export function readDocs(stages: StageDictionary): DocumentDecoration {
+  const record = {
+    type: "object",
+    nullable: true,
+    properties: {
+      id: { type: "integer", description: "商机 ID" },
+      opportunityCode: { type: "string" },
+      endCustomerName: { type: "string", description: "最终客户" },
+      ...fieldProperties(stages),
+      version: { type: "integer", description: "版本号，每次有实际变化的更新加 1" },
+      createdAt: { type: "string", format: "date-time", description: "创建时间（UTC）" },
+      updatedAt: { type: "string", format: "date-time", description: "最后更新时间（UTC）" },
+    },
+  };
+  return {
+    tags: ["商机对接"],
+    summary: "查询商机",
+    description: "按商机编号查询当前数据。没有值的字段为 null。未找到时返回：商机不存在。",
+    security: [{ InternalSecret: [] }],
+    parameters: [{ in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" }, ...secretHeader],
+    responses: {
+      "200": { description: "成功时 data 为商机当前数据", content: envelope(record, { code: "0", msg: "success", data: { id: 123, opportunityCode: "OPP-20260401-001", stage: "won", status: "won", version: 2 } }) },
+      "401": protocolFaults["401"],
+      "500": protocolFaults["500"],
+    },
+  } as DocumentDecoration;
+}
+
+export function documentation(version: string) {
+  return {
+    info: {
+      title: "商机对接接口",
+      version,
+      description:
+        "供 OMS、招投标、ERP 等外部系统调用的商机对接接口。所有请求需带请求头 X-Internal-Secret（内部接口密钥）。" +
+        "所有响应（包括错误）都是 {code, msg, data} 结构，Content-Type 为 application/json;charset=UTF-8。" +
+        "业务结果用 HTTP 200 返回并以 code 区分（\"0\" 成功，\"-1\" 失败）；协议错误使用各自的 HTTP 状态码：" +
+        "400 请求体不是 JSON，401 鉴权失败，404 路径不存在，405 请求方式不支持，413 请求体过大，415 Content-Type 错误，500 内部错误。",
+    },
+    tags: [{ name: "商机对接", description: "商机的创建、部分更新与查询" }],
+    components: {
+      securitySchemes: {
+        InternalSecret: { type: "apiKey", in: "header", name: "X-Internal-Secret", description: "内部接口密钥" },
+      },
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { SecretVerifier } from "../secrets";
+import { HttpFault, MESSAGES } from "./envelope";
+
+/**
+ * What the service knows of a request before its body is read: the client behind the secret and the request
+ * id. Kept per Request object so that the secret itself is matched once and never travels further.
+ */
+const actors = new WeakMap<Request, string>();
+const requestIds = new WeakMap<Request, string>();
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The caller's `X-Request-Id` when it is sane, else a new one; the same value for the whole request. */
+export function requestIdOf(request: Request): string {
+  let id = requestIds.get(request);
+  if (id === undefined) {
+    const given = request.headers.get("x-request-id");
+    id = given !== null && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    requestIds.set(request, id);
+  }
+  return id;
+}
+
+/** Paths that answer without a secret: the docs (and, later, health checks). */
+export const isPublicPath = (path: string) => !path.startsWith("/api/");
+
+/**
+ * Runs before routing and body parsing, so an unauthenticated caller gets 401 and never a validation message,
+ * whatever its body holds.
+ */
+export function authenticate(request: Request, path: string, verifier: SecretVerifier): void {
+  if (isPublicPath(path)) return;
+  const actor = verifier.identify(request.headers.get("x-internal-secret"));
+  if (actor === null) throw new HttpFault(401, MESSAGES.unauthorized);
+  actors.set(request, actor);
+}
+
+/** The client name of an authenticated request. */
+export function actorOf(request: Request): string {
+  const actor = actors.get(request);
+  if (actor === undefined) throw new Error("request was not authenticated");
+  return actor;
+}

@@ -1,0 +1,112 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** A client system allowed to call the interface; its name is recorded as the actor of its events. */
+export interface Client {
+  name: string;
+  secret: string;
+}
+
+export const MIN_SECRET_LENGTH = 16;
+const sha256 = (text: string) => new Bun.CryptoHasher("sha256").update(text).digest();
+
+/**
+ * Matches an `X-Internal-Secret` header against the configured clients in constant time. Only digests are
+ * kept, and every client is compared on every call, so neither the length of a secret nor which client
+ * matched shows in the time taken.
+ */
+export class SecretVerifier {
+  private readonly digests: { name: string; digest: Buffer }[];
+
+  constructor(clients: readonly Client[]) {
+    if (clients.length === 0) throw new Error("at least one secret is required");
+    this.digests = clients.map((client) => ({ name: client.name, digest: sha256(client.secret) }));
+  }
+
+  /** The client name for a secret, or null. */
+  identify(secret: string | null): string | null {
+    const digest = sha256(secret ?? "");
+    let match: string | null = null;
+    for (const client of this.digests) if (timingSafeEqual(client.digest, digest) && match === null) match = client.name;
+    return secret ? match : null;
+  }
+
+  get clientNames(): string[] {
+    return this.digests.map((client) => client.name);
+  }
+}
+
+/** Checks the parsed content of a secrets file. */
+export function parseClients(value: unknown, source: string): Client[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new Error(`${source}: must be a non-empty JSON array of {"name","secret"}`);
+  }
+  const names = new Set<string>();
+  const secrets = new Set<string>();
+  return value.map((entry, index) => {
+    const where = `${source}: entry ${index + 1}`;
+    const { name, secret } = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
+    if (typeof name !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      throw new Error(`${where}: "name" must be 1-64 letters, digits, '.', '_' or '-'`);
+    }
+    if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH || /\s/.test(secret)) {
+      throw new Error(`${where} (${name}): "secret" must be at least ${MIN_SECRET_LENGTH} characters without spaces`);
+    }
+    if (names.has(name)) throw new Error(`${where}: duplicate name ${name}`);
+    if (secrets.has(secret)) throw new Error(`${where} (${name}): the same secret is given twice`);
+    names.add(name);
+    secrets.add(secret);
+    return { name, secret };
+  });
+}
+
+export function readSecretsFile(path: string): Client[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new Error(`secrets file ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // The parser's message can quote the file's text, which holds secrets: say only where it broke.
+    throw new Error(`secrets file ${path} is not valid JSON`);
+  }
+  return parseClients(parsed, `secrets file ${path}`);
+}
+
+export type SecretSource =
+  | { kind: "file"; path: string }
+  | { kind: "env" }
+  | { kind: "generated"; path: string; secret: string }
+  | { kind: "saved"; path: string };
+
+/** The secret saved beside a database when none was configured. */
+export const generatedSecretPath = (dbPath: string) => `${dbPath}.secret`;
+
+/**
+ * Resolves the clients: a secrets file, else INTERNAL_SECRET as client `default`, else a secret saved beside
+ * the database by an earlier start, else a new strong secret saved there with mode 0600. The service never
+ * runs without a secret.
+ */
+export function resolveClients(options: { secretsFile?: string; envSecret?: string; dbPath: string }): { clients: Client[]; source: SecretSource } {
+  if (options.secretsFile) return { clients: readSecretsFile(options.secretsFile), source: { kind: "file", path: options.secretsFile } };
+  if (options.envSecret !== undefined && options.envSecret !== "") {
+    const [client] = parseClients([{ name: "default", secret: options.envSecret }], "INTERNAL_SECRET");
+    return { clients: [client!], source: { kind: "env" } };
+  }
+  const path = generatedSecretPath(options.dbPath);
+  if (existsSync(path)) {
+    const secret = readFileSync(path, "utf8").trim();
+    const [client] = parseClients([{ name: "default", secret }], `saved secret ${path}`);
+    return { clients: [client!], source: { kind: "saved", path } };
+  }
+  const secret = randomBytes(32).toString("hex");
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(path, 0o600);
+  return { clients: [{ name: "default", secret }], source: { kind: "generated", path, secret } };
+}

@@ -1,0 +1,37 @@
+import type { Database } from "bun:sqlite";
+import { openDatabase } from "../events/database";
+import { EventStore } from "../events/event-store";
+import { SCHEMA_VERSIONS } from "../events/opportunity-events";
+import { OpportunitiesTable } from "../projections/opportunities-table";
+import { OpportunityWriter } from "./opportunity-writer";
+
+/** The database with its event store, projection and write path wired together: what serve and import share. */
+export interface ServiceStore {
+  db: Database;
+  store: EventStore;
+  opportunities: OpportunitiesTable;
+  writer: OpportunityWriter;
+  close(): void;
+}
+
+export function openServiceStore(path: string, options: { now?: () => Date } = {}): ServiceStore {
+  const db = openDatabase(path);
+  const opportunities = new OpportunitiesTable(db);
+  const store = new EventStore(db, {
+    projectors: [opportunities.projector()],
+    schemaVersionOf: (type) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1,
+    now: options.now,
+  });
+  const writer = new OpportunityWriter(store, opportunities);
+  return {
+    db,
+    store,
+    opportunities,
+    writer,
+    close() {
+      // Fold the WAL back into the database file so a copied .db file is complete on its own.
+      db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Date-times in a configured IANA zone without a library: Intl knows every zone's offset at any instant.
+ * `omsPushTime` arrives as ISO 8601, as Java's `yyyy-MM-dd HH:mm:ss`, or as epoch milliseconds, and is
+ * stored and answered as ISO 8601 with the zone's offset, e.g. `2026-04-30T10:20:30+08:00`.
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(zone: string): Intl.DateTimeFormat {
+  let formatter = formatters.get(zone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    formatters.set(zone, formatter);
+  }
+  return formatter;
+}
+
+/** Throws a RangeError for a zone name Intl does not know. */
+export function assertTimeZone(zone: string): void {
+  formatterFor(zone);
+}
+
+/** The zone's offset from UTC at `epochMs`, in milliseconds (east positive). */
+function offsetAt(epochMs: number, zone: string): number {
+  const parts: Record<string, number> = {};
+  for (const part of formatterFor(zone).formatToParts(new Date(epochMs))) {
+    if (part.type !== "literal") parts[part.type] = Number(part.value);
+  }
+  const wallAsUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return wallAsUtc - (epochMs - (((epochMs % 1000) + 1000) % 1000));
+}
+
+/** The instant at which the zone's wall clock shows the given local time (earlier one at a DST overlap). */
+function zonedWallTimeToEpoch(wallAsUtc: number, zone: string): number {
+  const guess = wallAsUtc - offsetAt(wallAsUtc, zone);
+  const corrected = wallAsUtc - offsetAt(guess, zone);
+  return corrected;
+}
+
+export function isCalendarDate(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+// Epoch milliseconds between 2000-01-01 and 2100-01-01: wide for any real push time, and it keeps a stray
+// number of seconds (10 digits) from being read as a date in January 1970.
+const EPOCH_MS_MIN = 946_684_800_000;
+const EPOCH_MS_MAX = 4_102_444_800_000;
+
+/** Reads a date-time in one of the accepted forms; returns the epoch milliseconds, or null if it is not one. */
+export function parseZonedDateTime(raw: string | number, zone: string): number | null {
+  if (typeof raw === "number") {
+    return Number.isInteger(raw) && raw >= EPOCH_MS_MIN && raw < EPOCH_MS_MAX ? raw : null;
+  }
+  const text = raw.trim();
+  if (/^\d{12,13}$/.test(text)) return parseZonedDateTime(Number(text), zone);
+  const match = DATE_TIME.exec(text);
+  if (!match) return null;
+  const [, y, mo, d, h, mi, s = "0", fraction = "", offset] = match;
+  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  if (!isCalendarDate(year, month, day) || hour > 23 || minute > 59 || second > 59) return null;
+  const millis = Number(fraction.padEnd(3, "0").slice(0, 3));
+  const wallAsUtc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  if (offset === undefined) return zonedWallTimeToEpoch(wallAsUtc, zone);
+  if (offset === "Z") return wallAsUtc;
+  const sign = offset.startsWith("-") ? -1 : 1;
+  const digits = offset.slice(1).replace(":", "");
+  const offsetHours = Number(digits.slice(0, 2));
+  const offsetMinutes = Number(digits.slice(2) || "0");
+  if (offsetHours > 23 || offsetMinutes > 59) return null;
+  return wallAsUtc - sign * (offsetHours * 60 + offsetMinutes) * 60_000;
+}
+
+const pad = (value: number, width = 2) => String(value).padStart(width, "0");
+
+/** ISO 8601 in the zone with its offset; milliseconds only when there are any. */
+export function formatZonedDateTime(epochMs: number, zone: string): string {
+  const offset = offsetAt(epochMs, zone);
+  const wall = new Date(epochMs + offset);
+  const millis = wall.getUTCMilliseconds();
+  const sign = offset < 0 ? "-" : "+";
+  const offsetMinutes = Math.abs(offset) / 60_000;
+  return (
+    `${pad(wall.getUTCFullYear(), 4)}-${pad(wall.getUTCMonth() + 1)}-${pad(wall.getUTCDate())}` +
+    `T${pad(wall.getUTCHours())}:${pad(wall.getUTCMinutes())}:${pad(wall.getUTCSeconds())}` +
+    (millis ? `.${pad(millis, 3)}` : "") +
+    `${sign}${pad(Math.floor(offsetMinutes / 60))}:${pad(offsetMinutes % 60)}`
+  );
+}
