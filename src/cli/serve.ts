@@ -14,7 +14,7 @@ export const SERVE_HELP = `Usage: opportunity-service serve [options]
 Serves PUT /api/opportunities/integration/update (and create, read), with docs at /swagger.
 
 Options:
-  --port N           port to listen on (env PORT, default 8080)
+  --port N           port to listen on, 0 for any free one (env PORT, default 8080)
   --host HOST        address to listen on (env HOST, default 0.0.0.0)
 ${DATABASE_HELP}
   --secrets FILE     clients and their secrets, JSON [{"name":"oms","secret":"..."}] (env SECRETS_FILE)
@@ -26,7 +26,7 @@ saved beside the database as <db>.secret with mode 0600, and printed once.`;
 
 function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new UsageError(`invalid --port / PORT: ${text} (expected 1-65535)`);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`invalid --port / PORT: ${text} (expected 0-65535, 0 = any free port)`);
   return port;
 }
 
@@ -88,6 +88,8 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     service.close();
     throw new UsageError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
   }
+  announceSecret(source, server.port ?? port);
+  // Last line of start-up: whoever waits for it (a supervisor, the end-to-end test) knows the port is open.
   log("info", "listening", {
     url: `http://${hostname}:${server.port}`,
     db: settings.dbPath,
@@ -96,7 +98,6 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     timeZone: settings.timeZone,
     docs: `http://localhost:${server.port}/swagger`,
   });
-  announceSecret(source, server.port ?? port);
 
   await new Promise<void>((resolve) => {
     const stop = async (signal: string) => {

@@ -7,6 +7,7 @@ import type { OpportunityWriter } from "../opportunity-writer";
 import type { StageDictionary } from "../stage-dictionary";
 import { rejection, success } from "./envelope";
 import { readJsonBody } from "./json-body";
+import { presentOpportunity } from "./opportunity-record";
 import { createDocs, readDocs, updateDocs } from "./openapi";
 import { actorOf, requestIdOf } from "./request-context";
 
@@ -50,7 +51,7 @@ export function opportunityRoutes(deps: OpportunityRouteDeps) {
       ({ request, params }) => {
         const headers = { "x-request-id": requestIdOf(request) };
         const record = deps.opportunities.find(params.opportunityCode.trim());
-        return record ? success(record, headers) : rejection(NOT_FOUND, headers);
+        return record ? success(presentOpportunity(record), headers) : rejection(NOT_FOUND, headers);
       },
       { detail: readDocs(deps.stages) },
     );

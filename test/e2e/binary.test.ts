@@ -1,0 +1,249 @@
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { makeTempDir } from "../support/temp-dir";
+
+// The compiled binary, end to end: built from the current sources into a temp dir and run from another
+// directory with no node_modules, as an operator would.
+const root = resolve(import.meta.dir, "../..");
+const work = makeTempDir("opportunity-e2e-");
+const binary = join(work.path, "bin", "opportunity-service");
+const running: Bun.Subprocess[] = [];
+// Processes start and build here: generous on a shared 2-core machine; this is a hang guard, not a speed check.
+const E2E_TIMEOUT = 60_000;
+
+const CONTRACT_BODY = `{
+    "opportunityCode": "OPP-20260401-001",
+    "stage": "won",
+    "status": "won",
+    "confidencePct": "A",
+    "amount": 2800000,
+    "expectedCloseDate": "2026-04-30",
+    "description": "外部系统回写成交结果"
+  }`;
+
+beforeAll(async () => {
+  const build = Bun.spawn(
+    [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
+    { cwd: root, stdout: "pipe", stderr: "pipe" },
+  );
+  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
+}, E2E_TIMEOUT);
+
+afterAll(async () => {
+  for (const child of running) child.kill("SIGKILL");
+  await Promise.all(running.map((child) => child.exited));
+  work.cleanup();
+});
+
+async function run(args: string[], cwd = work.path, env: Record<string, string> = {}) {
+  const child = Bun.spawn([binary, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { stdout, stderr, code };
+}
+
+interface Server {
+  child: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  baseUrl: string;
+  output: () => string;
+}
+
+/** Starts `serve --port 0` and waits for its "listening" log line, which names the port it got. */
+async function startServer(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Server> {
+  const child = Bun.spawn([binary, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+    cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "", ...env },
+  });
+  running.push(child);
+  let text = "";
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const match = /"msg":"listening","url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(text);
+    if (match) {
+      // Keep draining stdout so the child never blocks on a full pipe.
+      void (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          text += decoder.decode(value);
+        }
+      })();
+      return { child, baseUrl: `http://127.0.0.1:${match[1]}`, output: () => text };
+    }
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  throw new Error(`server did not start:\n${text}\n${await new Response(child.stderr).text()}`);
+}
+
+async function stop(server: Server): Promise<number> {
+  server.child.kill("SIGTERM");
+  return server.child.exited;
+}
+
+describe("compiled binary", () => {
+  test("--help and --version answer for the binary and each command", async () => {
+    const top = await run(["--help"]);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain("serve");
+    expect(top.stdout).toContain("import FILE");
+    const serve = await run(["serve", "--help"]);
+    expect(serve.code).toBe(0);
+    for (const flag of ["--port", "--host", "--db", "--secrets", "--stages", "--demo", "PORT", "HOST", "DB_PATH", "SECRETS_FILE", "STAGES_FILE"]) {
+      expect(serve.stdout).toContain(flag);
+    }
+    const importHelp = await run(["import", "--help"]);
+    expect(importHelp.code).toBe(0);
+    expect(importHelp.stdout).toContain("NDJSON");
+    expect(importHelp.stdout).toContain("--db");
+    const version = await run(["--version"]);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  }, E2E_TIMEOUT);
+
+  test("a bad flag is a usage error with exit code 2", async () => {
+    const result = await run(["serve", "--no-such-flag"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("no-such-flag");
+    const port = await run(["serve", "--port", "99999"]);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toContain("--port");
+  }, E2E_TIMEOUT);
+
+  test("serve on a fresh database: generated secret, contract curl example succeeds, event written, SIGTERM exits 0", async () => {
+    const dir = makeTempDir("opportunity-e2e-serve-");
+    try {
+      expect(existsSync(join(dir.path, "node_modules"))).toBe(false);
+      const server = await startServer(["--demo"], dir.path);
+      const dbPath = join(dir.path, "data", "opportunities.db");
+      const secretPath = `${dbPath}.secret`;
+      const secret = (await Bun.file(secretPath).text()).trim();
+      expect(secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(statSync(secretPath).mode & 0o777).toBe(0o600);
+      expect(server.output()).toContain(`X-Internal-Secret: ${secret}`);
+
+      const response = await fetch(`${server.baseUrl}/api/opportunities/integration/update`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json", "X-Internal-Secret": secret },
+        body: CONTRACT_BODY,
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toBe("application/json;charset=UTF-8");
+      const envelope = (await response.json()) as { code: string; msg: string; data: number };
+      expect(envelope).toEqual({ code: "0", msg: "success", data: expect.any(Number) });
+
+      const unauthorized = await fetch(`${server.baseUrl}/api/opportunities/integration/update`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json", "X-Internal-Secret": "wrong" },
+        body: CONTRACT_BODY,
+      });
+      expect(unauthorized.status).toBe(401);
+      expect(await unauthorized.json()).toEqual({ code: "-1", msg: "内部接口鉴权失败", data: null });
+
+      const scalar = await fetch(`${server.baseUrl}/swagger/assets/scalar.js`);
+      expect(scalar.status).toBe(200);
+      expect((await scalar.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+
+      expect(await stop(server)).toBe(0);
+
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        const last = db.query<{ type: string; stream_id: string; data: string; metadata: string }, []>(
+          "SELECT type, stream_id, data, metadata FROM events ORDER BY position DESC LIMIT 1",
+        ).get()!;
+        expect(last.type).toBe("OpportunityUpdated");
+        expect(last.stream_id).toBe("OPP-20260401-001");
+        const data = JSON.parse(last.data) as { changes: Record<string, unknown> };
+        expect(data.changes).toEqual({
+          amount: 2800000,
+          confidencePct: "A",
+          description: "外部系统回写成交结果",
+          expectedCloseDate: "2026-04-30",
+          stage: "won",
+          status: "won",
+        });
+        expect(JSON.parse(last.metadata).actor).toBe("default");
+        expect(last.metadata).not.toContain(secret);
+        const row = db.query<{ id: number; stage: string; amount: number }, []>("SELECT id, stage, amount FROM opportunities WHERE code = 'OPP-20260401-001'").get()!;
+        expect(row).toEqual({ id: envelope.data, stage: "won", amount: 2800000 });
+      } finally {
+        db.close();
+      }
+
+      // A second start reuses the saved secret and does not print it again.
+      const again = await startServer([], dir.path);
+      expect(again.output()).not.toContain(secret);
+      expect(again.output()).toContain("opportunities.db.secret");
+      expect(await stop(again)).toBe(0);
+    } finally {
+      dir.cleanup();
+    }
+  }, E2E_TIMEOUT);
+
+  test("INTERNAL_SECRET and --db from the environment and flags; plain serve adds no data", async () => {
+    const dir = makeTempDir("opportunity-e2e-env-");
+    try {
+      const dbPath = join(dir.path, "elsewhere", "crm.db");
+      const server = await startServer(["--db", dbPath], dir.path, { INTERNAL_SECRET: "env-secret-0123456789abcdef" });
+      const response = await fetch(`${server.baseUrl}/api/opportunities/OPP-20260401-001`, { headers: { "X-Internal-Secret": "env-secret-0123456789abcdef" } });
+      expect(await response.json()).toEqual({ code: "-1", msg: "商机不存在", data: null });
+      expect(await stop(server)).toBe(0);
+      expect(existsSync(dbPath)).toBe(true);
+      expect(existsSync(`${dbPath}.secret`)).toBe(false);
+    } finally {
+      dir.cleanup();
+    }
+  }, E2E_TIMEOUT);
+
+  test("import creates valid NDJSON lines and reports each rejected line with its number", async () => {
+    const dir = makeTempDir("opportunity-e2e-import-");
+    try {
+      const file = join(dir.path, "opportunities.ndjson");
+      writeFileSync(
+        file,
+        [
+          JSON.stringify({ opportunityCode: "IMP-1", opportunityName: "项目一", endCustomerName: "客户一", amount: 100 }),
+          JSON.stringify({ opportunityCode: "IMP-2", opportunityName: "项目二", endCustomerName: "客户二", stage: "nope" }),
+          "",
+          "{not json",
+          JSON.stringify({ opportunityCode: "IMP-1", opportunityName: "重复", endCustomerName: "客户" }),
+          JSON.stringify({ opportunityCode: "IMP-3", opportunityName: "项目三", endCustomerName: "客户三", salesExpansionId: "9223372036854775807" }),
+        ].join("\n"),
+      );
+      const dbPath = join(dir.path, "import.db");
+      const result = await run(["import", file, "--db", dbPath], dir.path);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain("2 created, 3 rejected");
+      expect(result.stderr).toContain("line 2: 项目阶段无效: nope");
+      expect(result.stderr).toContain("line 4: 不是合法的 JSON");
+      expect(result.stderr).toContain("line 5: 商机编号已存在: IMP-1");
+      expect(result.stderr).not.toContain("line 1:");
+      expect(result.stderr).not.toContain("line 6:");
+
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        const rows = db.query<{ code: string; sales_expansion_id: bigint | null }, []>("SELECT code, sales_expansion_id FROM opportunities ORDER BY id").safeIntegers(true).all();
+        expect(rows).toEqual([
+          { code: "IMP-1", sales_expansion_id: null },
+          { code: "IMP-3", sales_expansion_id: 9223372036854775807n },
+        ]);
+        const actors = db.query<{ metadata: string }, []>("SELECT metadata FROM events").all().map((row) => JSON.parse(row.metadata).actor);
+        expect(actors).toEqual(["import", "import"]);
+      } finally {
+        db.close();
+      }
+
+      const missing = await run(["import", join(dir.path, "missing.ndjson"), "--db", dbPath], dir.path);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain("missing.ndjson");
+    } finally {
+      dir.cleanup();
+    }
+  }, E2E_TIMEOUT);
+});

@@ -1,0 +1,57 @@
+import { join } from "node:path";
+import { createApp } from "../../src/http/app";
+import { SecretVerifier } from "../../src/secrets";
+import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
+import { makeTempDir } from "./temp-dir";
+
+export const TEST_SECRET = "test-secret-0123456789abcdef";
+export const OTHER_CLIENT_SECRET = "other-secret-0123456789abcdef";
+export const TIME_ZONE = "Asia/Shanghai";
+
+export interface TestService extends ServiceStore {
+  app: ReturnType<typeof createApp>;
+  dbPath: string;
+  /** Sends a request through app.handle (no socket). */
+  request(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response>;
+  /** Closes the database and removes the temp directory. */
+  dispose(): void;
+}
+
+/** A real service on a temporary SQLite file, with clients "oms" (TEST_SECRET) and "bidding" (OTHER_CLIENT_SECRET). */
+export function startTestService(options: { now?: () => Date } = {}): TestService {
+  const dir = makeTempDir();
+  const dbPath = join(dir.path, "opportunities.db");
+  const store = openServiceStore(dbPath, options);
+  const verifier = new SecretVerifier([
+    { name: "oms", secret: TEST_SECRET },
+    { name: "bidding", secret: OTHER_CLIENT_SECRET },
+  ]);
+  const stages = new StageDictionary(DEFAULT_STAGES);
+  const app = createApp({
+    writer: store.writer,
+    opportunities: store.opportunities,
+    verifier: () => verifier,
+    stages: () => stages,
+    timeZone: TIME_ZONE,
+    version: "test",
+  });
+  return {
+    ...store,
+    app,
+    dbPath,
+    request(method, path, { body, rawBody, headers } = {}) {
+      const init: RequestInit = {
+        method,
+        headers: { "content-type": "application/json", "x-internal-secret": TEST_SECRET, ...headers },
+      };
+      if (rawBody !== undefined) init.body = rawBody;
+      else if (body !== undefined) init.body = JSON.stringify(body);
+      return app.handle(new Request(`http://localhost${path}`, init));
+    },
+    dispose() {
+      store.close();
+      dir.cleanup();
+    },
+  };
+}
