@@ -1,20 +1,11 @@
 import { canonicalJson } from "./canonical-json";
+import type { EventRow } from "./stored-event";
 
 /** The `prev_hash` of the first event. */
 export const GENESIS_HASH = "0".repeat(64);
 
 /** The columns of an event row that its hash covers: every column but `prev_hash` and `hash`. */
-export interface HashedColumns {
-  position: number;
-  event_id: string;
-  stream_id: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  data: string;
-  metadata: string;
-  recorded_at: string;
-}
+export type HashedColumns = Omit<EventRow, "prev_hash" | "hash">;
 
 /**
  * `hash = sha256(prev_hash + "\n" + canonical JSON of the row's other columns)`, hex. `data` and `metadata`
