@@ -29,6 +29,9 @@ const pathOf = (request: Request) => {
   return end === -1 ? url.slice(start) : url.slice(start, end);
 };
 
+const routePattern = (path: string) =>
+  new RegExp(`^${path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
+
 /** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
 export function createApp(deps: AppDeps) {
   const fieldContext = (): FieldContext => ({ stages: deps.stages(), timeZone: deps.timeZone });
@@ -39,13 +42,15 @@ export function createApp(deps: AppDeps) {
     stages: deps.stages(),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
   });
-  const patterns = routes.routes.map((route) => ({
-    method: route.method,
-    pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}/?$`),
-  }));
+  // Every route of the finished app, docs included; read on first use, once all routes are registered.
+  let patterns: { method: string; pattern: RegExp }[] | undefined;
 
   /** Elysia has no 405 of its own: a path that exists under another method is told which methods it has. */
   function notFound(request: Request, path: string): Response {
+    patterns ??= app.routes.map((route) => ({
+      method: route.method,
+      pattern: routePattern(route.path),
+    }));
     const allowed = patterns.filter((route) => route.pattern.test(path)).map((route) => route.method);
     const headers = { "x-request-id": requestIdOf(request) };
     if (allowed.length > 0) {
@@ -55,7 +60,7 @@ export function createApp(deps: AppDeps) {
     return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
   }
 
-  return new Elysia({ normalize: false })
+  const app = new Elysia({ normalize: false })
     .onRequest(({ request }) => {
       // Before routing and body parsing: an unauthenticated caller learns nothing else about its request.
       try {
@@ -81,6 +86,7 @@ export function createApp(deps: AppDeps) {
     })
     .use(docs(deps.version))
     .use(routes);
+  return app;
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,160 @@
+import { expect } from "bun:test";
+import type { StoredEvent } from "../../events/stored-event";
+import { TEST_SECRET, type TestService } from "../support/test-service";
+
+/** Helpers shared by the HTTP tests: raw requests, envelope checks and store snapshots. */
+
+export const JSON_UTF8 = "application/json;charset=UTF-8";
+export const UPDATE_PATH = "/api/opportunities/integration/update";
+export const CREATE_PATH = "/api/opportunities/integration/create";
+export const readPath = (code: string) => `/api/opportunities/${encodeURIComponent(code)}`;
+
+/** The contract's request example, word for word. */
+export const CONTRACT_EXAMPLE = {
+  opportunityCode: "OPP-20260401-001",
+  stage: "won",
+  status: "won",
+  confidencePct: "A",
+  amount: 2800000,
+  expectedCloseDate: "2026-04-30",
+  description: "外部系统回写成交结果",
+} as const;
+
+/** Every field of the contract's tables (required code first, then the optional ones). */
+export const CONTRACT_FIELDS = [
+  "opportunityCode",
+  "opportunityName",
+  "projectLocation",
+  "operatorName",
+  "amount",
+  "expectedCloseDate",
+  "confidencePct",
+  "stage",
+  "opportunityType",
+  "productType",
+  "source",
+  "salesExpansionId",
+  "channelExpansionId",
+  "preSalesId",
+  "preSalesName",
+  "competitorName",
+  "archived",
+  "pushedToOms",
+  "omsPushTime",
+  "status",
+  "description",
+] as const;
+
+export interface SendOptions {
+  /** A value sent as JSON.stringify(body). */
+  body?: unknown;
+  /** The exact body text (or bytes). */
+  rawBody?: string | Uint8Array;
+  /** The secret header; null leaves it out. Default: TEST_SECRET. */
+  secret?: string | null;
+  /** The content type; null leaves it out. Default: application/json. */
+  contentType?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** Sends one request through app.handle (no socket), with full control over the headers. */
+export function send(service: TestService, method: string, path: string, options: SendOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers);
+  const secret = options.secret === undefined ? TEST_SECRET : options.secret;
+  if (secret !== null) headers.set("x-internal-secret", secret);
+  const contentType = options.contentType === undefined ? "application/json" : options.contentType;
+  if (contentType !== null && (options.body !== undefined || options.rawBody !== undefined)) headers.set("content-type", contentType);
+  const init: RequestInit = { method, headers };
+  if (options.rawBody !== undefined) init.body = options.rawBody;
+  else if (options.body !== undefined) init.body = JSON.stringify(options.body);
+  return service.app.handle(new Request(`http://localhost${path}`, init));
+}
+
+export interface Answer {
+  status: number;
+  contentType: string | null;
+  headers: Headers;
+  text: string;
+  json: { code: unknown; msg: unknown; data: unknown };
+}
+
+export async function answerOf(response: Response): Promise<Answer> {
+  const text = await response.text();
+  let json: Answer["json"];
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`answer is not JSON (HTTP ${response.status}): ${text.slice(0, 200)}`);
+  }
+  return { status: response.status, contentType: response.headers.get("content-type"), headers: response.headers, text, json };
+}
+
+export async function call(service: TestService, method: string, path: string, options: SendOptions = {}): Promise<Answer> {
+  return answerOf(await send(service, method, path, options));
+}
+
+/** Asserts the failure envelope: given HTTP status, content type with charset, code "-1" as a string, data null. */
+export function expectFailure(answer: Answer, status: number, msg?: string): void {
+  expect({ status: answer.status, contentType: answer.contentType }).toEqual({ status, contentType: JSON_UTF8 });
+  expect(Object.keys(answer.json)).toEqual(["code", "msg", "data"]);
+  expect(answer.json.code).toBe("-1");
+  expect(answer.json.data).toBeNull();
+  expect(typeof answer.json.msg).toBe("string");
+  if (msg !== undefined) expect(answer.json.msg).toBe(msg);
+}
+
+/** Asserts the success envelope and returns its data. */
+export function expectSuccess(answer: Answer): unknown {
+  expect({ status: answer.status, contentType: answer.contentType, code: answer.json.code, msg: answer.json.msg }).toEqual({
+    status: 200,
+    contentType: JSON_UTF8,
+    code: "0",
+    msg: "success",
+  });
+  return answer.json.data;
+}
+
+/** Creates an opportunity and returns its id. */
+export async function createOpportunity(service: TestService, fields: Record<string, unknown>): Promise<number> {
+  const answer = await call(service, "POST", CREATE_PATH, {
+    body: { opportunityName: "测试商机", endCustomerName: "某市大数据局", ...fields },
+  });
+  const id = expectSuccess(answer);
+  expect(typeof id).toBe("number");
+  return id as number;
+}
+
+export async function update(service: TestService, body: unknown, options: Omit<SendOptions, "body"> = {}): Promise<Answer> {
+  return call(service, "PUT", UPDATE_PATH, { ...options, body });
+}
+
+/** The current record of an opportunity as GET answers it. */
+export async function readRecord(service: TestService, code: string): Promise<Record<string, unknown>> {
+  const data = expectSuccess(await call(service, "GET", readPath(code)));
+  expect(data).toBeObject();
+  return data as Record<string, unknown>;
+}
+
+export interface StoreSnapshot {
+  events: number;
+  opportunities: number;
+  /** Every projection row, to see that nothing changed in place either. */
+  rows: string;
+}
+
+export function snapshot(service: TestService): StoreSnapshot {
+  const events = service.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM events").get()!.n;
+  const opportunities = service.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM opportunities").get()!.n;
+  const rows = JSON.stringify(
+    service.db.prepare("SELECT * FROM opportunities ORDER BY id").safeIntegers(true).all(),
+    (_key, value) => (typeof value === "bigint" ? value.toString() : value),
+  );
+  return { events, opportunities, rows };
+}
+
+export function streamOf(service: TestService, code: string): StoredEvent[] {
+  return service.store.readStream(code);
+}
+
+/** The message split into the single reasons joined with "；". */
+export const reasonsOf = (msg: unknown) => String(msg).split("；");

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startTestService, type TestService } from "../support/test-service";
+import { CREATE_PATH, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, readPath, snapshot } from "./http-client";
+
+// 64-bit IDs (snowflake IDs from Java systems) must survive JSON, SQLite and the answer without rounding.
+let service: TestService;
+const CODE = "OPP-LONG-001";
+const INT64_MAX = "9223372036854775807";
+
+beforeAll(async () => {
+  service = startTestService();
+  await createOpportunity(service, { opportunityCode: CODE });
+});
+afterAll(() => service.dispose());
+
+/** The body text built by hand: JSON.stringify cannot write these numbers. */
+const rawUpdate = (fields: string) => call(service, "PUT", UPDATE_PATH, { rawBody: `{"opportunityCode":"${CODE}",${fields}}` });
+
+const readText = async (code: string) => (await call(service, "GET", readPath(code))).text;
+
+const storedId = (column: string, code = CODE) =>
+  (service.db.prepare(`SELECT ${column} AS v FROM opportunities WHERE code = ?`).safeIntegers(true).get(code) as { v: bigint | null }).v;
+
+describe("64-bit IDs are kept exact", () => {
+  test("salesExpansionId 9223372036854775807 as a raw JSON number is stored and answered with the same digits", async () => {
+    const answer = await rawUpdate(`"salesExpansionId":${INT64_MAX}`);
+    expectSuccess(answer);
+    expect(storedId("sales_expansion_id")).toBe(BigInt(INT64_MAX));
+    expect(await readText(CODE)).toContain(`"salesExpansionId":${INT64_MAX},`);
+    const row = service.db.query<{ data: string }, []>("SELECT data FROM events ORDER BY position DESC LIMIT 1").get()!;
+    expect(row.data).toContain(INT64_MAX);
+  });
+
+  test("2^53 + 1 (which JSON.parse would round) is kept", async () => {
+    expectSuccess(await rawUpdate(`"channelExpansionId":9007199254740993`));
+    expect(storedId("channel_expansion_id")).toBe(9007199254740993n);
+    expect(await readText(CODE)).toContain(`"channelExpansionId":9007199254740993,`);
+  });
+
+  test("sending the same 64-bit ID again changes nothing", async () => {
+    const before = snapshot(service);
+    expectSuccess(await rawUpdate(`"salesExpansionId":${INT64_MAX}`));
+    expect(snapshot(service)).toEqual(before);
+  });
+
+  test("an ID one above the 64-bit range is rejected with a message about the range", async () => {
+    const before = snapshot(service);
+    const answer = await rawUpdate(`"salesExpansionId":9223372036854775808`);
+    expectFailure(answer, 200);
+    expect(answer.json.msg).toContain("salesExpansionId");
+    expect(answer.json.msg).toContain("64 位");
+    expect(answer.json.msg).toContain("9223372036854775808");
+    expect(snapshot(service)).toEqual(before);
+  });
+
+  test("a huge ID is rejected too", async () => {
+    const answer = await rawUpdate(`"preSalesId":123456789012345678901234567890`);
+    expectFailure(answer, 200);
+    expect(answer.json.msg).toContain("preSalesId");
+    expect(answer.json.msg).toContain("64 位");
+  });
+
+  test("an ID as a string of digits is accepted and answered as a number", async () => {
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: CODE, preSalesId: "1790000000000000001" } }));
+    expect(storedId("pre_sales_id")).toBe(1790000000000000001n);
+    expect(await readText(CODE)).toContain(`"preSalesId":1790000000000000001,`);
+  });
+
+  test("a string ID beyond the range is rejected", async () => {
+    const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: CODE, preSalesId: "9223372036854775808" } });
+    expectFailure(answer, 200);
+    expect(answer.json.msg).toContain("64 位");
+  });
+
+  test("a 1e19 written in exponent form is not mistaken for an ID in range", async () => {
+    const answer = await rawUpdate(`"preSalesId":1e19`);
+    expectFailure(answer, 200);
+    expect(answer.json.msg).toContain("preSalesId");
+  });
+
+  test("create keeps 64-bit IDs exact as well", async () => {
+    const answer = await call(service, "POST", CREATE_PATH, {
+      rawBody: `{"opportunityCode":"OPP-LONG-002","opportunityName":"n","endCustomerName":"c","salesExpansionId":1790000000000000001}`,
+    });
+    expectSuccess(answer);
+    expect(storedId("sales_expansion_id", "OPP-LONG-002")).toBe(1790000000000000001n);
+    expect(await readText("OPP-LONG-002")).toContain(`"salesExpansionId":1790000000000000001,`);
+  });
+
+  test("a small ID is answered as a plain number", async () => {
+    expectSuccess(await rawUpdate(`"salesExpansionId":42`));
+    expect(await readText(CODE)).toContain(`"salesExpansionId":42,`);
+  });
+});
