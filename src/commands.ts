@@ -67,6 +67,8 @@ function parseBody(body: unknown, shape: BodyShape, context: FieldContext): Body
   const endCustomer: string[] = [];
   for (const key of Object.keys(record)) {
     if (key === "opportunityCode" || FIELD_SET.has(key) || shape.extraFields.includes(key)) continue;
+    // null means "not sent" here too: a Java DTO that carries the property unset asks nothing of us.
+    if (record[key] === null) continue;
     if (shape.refuseEndCustomer && namesEndCustomer(key)) endCustomer.push(key);
     else unknown.push(key);
   }

@@ -46,10 +46,11 @@ export function parseStages(value: unknown, source: string): Stage[] {
     const where = `${source}: entry ${index + 1}`;
     if (typeof entry !== "object" || entry === null) throw new Error(`${where} must be an object {"code","label"}`);
     const { code, label } = entry as Record<string, unknown>;
-    if (typeof code !== "string" || code.trim() === "" || code.trim() !== code) {
-      throw new Error(`${where}: "code" must be a non-empty string without surrounding spaces`);
+    if (typeof code !== "string" || !/^\S+$/.test(code)) throw new Error(`${where}: "code" must be a non-empty string without spaces`);
+    // Integrators' values are trimmed before lookup, so a label with surrounding spaces could never match.
+    if (typeof label !== "string" || label.trim() === "" || label.trim() !== label) {
+      throw new Error(`${where}: "label" must be a non-empty string without surrounding spaces`);
     }
-    if (typeof label !== "string" || label.trim() === "") throw new Error(`${where}: "label" must be a non-empty string`);
     if (codes.has(code)) throw new Error(`${where}: duplicate code ${JSON.stringify(code)}`);
     if (labels.has(label)) throw new Error(`${where}: duplicate label ${JSON.stringify(label)}`);
     codes.add(code);

@@ -39,11 +39,18 @@ function offsetAt(epochMs: number, zone: string): number {
   return wallAsUtc - (epochMs - (((epochMs % 1000) + 1000) % 1000));
 }
 
-/** The instant at which the zone's wall clock shows the given local time (earlier one at a DST overlap). */
+const DAY_MS = 86_400_000;
+
+/**
+ * The instant at which the zone's wall clock shows the given local time. At a fall-back overlap the earlier
+ * instant wins; a time skipped by a spring-forward gap is read with the offset in force before the gap
+ * (02:30 becomes 03:30 summer time), as Java's `LocalDateTime.atZone` does.
+ */
 function zonedWallTimeToEpoch(wallAsUtc: number, zone: string): number {
-  const guess = wallAsUtc - offsetAt(wallAsUtc, zone);
-  const corrected = wallAsUtc - offsetAt(guess, zone);
-  return corrected;
+  const offsetBefore = offsetAt(wallAsUtc - DAY_MS, zone);
+  const offsetAfter = offsetAt(wallAsUtc + DAY_MS, zone);
+  const candidates = [wallAsUtc - offsetBefore, wallAsUtc - offsetAfter].filter((instant) => instant + offsetAt(instant, zone) === wallAsUtc);
+  return candidates.length > 0 ? Math.min(...candidates) : wallAsUtc - offsetBefore;
 }
 
 export function isCalendarDate(year: number, month: number, day: number): boolean {

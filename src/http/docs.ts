@@ -18,7 +18,15 @@ export function docs(version: string) {
         path: DOCS_PATH,
         provider: "scalar",
         scalarCDN: SCALAR_PATH,
-        scalarConfig: { withDefaultFonts: false, telemetry: false, hideClientButton: true } as Record<string, unknown>,
+        // Nothing that would reach out: no web fonts, no telemetry, no hosted AI agent, MCP or developer-tools bar.
+        scalarConfig: {
+          withDefaultFonts: false,
+          telemetry: false,
+          hideClientButton: true,
+          showDeveloperTools: "never",
+          agent: { disabled: true },
+          mcp: { disabled: true },
+        } as Record<string, unknown>,
         documentation: documentation(version) as Parameters<typeof swagger>[0] extends infer O ? (O extends { documentation?: infer D } ? D : never) : never,
         exclude: [DOCS_PATH, `${DOCS_PATH}/json`, SCALAR_PATH],
       }),

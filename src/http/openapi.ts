@@ -75,7 +75,7 @@ const codeSchema = {
 };
 
 const COMMON_RULES =
-  "字段值为 null 视为未传（不修改）。传入未定义的字段会被拒绝并指出字段名；多个字段有误时一次全部返回，用“；”分隔。";
+  "字段值为 null 视为未传（不修改）。传入未定义的字段（值不为 null 时）会被拒绝并指出字段名；多个字段有误时一次全部返回，用“；”分隔。";
 
 const envelope = (dataSchema: Schema, example: unknown) => ({
   [JSON_UTF8]: {
