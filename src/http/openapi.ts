@@ -77,19 +77,21 @@ const codeSchema = {
 const COMMON_RULES =
   "字段值为 null 视为未传（不修改）。传入未定义的字段（值不为 null 时）会被拒绝并指出字段名；多个字段有误时一次全部返回，用“；”分隔。";
 
-const envelope = (dataSchema: Schema, example: unknown) => ({
-  [JSON_UTF8]: {
-    schema: {
-      type: "object",
-      required: ["code", "msg", "data"],
-      properties: {
-        code: { type: "string", description: '"0" 成功，"-1" 失败', enum: ["0", "-1"] },
-        msg: { type: "string", description: '成功时为 "success"，失败时为中文错误信息' },
-        data: dataSchema,
-      },
-    },
-    example,
+const envelopeSchema = (dataSchema: Schema) => ({
+  type: "object",
+  required: ["code", "msg", "data"],
+  properties: {
+    code: { type: "string", description: '"0" 成功，"-1" 失败', enum: ["0", "-1"] },
+    msg: { type: "string", description: '成功时为 "success"，失败时为中文错误信息' },
+    data: dataSchema,
   },
+});
+
+const envelope = (dataSchema: Schema, example: unknown) => ({ [JSON_UTF8]: { schema: envelopeSchema(dataSchema), example } });
+
+/** A 200 answer with several named examples (success and the business failures). */
+const envelopeExamples = (dataSchema: Schema, examples: Record<string, unknown>) => ({
+  [JSON_UTF8]: { schema: envelopeSchema(dataSchema), examples: Object.fromEntries(Object.entries(examples).map(([name, value]) => [name, { value }])) },
 });
 
 const failureExample = (msg: string) => ({ code: "-1", msg, data: null });
@@ -105,14 +107,9 @@ const protocolFaults = {
   "500": fault("服务器内部错误", MESSAGES.internal),
 };
 
-const secretHeader = [
-  {
-    in: "header",
-    name: "X-Internal-Secret",
-    required: true,
-    description: "内部接口密钥",
-    schema: { type: "string" },
-  },
+// X-Internal-Secret is declared once, as the security scheme: listing it as a parameter too would make the
+// docs' generated curl send the header twice.
+const requestIdHeader = [
   {
     in: "header",
     name: "X-Request-Id",
@@ -132,7 +129,7 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
       "业务结果（成功、校验失败、商机不存在）一律 HTTP 200，以 code 区分；值没有变化的更新同样返回成功，但不产生事件。" +
       "\n\n常见错误：内部接口鉴权失败、商机不存在、opportunityCode 不能为空、至少传入一个需要更新的字段、项目阶段无效: xxx、项目把握度仅支持A、B、C。",
     security: [{ InternalSecret: [] }],
-    parameters: secretHeader,
+    parameters: requestIdHeader,
     requestBody: {
       required: true,
       content: {
@@ -145,18 +142,16 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
     responses: {
       "200": {
         description: "成功时 data 为商机 ID；失败时 code 为 \"-1\"，msg 为原因",
-        content: {
-          [JSON_UTF8]: {
-            ...envelope({ type: "integer", format: "int64", nullable: true, description: "商机 ID" }, null)[JSON_UTF8],
-            examples: {
-              成功: { value: { code: "0", msg: "success", data: 123 } },
-              商机不存在: { value: failureExample("商机不存在") },
-              阶段无效: { value: failureExample("项目阶段无效: xxx") },
-              多个字段有误: { value: failureExample("项目把握度仅支持A、B、C；amount 必须大于 0，收到: 0") },
-              修改最终客户: { value: failureExample("不支持更新商机的最终客户: endCustomerName") },
-            },
+        content: envelopeExamples(
+          { type: "integer", format: "int64", nullable: true, description: "商机 ID" },
+          {
+            成功: { code: "0", msg: "success", data: 123 },
+            商机不存在: failureExample("商机不存在"),
+            阶段无效: failureExample("项目阶段无效: xxx"),
+            多个字段有误: failureExample("项目把握度仅支持A、B、C；amount 必须大于 0，收到: 0"),
+            修改最终客户: failureExample("不支持更新商机的最终客户: endCustomerName"),
           },
-        },
+        ),
       },
       ...protocolFaults,
     },
@@ -171,7 +166,7 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
       "创建一个商机。opportunityCode、opportunityName、endCustomerName 必填，其余字段与更新接口相同、校验规则相同。" +
       `未传 status 时为 active，archived、pushedToOms 未传时为 false。${COMMON_RULES}编号已存在时返回：商机编号已存在: 编号。`,
     security: [{ InternalSecret: [] }],
-    parameters: secretHeader,
+    parameters: requestIdHeader,
     requestBody: {
       required: true,
       content: {
@@ -193,15 +188,10 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
     responses: {
       "200": {
         description: "成功时 data 为新商机的 ID",
-        content: {
-          [JSON_UTF8]: {
-            ...envelope({ type: "integer", format: "int64", nullable: true }, null)[JSON_UTF8],
-            examples: {
-              成功: { value: { code: "0", msg: "success", data: 124 } },
-              编号已存在: { value: failureExample("商机编号已存在: OPP-20260401-001") },
-            },
-          },
-        },
+        content: envelopeExamples(
+          { type: "integer", format: "int64", nullable: true, description: "新商机 ID" },
+          { 成功: { code: "0", msg: "success", data: 124 }, 编号已存在: failureExample("商机编号已存在: OPP-20260401-001") },
+        ),
       },
       ...protocolFaults,
     },
@@ -227,7 +217,7 @@ export function readDocs(stages: StageDictionary): DocumentDecoration {
     summary: "查询商机",
     description: "按商机编号查询当前数据。没有值的字段为 null。未找到时返回：商机不存在。",
     security: [{ InternalSecret: [] }],
-    parameters: [{ in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" }, ...secretHeader],
+    parameters: [{ in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" }, ...requestIdHeader],
     responses: {
       "200": { description: "成功时 data 为商机当前数据", content: envelope(record, { code: "0", msg: "success", data: { id: 123, opportunityCode: "OPP-20260401-001", stage: "won", status: "won", version: 2 } }) },
       "401": protocolFaults["401"],
@@ -250,7 +240,7 @@ export function documentation(version: string) {
     tags: [{ name: "商机对接", description: "商机的创建、部分更新与查询" }],
     components: {
       securitySchemes: {
-        InternalSecret: { type: "apiKey", in: "header", name: "X-Internal-Secret", description: "内部接口密钥" },
+        InternalSecret: { type: "apiKey", in: "header", name: "X-Internal-Secret", description: "内部接口密钥（请求头 X-Internal-Secret），在读取请求体之前校验；错误或缺失时返回 HTTP 401：内部接口鉴权失败" },
       },
     },
   };
