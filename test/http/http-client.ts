@@ -2,23 +2,14 @@ import { expect } from "bun:test";
 import type { StoredEvent } from "../../events/stored-event";
 import { TEST_SECRET, type TestService } from "../support/test-service";
 
+export { CONTRACT_EXAMPLE } from "../support/contract";
+
 /** Helpers shared by the HTTP tests: raw requests, envelope checks and store snapshots. */
 
 export const JSON_UTF8 = "application/json;charset=UTF-8";
 export const UPDATE_PATH = "/api/opportunities/integration/update";
 export const CREATE_PATH = "/api/opportunities/integration/create";
 export const readPath = (code: string) => `/api/opportunities/${encodeURIComponent(code)}`;
-
-/** The contract's request example, word for word. */
-export const CONTRACT_EXAMPLE = {
-  opportunityCode: "OPP-20260401-001",
-  stage: "won",
-  status: "won",
-  confidencePct: "A",
-  amount: 2800000,
-  expectedCloseDate: "2026-04-30",
-  description: "外部系统回写成交结果",
-} as const;
 
 /** Every field of the contract's tables (required code first, then the optional ones). */
 export const CONTRACT_FIELDS = [

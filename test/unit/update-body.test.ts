@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { FieldValues } from "../../events/opportunity-events";
 import { ERROR_SEPARATOR, NOT_AN_OBJECT, parseUpdateBody } from "../../src/commands";
+import { CONTRACT_EXAMPLE } from "../support/contract";
 import { SHANGHAI_CONTEXT } from "./field-context";
 
 const CODE = "OPP-20260401-001";
@@ -22,30 +23,8 @@ function fieldsOf(body: unknown): FieldValues {
 
 describe("parseUpdateBody: the contract's example", () => {
   test("is accepted as an UpdateOpportunity command with exactly the sent fields", () => {
-    const result = parse({
-      opportunityCode: CODE,
-      stage: "won",
-      status: "won",
-      confidencePct: "A",
-      amount: 2800000,
-      expectedCloseDate: "2026-04-30",
-      description: "外部系统回写成交结果",
-    });
-    expect(result).toEqual({
-      ok: true,
-      command: {
-        type: "UpdateOpportunity",
-        opportunityCode: CODE,
-        fields: {
-          stage: "won",
-          status: "won",
-          confidencePct: "A",
-          amount: 2800000,
-          expectedCloseDate: "2026-04-30",
-          description: "外部系统回写成交结果",
-        },
-      },
-    });
+    const { opportunityCode, ...fields } = CONTRACT_EXAMPLE;
+    expect(parse({ ...CONTRACT_EXAMPLE })).toEqual({ ok: true, command: { type: "UpdateOpportunity", opportunityCode, fields } });
   });
 });
 
