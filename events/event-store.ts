@@ -2,7 +2,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { appendToStream, prepareInsert, type SchemaVersionOf } from "./append";
 import { createEventTable } from "./event-table";
 import type { EventMetadata } from "./opportunity-events";
-import { readAllAfter, readHead, readStream } from "./read";
+import { readAllAfter, readHead, readStream, readStreamPage } from "./read";
 import type { EventRow, NewEvent, StoredEvent } from "./stored-event";
 
 /**
@@ -60,6 +60,11 @@ export class EventStore {
 
   readStream(streamId: string): StoredEvent[] {
     return readStream(this.db, streamId);
+  }
+
+  /** Up to `limit` events of one stream after `afterVersion`, in version order. */
+  readStreamPage(streamId: string, afterVersion: number, limit: number): StoredEvent[] {
+    return readStreamPage(this.db, streamId, afterVersion, limit);
   }
 
   readAll(afterPosition = 0, limit = 1000): StoredEvent[] {

@@ -27,6 +27,14 @@ export function readStream(db: Database, streamId: string): StoredEvent[] {
     .map(toStoredEvent);
 }
 
+/** Up to `limit` events of one stream after `afterVersion`, in version order. */
+export function readStreamPage(db: Database, streamId: string, afterVersion: number, limit: number): StoredEvent[] {
+  return db
+    .query<EventRow, [string, number, number]>("SELECT * FROM events WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?")
+    .all(streamId, afterVersion, limit)
+    .map(toStoredEvent);
+}
+
 /** Raw rows in global order after `position`, at most `limit` of them. */
 export function readRowsAfter(db: Database, position: number, limit: number): EventRow[] {
   return db

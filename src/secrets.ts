@@ -2,10 +2,24 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
+/**
+ * What a client may do: an `integrator` reads and writes, an `auditor` only reads (history, events, state
+ * at a point), so an audit firm's secret can never change an opportunity.
+ */
+export const ROLES = ["integrator", "auditor"] as const;
+export type Role = (typeof ROLES)[number];
+
 /** A client system allowed to call the interface; its name is recorded as the actor of its events. */
 export interface Client {
   name: string;
   secret: string;
+  role: Role;
+}
+
+/** Who is calling: the client behind a matched secret (never the secret itself). */
+export interface Identity {
+  name: string;
+  role: Role;
 }
 
 export const MIN_SECRET_LENGTH = 16;
@@ -17,27 +31,27 @@ const sha256 = (text: string) => new Bun.CryptoHasher("sha256").update(text).dig
  * matched shows in the time taken.
  */
 export class SecretVerifier {
-  private readonly digests: { name: string; digest: Buffer }[];
+  private readonly digests: { identity: Identity; digest: Buffer }[];
 
   constructor(clients: readonly Client[]) {
     if (clients.length === 0) throw new Error("at least one secret is required");
-    this.digests = clients.map((client) => ({ name: client.name, digest: sha256(client.secret) }));
+    this.digests = clients.map((client) => ({ identity: { name: client.name, role: client.role }, digest: sha256(client.secret) }));
   }
 
-  /** The client name for a secret, or null. */
-  identify(secret: string | null): string | null {
+  /** The client behind a secret, or null. */
+  identify(secret: string | null): Identity | null {
     const digest = sha256(secret ?? "");
-    let match: string | null = null;
-    for (const client of this.digests) if (timingSafeEqual(client.digest, digest) && match === null) match = client.name;
+    let match: Identity | null = null;
+    for (const client of this.digests) if (timingSafeEqual(client.digest, digest) && match === null) match = client.identity;
     return secret ? match : null;
   }
 
   get clientNames(): string[] {
-    return this.digests.map((client) => client.name);
+    return this.digests.map((client) => client.identity.name);
   }
 }
 
-/** Checks the parsed content of a secrets file. */
+/** Checks the parsed content of a secrets file: `[{"name","secret","role"?}]`, role defaulting to integrator. */
 export function parseClients(value: unknown, source: string): Client[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new Error(`${source}: must be a non-empty JSON array of {"name","secret"}`);
@@ -46,18 +60,19 @@ export function parseClients(value: unknown, source: string): Client[] {
   const secrets = new Set<string>();
   return value.map((entry, index) => {
     const where = `${source}: entry ${index + 1}`;
-    const { name, secret } = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
+    const { name, secret, role = "integrator" } = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
     if (typeof name !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
       throw new Error(`${where}: "name" must be 1-64 letters, digits, '.', '_' or '-'`);
     }
     if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH || /\s/.test(secret)) {
       throw new Error(`${where} (${name}): "secret" must be at least ${MIN_SECRET_LENGTH} characters without spaces`);
     }
+    if (!(ROLES as readonly unknown[]).includes(role)) throw new Error(`${where} (${name}): "role" must be one of ${ROLES.join(", ")}`);
     if (names.has(name)) throw new Error(`${where}: duplicate name ${name}`);
     if (secrets.has(secret)) throw new Error(`${where} (${name}): the same secret is given twice`);
     names.add(name);
     secrets.add(secret);
-    return { name, secret };
+    return { name, secret, role: role as Role };
   });
 }
 
@@ -108,5 +123,5 @@ export function resolveClients(options: { secretsFile?: string; envSecret?: stri
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
-  return { clients: [{ name: "default", secret }], source: { kind: "generated", path, secret } };
+  return { clients: [{ name: "default", secret, role: "integrator" }], source: { kind: "generated", path, secret } };
 }

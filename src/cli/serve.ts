@@ -71,6 +71,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   }
   const app = createApp({
     writer: service.writer,
+    store: service.store,
     opportunities: service.opportunities,
     verifier: () => verifier,
     stages: () => stages,

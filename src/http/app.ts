@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import type { EventStore } from "../../events/event-store";
 import type { OpportunitiesTable } from "../../projections/opportunities-table";
 import type { FieldContext } from "../field-rules";
 import type { OpportunityWriter } from "../opportunity-writer";
@@ -8,10 +9,12 @@ import { docs } from "./docs";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
+import { readRoutes } from "./read-routes";
 import { authenticate, requestIdOf } from "./request-context";
 
 export interface AppDeps {
   writer: OpportunityWriter;
+  store: EventStore;
   opportunities: OpportunitiesTable;
   verifier: () => SecretVerifier;
   stages: () => StageDictionary;
@@ -37,7 +40,6 @@ export function createApp(deps: AppDeps) {
   const fieldContext = (): FieldContext => ({ stages: deps.stages(), timeZone: deps.timeZone });
   const routes = opportunityRoutes({
     writer: deps.writer,
-    opportunities: deps.opportunities,
     fieldContext,
     stages: deps.stages(),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -85,7 +87,8 @@ export function createApp(deps: AppDeps) {
       return new Response(JSON.stringify(response), { headers: { "content-type": JSON_UTF8 } });
     })
     .use(docs(deps.version))
-    .use(routes);
+    .use(routes)
+    .use(readRoutes({ store: deps.store, opportunities: deps.opportunities, timeZone: deps.timeZone, stages: deps.stages() }));
   return app;
 }
 

@@ -100,6 +100,7 @@ const fault = (description: string, msg: string) => ({ description, content: env
 const protocolFaults = {
   "400": fault("请求体不是合法的 JSON（或为空、不是 UTF-8）", MESSAGES.notJson),
   "401": fault("X-Internal-Secret 缺失或错误（在读取请求体之前校验）", MESSAGES.unauthorized),
+  "403": fault("只读审计（auditor）角色的密钥调用了写接口，未做任何修改", MESSAGES.readOnlyRole("audit")),
   "404": fault("接口路径不存在", MESSAGES.notFound("PUT", "/api/unknown")),
   "405": fault("路径存在但不支持该请求方式（响应头 Allow 列出支持的方式）", MESSAGES.methodNotAllowed("GET", "PUT")),
   "413": fault("请求体超过大小限制（默认 64 KiB）", MESSAGES.tooLarge(64 * 1024)),
@@ -198,6 +199,8 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
   } as DocumentDecoration;
 }
 
+const readFaults = { "401": protocolFaults["401"], "500": protocolFaults["500"] };
+
 export function readDocs(stages: StageDictionary): DocumentDecoration {
   const record = {
     type: "object",
@@ -214,14 +217,125 @@ export function readDocs(stages: StageDictionary): DocumentDecoration {
   };
   return {
     tags: ["商机对接"],
-    summary: "查询商机",
-    description: "按商机编号查询当前数据。没有值的字段为 null。未找到时返回：商机不存在。",
+    summary: "查询商机（当前或历史某一时刻）",
+    description:
+      "按商机编号查询数据，没有值的字段为 null。不带参数时返回当前数据；带 asOf 或 version 时，返回由事件重放得到的当时状态（不读当前表）。" +
+      "未找到时返回：商机不存在；该时刻尚未创建时返回：商机在 <时间> 时尚未创建。审计（auditor）角色可调用。",
     security: [{ InternalSecret: [] }],
-    parameters: [{ in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" }, ...requestIdHeader],
+    parameters: [
+      { in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" },
+      {
+        in: "query",
+        name: "asOf",
+        required: false,
+        schema: { type: "string" },
+        description: "时间点：ISO 8601（如 2026-04-01T12:00:00+08:00，不带时区按服务时区）或日期（如 2026-04-01，表示该日结束时）。返回该时刻（含）之前最后一次变化后的状态。",
+      },
+      { in: "query", name: "version", required: false, schema: { type: "integer", minimum: 1 }, description: "版本号：返回该版本时的状态。不能与 asOf 同时传。" },
+      ...requestIdHeader,
+    ],
     responses: {
-      "200": { description: "成功时 data 为商机当前数据", content: envelope(record, { code: "0", msg: "success", data: { id: 123, opportunityCode: "OPP-20260401-001", stage: "won", status: "won", version: 2 } }) },
-      "401": protocolFaults["401"],
-      "500": protocolFaults["500"],
+      "200": {
+        description: "成功时 data 为商机数据",
+        content: envelope(record, { code: "0", msg: "success", data: { id: 123, opportunityCode: "OPP-20260401-001", stage: "won", status: "won", version: 2 } }),
+      },
+      ...readFaults,
+    },
+  } as DocumentDecoration;
+}
+
+const historyEntry = {
+  type: "object",
+  properties: {
+    position: { type: "integer", description: "全局序号" },
+    version: { type: "integer", description: "该商机的版本号" },
+    type: { type: "string", enum: ["OpportunityCreated", "OpportunityUpdated"] },
+    recordedAt: { type: "string", format: "date-time", description: "记录时间（UTC，毫秒）" },
+    actor: { type: "string", description: "调用方名称（密钥对应的客户端名，不是密钥本身）" },
+    requestId: { type: "string" },
+    changes: {
+      type: "array",
+      items: { type: "object", properties: { field: { type: "string" }, from: { nullable: true }, to: { nullable: true } } },
+      description: "每个变化字段的旧值 from 与新值 to；创建事件中 from 均为 null",
+    },
+  },
+};
+
+export function historyDocs(): DocumentDecoration {
+  return {
+    tags: ["审计"],
+    summary: "商机变更历史",
+    description:
+      "按顺序返回商机的每一个事件：谁（actor）、何时（recordedAt）、改了什么、从什么改成什么。分页：每页最多 limit 条（默认 100，最大 1000），" +
+      "下一页用返回的 nextAfterVersion 作为 afterVersion；nextAfterVersion 为 null 表示没有更多。审计（auditor）角色可调用。",
+    security: [{ InternalSecret: [] }],
+    parameters: [
+      { in: "path", name: "opportunityCode", required: true, schema: { type: "string" }, description: "商机编号" },
+      { in: "query", name: "afterVersion", required: false, schema: { type: "integer", minimum: 0, default: 0 }, description: "从该版本之后开始" },
+      { in: "query", name: "limit", required: false, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
+      ...requestIdHeader,
+    ],
+    responses: {
+      "200": {
+        description: "data.items 为事件列表",
+        content: envelope(
+          { type: "object", properties: { opportunityCode: { type: "string" }, items: { type: "array", items: historyEntry }, nextAfterVersion: { type: "integer", nullable: true } } },
+          {
+            code: "0",
+            msg: "success",
+            data: {
+              opportunityCode: "OPP-20260401-001",
+              items: [
+                {
+                  position: 7,
+                  version: 2,
+                  type: "OpportunityUpdated",
+                  recordedAt: "2026-04-30T02:20:30.123Z",
+                  actor: "oms",
+                  requestId: "8f14e45f-ceea-467f-a0e6-3b2c9d7e1f00",
+                  changes: [{ field: "stage", from: "negotiation", to: "won" }],
+                },
+              ],
+              nextAfterVersion: null,
+            },
+          },
+        ),
+      },
+      ...readFaults,
+    },
+  } as DocumentDecoration;
+}
+
+export function eventFeedDocs(): DocumentDecoration {
+  return {
+    tags: ["审计"],
+    summary: "事件流",
+    description:
+      "按全局顺序返回事件，供下游系统和审计方保存自己的副本。每个事件包含存储的全部列：position、eventId、streamId（商机编号）、version、type、schemaVersion、" +
+      "data、metadata、recordedAt、prevHash、hash。hash = sha256(prevHash + \"\\n\" + 其余列的规范 JSON（键排序、无空格，data 与 metadata 为其规范 JSON 文本）)，" +
+      "第一个事件的 prevHash 为 64 个 0。下一页用 nextAfter 作为 after；head 为当前最后一个事件的 position 与 hash。审计（auditor）角色可调用。",
+    security: [{ InternalSecret: [] }],
+    parameters: [
+      { in: "query", name: "after", required: false, schema: { type: "integer", minimum: 0, default: 0 }, description: "从该 position 之后开始" },
+      { in: "query", name: "limit", required: false, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
+      ...requestIdHeader,
+    ],
+    responses: {
+      "200": {
+        description: "data.events 为事件列表",
+        content: envelope(
+          {
+            type: "object",
+            properties: {
+              events: { type: "array", items: { type: "object" } },
+              nextAfter: { type: "integer", nullable: true },
+              head: { type: "object", nullable: true, properties: { position: { type: "integer" }, hash: { type: "string" } } },
+            },
+          },
+          { code: "0", msg: "success", data: { events: [], nextAfter: null, head: { position: 7, hash: "9c1e…" } } },
+        ),
+      },
+      ...readFaults,
     },
   } as DocumentDecoration;
 }
@@ -235,9 +349,13 @@ export function documentation(version: string) {
         "供 OMS、招投标、ERP 等外部系统调用的商机对接接口。所有请求需带请求头 X-Internal-Secret（内部接口密钥）。" +
         "所有响应（包括错误）都是 {code, msg, data} 结构，Content-Type 为 application/json;charset=UTF-8。" +
         "业务结果用 HTTP 200 返回并以 code 区分（\"0\" 成功，\"-1\" 失败）；协议错误使用各自的 HTTP 状态码：" +
-        "400 请求体不是 JSON，401 鉴权失败，404 路径不存在，405 请求方式不支持，413 请求体过大，415 Content-Type 错误，500 内部错误。",
+        "400 请求体不是 JSON，401 鉴权失败，403 只读审计角色调用写接口，404 路径不存在，405 请求方式不支持，413 请求体过大，415 Content-Type 错误，500 内部错误。" +
+        "密钥分两种角色：integrator（读写，默认）与 auditor（只读）。",
     },
-    tags: [{ name: "商机对接", description: "商机的创建、部分更新与查询" }],
+    tags: [
+      { name: "商机对接", description: "商机的创建、部分更新与查询" },
+      { name: "审计", description: "变更历史、任意时刻的状态与全局事件流；只读，auditor 角色的密钥可调用" },
+    ],
     components: {
       securitySchemes: {
         InternalSecret: { type: "apiKey", in: "header", name: "X-Internal-Secret", description: "内部接口密钥（请求头 X-Internal-Secret），在读取请求体之前校验；错误或缺失时返回 HTTP 401：内部接口鉴权失败" },

@@ -1,11 +1,11 @@
-import type { SecretVerifier } from "../secrets";
+import type { Identity, SecretVerifier } from "../secrets";
 import { HttpFault, MESSAGES } from "./envelope";
 
 /**
  * What the service knows of a request before its body is read: the client behind the secret and the request
  * id. Kept per Request object so that the secret itself is matched once and never travels further.
  */
-const actors = new WeakMap<Request, string>();
+const identities = new WeakMap<Request, Identity>();
 const requestIds = new WeakMap<Request, string>();
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -26,18 +26,21 @@ export const isPublicPath = (path: string) => !path.startsWith("/api/");
 
 /**
  * Runs before routing and body parsing, so an unauthenticated caller gets 401 and never a validation message,
- * whatever its body holds.
+ * whatever its body holds; an auditor's secret on anything but a read gets 403 before a body is even read.
  */
 export function authenticate(request: Request, path: string, verifier: SecretVerifier): void {
   if (isPublicPath(path)) return;
-  const actor = verifier.identify(request.headers.get("x-internal-secret"));
-  if (actor === null) throw new HttpFault(401, MESSAGES.unauthorized);
-  actors.set(request, actor);
+  const identity = verifier.identify(request.headers.get("x-internal-secret"));
+  if (identity === null) throw new HttpFault(401, MESSAGES.unauthorized);
+  if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
+    throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
+  }
+  identities.set(request, identity);
 }
 
 /** The client name of an authenticated request. */
 export function actorOf(request: Request): string {
-  const actor = actors.get(request);
-  if (actor === undefined) throw new Error("request was not authenticated");
-  return actor;
+  const identity = identities.get(request);
+  if (identity === undefined) throw new Error("request was not authenticated");
+  return identity.name;
 }

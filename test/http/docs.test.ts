@@ -75,9 +75,9 @@ describe("GET /swagger/json", () => {
     expect(doc.paths[UPDATE_PATH].put.security).toEqual([{ [name]: [] }]);
   });
 
-  test("documents responses 200/400/401/404/405/413/415/500, each with a description", () => {
+  test("documents responses 200/400/401/403/404/405/413/415/500, each with a description", () => {
     const responses = doc.paths[UPDATE_PATH].put.responses as Record<string, Json>;
-    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "404", "405", "413", "415", "500"]);
+    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "403", "404", "405", "413", "415", "500"]);
     for (const [status, response] of Object.entries(responses)) {
       expect({ status, described: hasChinese(response.description) }).toEqual({ status, described: true });
       expect({ status, types: Object.keys(response.content ?? {}) }).toEqual({ status, types: [JSON_UTF8] });
@@ -88,11 +88,13 @@ describe("GET /swagger/json", () => {
     expect(JSON.stringify(success)).toContain('"code":"0","msg":"success","data":123');
   });
 
-  test("lists the create and read routes but not the docs' own routes", () => {
+  test("lists the write, read and audit routes but not the docs' own routes", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/events",
       "/api/opportunities/integration/create",
       "/api/opportunities/integration/update",
       "/api/opportunities/{opportunityCode}",
+      "/api/opportunities/{opportunityCode}/history",
     ]);
   });
 });

@@ -7,6 +7,8 @@ import { makeTempDir } from "./temp-dir";
 
 export const TEST_SECRET = "test-secret-0123456789abcdef";
 export const OTHER_CLIENT_SECRET = "other-secret-0123456789abcdef";
+/** A read-only client, "audit-firm". */
+export const AUDITOR_SECRET = "auditor-secret-0123456789abcdef";
 export const TIME_ZONE = "Asia/Shanghai";
 
 export interface TestService extends ServiceStore {
@@ -18,18 +20,23 @@ export interface TestService extends ServiceStore {
   dispose(): void;
 }
 
-/** A real service on a temporary SQLite file, with clients "oms" (TEST_SECRET) and "bidding" (OTHER_CLIENT_SECRET). */
+/**
+ * A real service on a temporary SQLite file, with integrator clients "oms" (TEST_SECRET) and "bidding"
+ * (OTHER_CLIENT_SECRET) and the auditor "audit-firm" (AUDITOR_SECRET).
+ */
 export function startTestService(options: { now?: () => Date } = {}): TestService {
   const dir = makeTempDir();
   const dbPath = join(dir.path, "opportunities.db");
   const store = openServiceStore(dbPath, options);
   const verifier = new SecretVerifier([
-    { name: "oms", secret: TEST_SECRET },
-    { name: "bidding", secret: OTHER_CLIENT_SECRET },
+    { name: "oms", secret: TEST_SECRET, role: "integrator" },
+    { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
+    { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
   ]);
   const stages = new StageDictionary(DEFAULT_STAGES);
   const app = createApp({
     writer: store.writer,
+    store: store.store,
     opportunities: store.opportunities,
     verifier: () => verifier,
     stages: () => stages,

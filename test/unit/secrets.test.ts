@@ -10,8 +10,8 @@ const BIDDING_SECRET = "bidding-secret-0123456789";
 describe("parseClients", () => {
   test("accepts valid clients", () => {
     expect(parseClients([{ name: "oms", secret: OMS_SECRET }, { name: "bidding.v2_x-1", secret: BIDDING_SECRET }], "s.json")).toEqual([
-      { name: "oms", secret: OMS_SECRET },
-      { name: "bidding.v2_x-1", secret: BIDDING_SECRET },
+      { name: "oms", secret: OMS_SECRET, role: "integrator" },
+      { name: "bidding.v2_x-1", secret: BIDDING_SECRET, role: "integrator" },
     ]);
   });
 
@@ -34,6 +34,7 @@ describe("parseClients", () => {
     ["name of 65 characters", [{ name: "n".repeat(65), secret: OMS_SECRET }], 'entry 1: "name"'],
     ["duplicate name", [{ name: "oms", secret: OMS_SECRET }, { name: "oms", secret: BIDDING_SECRET }], "entry 2: duplicate name oms"],
     ["duplicate secret", [{ name: "oms", secret: OMS_SECRET }, { name: "bidding", secret: OMS_SECRET }], "entry 2 (bidding): the same secret is given twice"],
+    ["an unknown role", [{ name: "oms", secret: OMS_SECRET, role: "admin" }], 'entry 1 (oms): "role" must be one of integrator, auditor'],
   ])("rejects %s", (_name, value, fragment) => {
     expect(() => parseClients(value, "s.json")).toThrow(fragment);
   });
@@ -45,8 +46,8 @@ describe("parseClients", () => {
 
 describe("SecretVerifier.identify", () => {
   const verifier = new SecretVerifier([
-    { name: "oms", secret: OMS_SECRET },
-    { name: "bidding", secret: BIDDING_SECRET },
+    { name: "oms", secret: OMS_SECRET, role: "integrator" },
+    { name: "bidding", secret: BIDDING_SECRET, role: "auditor" },
   ]);
 
   test.each<[string, string | null, string | null]>([
@@ -59,7 +60,12 @@ describe("SecretVerifier.identify", () => {
     ["empty", "", null],
     ["null", null, null],
   ])("%s", (_name, secret, expected) => {
-    expect(verifier.identify(secret)).toBe(expected);
+    expect(verifier.identify(secret)?.name ?? null).toBe(expected);
+  });
+
+  test("tells the role of the client behind the secret", () => {
+    expect(verifier.identify(OMS_SECRET)).toEqual({ name: "oms", role: "integrator" });
+    expect(verifier.identify(BIDDING_SECRET)).toEqual({ name: "bidding", role: "auditor" });
   });
 
   test("lists the client names", () => {
@@ -89,7 +95,7 @@ describe("resolveClients", () => {
     if (first.source.kind !== "generated") return;
     expect(first.source.path).toBe(path);
     expect(first.source.secret).toMatch(/^[0-9a-f]{64}$/);
-    expect(first.clients).toEqual([{ name: "default", secret: first.source.secret }]);
+    expect(first.clients).toEqual([{ name: "default", secret: first.source.secret, role: "integrator" }]);
     expect(readFileSync(path, "utf8").trim()).toBe(first.source.secret);
     expect(statSync(path).mode & 0o777).toBe(0o600);
 
@@ -107,7 +113,7 @@ describe("resolveClients", () => {
   test("INTERNAL_SECRET gives client default and writes no file", () => {
     const dbPath = join(dir, "env.db");
     expect(resolveClients({ envSecret: OMS_SECRET, dbPath })).toEqual({
-      clients: [{ name: "default", secret: OMS_SECRET }],
+      clients: [{ name: "default", secret: OMS_SECRET, role: "integrator" }],
       source: { kind: "env" },
     });
     expect(existsSync(`${dbPath}.secret`)).toBe(false);
@@ -123,11 +129,11 @@ describe("resolveClients", () => {
 
   test("a secrets file wins over INTERNAL_SECRET", () => {
     const secretsFile = join(dir, "secrets.json");
-    writeFileSync(secretsFile, JSON.stringify([{ name: "oms", secret: OMS_SECRET }, { name: "bidding", secret: BIDDING_SECRET }]));
+    writeFileSync(secretsFile, JSON.stringify([{ name: "oms", secret: OMS_SECRET }, { name: "bidding", secret: BIDDING_SECRET, role: "auditor" }]));
     expect(resolveClients({ secretsFile, envSecret: "env-secret-0123456789abcdef", dbPath: join(dir, "file.db") })).toEqual({
       clients: [
-        { name: "oms", secret: OMS_SECRET },
-        { name: "bidding", secret: BIDDING_SECRET },
+        { name: "oms", secret: OMS_SECRET, role: "integrator" },
+        { name: "bidding", secret: BIDDING_SECRET, role: "auditor" },
       ],
       source: { kind: "file", path: secretsFile },
     });

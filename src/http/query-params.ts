@@ -1,0 +1,60 @@
+import { ERROR_SEPARATOR } from "../commands";
+import { quote } from "../field-rules";
+import { parseZonedDateTime } from "../zoned-time";
+
+/**
+ * Checks of the read routes' query strings, each reporting every problem in the contract's style, so a typo
+ * in a parameter name is an error and never silently the default.
+ */
+export type QueryResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+type Query = Record<string, string | undefined>;
+
+export class QueryReader {
+  readonly errors: string[] = [];
+
+  constructor(
+    private readonly query: Query,
+    allowed: readonly string[],
+  ) {
+    const unknown = Object.keys(query).filter((key) => !allowed.includes(key));
+    if (unknown.length > 0) this.errors.push(`不支持的查询参数: ${unknown.join("、")}，支持: ${allowed.join("、")}`);
+  }
+
+  has(name: string): boolean {
+    return this.query[name] !== undefined && this.query[name] !== "";
+  }
+
+  /** A whole number within [min, max], or the default when absent. */
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.query[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `不小于 ${min} 的整数` : `${min} 到 ${max} 之间的整数`;
+      this.errors.push(`${name} 必须是${range}，收到: ${quote(raw)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /**
+   * An instant: ISO 8601 with or without offset, `yyyy-MM-dd HH:mm:ss`, or a date alone, which means the end of
+   * that day in the zone ("as it was on 1 April").
+   */
+  instant(name: string, timeZone: string): number | undefined {
+    const raw = this.query[name];
+    if (raw === undefined || raw === "") return undefined;
+    const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(raw.trim());
+    const epochMs = parseZonedDateTime(dateOnly ? `${raw.trim()} 23:59:59.999` : raw, timeZone);
+    if (epochMs === null) {
+      this.errors.push(`${name} 必须是 ISO 8601 时间（如 2026-04-01T12:00:00+08:00）或日期（如 2026-04-01），收到: ${quote(raw)}`);
+      return undefined;
+    }
+    return epochMs;
+  }
+
+  result<T>(value: T): QueryResult<T> {
+    return this.errors.length > 0 ? { ok: false, message: this.errors.join(ERROR_SEPARATOR) } : { ok: true, value };
+  }
+}

@@ -1,0 +1,117 @@
+import { Elysia } from "elysia";
+import type { EventStore } from "../../events/event-store";
+import type { StoredEvent } from "../../events/stored-event";
+import type { OpportunitiesTable } from "../../projections/opportunities-table";
+import { toHistoryEntry } from "../audit/history";
+import { stateAt } from "../audit/state-at";
+import { NOT_FOUND } from "../decide";
+import { formatZonedDateTime } from "../zoned-time";
+import { rejection, success } from "./envelope";
+import { eventFeedDocs, historyDocs, readDocs } from "./openapi";
+import { presentOpportunity } from "./opportunity-record";
+import { QueryReader } from "./query-params";
+import { requestIdOf } from "./request-context";
+import type { StageDictionary } from "../stage-dictionary";
+
+export interface ReadRouteDeps {
+  store: EventStore;
+  opportunities: OpportunitiesTable;
+  timeZone: string;
+  /** The dictionary the docs describe. */
+  stages: StageDictionary;
+}
+
+export const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+
+/** An event as the feed answers it: every stored column, `data` and `metadata` parsed. */
+function presentEvent(event: StoredEvent) {
+  return {
+    position: event.position,
+    eventId: event.eventId,
+    streamId: event.streamId,
+    version: event.version,
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    data: event.data,
+    metadata: event.metadata,
+    recordedAt: event.recordedAt,
+    prevHash: event.prevHash,
+    hash: event.hash,
+  };
+}
+
+/** The read-only routes: current or past state, history, and the global event feed. Auditors may call these. */
+export function readRoutes(deps: ReadRouteDeps) {
+  const headersOf = (request: Request) => ({ "x-request-id": requestIdOf(request) });
+
+  function readAsOf(code: string, query: Record<string, string | undefined>): Response | { record: Record<string, unknown> } {
+    const reader = new QueryReader(query, ["asOf", "version"]);
+    const asOf = reader.instant("asOf", deps.timeZone);
+    const version = reader.integer("version", 0, 1, Number.MAX_SAFE_INTEGER);
+    if (reader.has("asOf") && reader.has("version")) reader.errors.push("asOf 和 version 只能传一个");
+    const checked = reader.result({ asOf, version });
+    if (!checked.ok) return rejection(checked.message);
+
+    const current = deps.opportunities.find(code);
+    if (!reader.has("asOf") && !reader.has("version")) {
+      return current ? { record: presentOpportunity(current) } : rejection(NOT_FOUND);
+    }
+    const events = deps.store.readStream(code);
+    if (events.length === 0) return rejection(NOT_FOUND);
+    if (asOf !== undefined) {
+      const state = stateAt(events, { asOf });
+      return state ? { record: presentOpportunity(state) } : rejection(`商机在 ${formatZonedDateTime(asOf, deps.timeZone)} 时尚未创建`);
+    }
+    const latest = events[events.length - 1]!.version;
+    if (version > latest) return rejection(`商机没有版本 ${version}，当前版本为 ${latest}`);
+    return { record: presentOpportunity(stateAt(events, { version })!) };
+  }
+
+  return new Elysia({ name: "read-routes", normalize: false })
+    .get(
+      "/api/opportunities/:opportunityCode",
+      ({ request, params, query }) => {
+        const answer = readAsOf(params.opportunityCode.trim(), query);
+        return answer instanceof Response ? withHeaders(answer, headersOf(request)) : success(answer.record, headersOf(request));
+      },
+      { detail: readDocs(deps.stages) },
+    )
+    .get(
+      "/api/opportunities/:opportunityCode/history",
+      ({ request, params, query }) => {
+        const reader = new QueryReader(query, ["afterVersion", "limit"]);
+        const afterVersion = reader.integer("afterVersion", 0, 0, Number.MAX_SAFE_INTEGER);
+        const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
+        const checked = reader.result(null);
+        if (!checked.ok) return rejection(checked.message, headersOf(request));
+        const code = params.opportunityCode.trim();
+        const page = deps.store.readStreamPage(code, afterVersion, limit + 1);
+        if (page.length === 0 && deps.opportunities.find(code) === null) return rejection(NOT_FOUND, headersOf(request));
+        const items = page.slice(0, limit).map(toHistoryEntry);
+        const nextAfterVersion = page.length > limit ? items[items.length - 1]!.version : null;
+        return success({ opportunityCode: code, items, nextAfterVersion }, headersOf(request));
+      },
+      { detail: historyDocs() },
+    )
+    .get(
+      "/api/events",
+      ({ request, query }) => {
+        const reader = new QueryReader(query, ["after", "limit"]);
+        const after = reader.integer("after", 0, 0, Number.MAX_SAFE_INTEGER);
+        const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
+        const checked = reader.result(null);
+        if (!checked.ok) return rejection(checked.message, headersOf(request));
+        const page = deps.store.readAll(after, limit + 1);
+        const events = page.slice(0, limit).map(presentEvent);
+        const nextAfter = page.length > limit ? events[events.length - 1]!.position : null;
+        return success({ events, nextAfter, head: deps.store.head() }, headersOf(request));
+      },
+      { detail: eventFeedDocs() },
+    );
+}
+
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
+}
