@@ -57,6 +57,14 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
+  // Handlers first: a SIGTERM that arrives while starting (or right after "listening") must stop cleanly,
+  // not kill the process with the default action.
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
+  });
+  // Without a handler SIGHUP kills a Bun process; reloading configuration is not built yet.
+  process.on("SIGHUP", () => log("warn", "SIGHUP ignored: configuration reload is not supported yet"));
+
   const settings = databaseSettings(values, env);
   const port = parsePort(values.port ?? env.PORT ?? "8080");
   const hostname = values.host ?? env.HOST ?? "0.0.0.0";
@@ -100,18 +108,10 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     docs: `http://localhost:${server.port}/swagger`,
   });
 
-  await new Promise<void>((resolve) => {
-    const stop = async (signal: string) => {
-      log("info", "stopping", { signal });
-      await server.stop();
-      service.close();
-      log("info", "stopped");
-      resolve();
-    };
-    process.once("SIGTERM", () => void stop("SIGTERM"));
-    process.once("SIGINT", () => void stop("SIGINT"));
-    // Without a handler SIGHUP kills a Bun process; reloading configuration is not built yet.
-    process.on("SIGHUP", () => log("warn", "SIGHUP ignored: configuration reload is not supported yet"));
-  });
+  const signal = await stopSignal;
+  log("info", "stopping", { signal });
+  await server.stop();
+  service.close();
+  log("info", "stopped");
   return 0;
 }
