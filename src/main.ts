@@ -1,6 +1,11 @@
 import packageJson from "../package.json" with { type: "json" };
+import { exportEvents, EXPORT_HELP } from "./cli/export";
+import { history, HISTORY_HELP } from "./cli/history";
 import { importFile, IMPORT_HELP } from "./cli/import";
+import { rebuild, REBUILD_HELP } from "./cli/rebuild";
+import { restore, RESTORE_HELP } from "./cli/restore";
 import { serve, SERVE_HELP } from "./cli/serve";
+import { verify, VERIFY_HELP } from "./cli/verify";
 import { UsageError } from "./cli/shared-options";
 
 const HELP = `opportunity-service ${packageJson.version}: the CRM opportunity update interface, event-sourced on SQLite
@@ -10,6 +15,13 @@ Usage: opportunity-service <command> [options]
 Commands:
   serve          run the HTTP service (PUT /api/opportunities/integration/update, docs at /swagger)
   import FILE    create opportunities in bulk from an NDJSON file
+  export         write the events as NDJSON (full rows with hashes) for auditors and backups
+  verify         check the hash chain, every update against its history, and the projection; print the head
+  rebuild        recreate the opportunities table from the events
+  history CODE   print one opportunity's changes: who, when, from what to what
+  restore FILE   build a new database from an export, checking every hash
+
+All commands but restore take --db PATH (env DB_PATH) and work on a live database while the service runs.
 
 Run 'opportunity-service <command> --help' for a command's options.
   -h, --help     show this help
@@ -18,6 +30,11 @@ Run 'opportunity-service <command> --help' for a command's options.
 const commands: Record<string, { run: (args: string[], env: NodeJS.ProcessEnv) => Promise<number>; help: string }> = {
   serve: { run: serve, help: SERVE_HELP },
   import: { run: importFile, help: IMPORT_HELP },
+  export: { run: exportEvents, help: EXPORT_HELP },
+  verify: { run: verify, help: VERIFY_HELP },
+  rebuild: { run: rebuild, help: REBUILD_HELP },
+  history: { run: history, help: HISTORY_HELP },
+  restore: { run: restore, help: RESTORE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -40,8 +57,12 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // parseArgs reports unknown or malformed flags with a code; both are usage errors, not crashes.
     const code = (error as { code?: string }).code;
-    if (error instanceof UsageError || code?.startsWith("ERR_PARSE_ARGS")) {
+    if (code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(error as Error).message}\n\n${command.help}\n`);
+      return 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`error: ${error.message}\n(see 'opportunity-service ${name} --help')\n`);
       return 2;
     }
     process.stderr.write(`error: ${(error as Error).message}\n`);

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { assertTimeZone } from "../zoned-time";
 
 /** Options every command that touches a database shares, with the environment variable behind each. */
@@ -38,4 +39,9 @@ export function databaseSettings(values: { db?: string; stages?: string; "time-z
     stagesFile: nonEmpty(values.stages) ?? nonEmpty(env.STAGES_FILE),
     timeZone,
   };
+}
+
+/** For commands that read an existing store: a missing file is a mistake, not a new empty database. */
+export function assertDatabaseExists(path: string): void {
+  if (!existsSync(path)) throw new UsageError(`database ${path} does not exist (use --db or DB_PATH)`);
 }
