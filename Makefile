@@ -11,12 +11,13 @@ SOURCES := $(shell find src events projections -name '*.ts' 2>/dev/null) package
 PORT ?= 8080
 DB_PATH ?= ./data/opportunities.db
 
-.PHONY: run test build typecheck deps clean help
+.PHONY: run test build bench typecheck deps clean help
 
 help:
 	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
 	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary)"
 	@echo "make build  compile $(BINARY)"
+	@echo "make bench  rebuild and verify throughput over 1,000,000 generated events"
 	@echo "make clean  remove build output and installed tools (not the database)"
 
 $(PINNED_BUN):
@@ -44,6 +45,10 @@ test: typecheck
 	$(BUN) test
 
 build: $(BINARY)
+
+# A benchmark, never a test: timings on a shared machine are read as ratios within one run.
+bench: deps
+	$(BUN) run test/bench/rebuild-verify.bench.ts
 
 $(BINARY): node_modules/.installed $(SOURCES)
 	@mkdir -p dist
