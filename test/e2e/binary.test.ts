@@ -1,17 +1,15 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { buildBinary, E2E_TIMEOUT, run as runIn, startServer, stop } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
 
-// The compiled binary, end to end: built from the current sources into a temp dir and run from another
-// directory with no node_modules, as an operator would.
-const root = resolve(import.meta.dir, "../..");
+const run = (args: string[], cwd = work.path, env: Record<string, string> = {}) => runIn(args, cwd, env);
+
+// The compiled binary, end to end: built from the current sources (test/support/binary.ts) and run from
+// directories with no node_modules, as an operator would.
 const work = makeTempDir("opportunity-e2e-");
-const binary = join(work.path, "bin", "opportunity-service");
-const running: Bun.Subprocess[] = [];
-// Processes start and build here: generous on a shared 2-core machine; this is a hang guard, not a speed check.
-const E2E_TIMEOUT = 60_000;
 
 const CONTRACT_BODY = `{
     "opportunityCode": "OPP-20260401-001",
@@ -23,70 +21,8 @@ const CONTRACT_BODY = `{
     "description": "外部系统回写成交结果"
   }`;
 
-beforeAll(async () => {
-  const build = Bun.spawn(
-    [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
-    { cwd: root, stdout: "pipe", stderr: "pipe" },
-  );
-  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
-}, E2E_TIMEOUT);
-
-afterAll(async () => {
-  for (const child of running) child.kill("SIGKILL");
-  await Promise.all(running.map((child) => child.exited));
-  work.cleanup();
-});
-
-async function run(args: string[], cwd = work.path, env: Record<string, string> = {}) {
-  const child = Bun.spawn([binary, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", ...env } });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { stdout, stderr, code };
-}
-
-interface Server {
-  child: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  baseUrl: string;
-  output: () => string;
-}
-
-/** Starts `serve --port 0` and waits for its "listening" log line, which names the port it got. */
-async function startServer(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Server> {
-  const child = Bun.spawn([binary, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
-    cwd,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "", ...env },
-  });
-  running.push(child);
-  let text = "";
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const match = /"msg":"listening","url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(text);
-    if (match) {
-      // Keep draining stdout so the child never blocks on a full pipe.
-      void (async () => {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          text += decoder.decode(value);
-        }
-      })();
-      return { child, baseUrl: `http://127.0.0.1:${match[1]}`, output: () => text };
-    }
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value);
-  }
-  throw new Error(`server did not start:\n${text}\n${await new Response(child.stderr).text()}`);
-}
-
-async function stop(server: Server): Promise<number> {
-  server.child.kill("SIGTERM");
-  return server.child.exited;
-}
+beforeAll(buildBinary, E2E_TIMEOUT);
+afterAll(() => work.cleanup());
 
 describe("compiled binary", () => {
   test("--help and --version answer for the binary and each command", async () => {

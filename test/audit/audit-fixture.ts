@@ -1,0 +1,108 @@
+/**
+ * Helpers of the audit tests: an attacker's raw SQL access to a database file (triggers dropped first), a
+ * chain re-hasher written with the auditor's independent hash (store-fixture's `auditorHash`), and a tiny
+ * deterministic PRNG for seeded sequences.
+ */
+import { Database } from "bun:sqlite";
+import type { EventRow } from "../../events/stored-event";
+import { openDatabase } from "../../events/database";
+import { auditorHash, GENESIS, type Resources } from "../store/store-fixture";
+
+/** mulberry32: a tiny deterministic PRNG, so that a failing seed can be replayed. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random integer in [0, n). */
+export const pick = (random: () => number, n: number): number => Math.floor(random() * n);
+
+/**
+ * Opens the file as an attacker would: a plain connection, the append-only triggers dropped. The connection
+ * is closed when `work` returns, so the file is left exactly as the attacker wrote it.
+ */
+export function tamper(path: string, work: (db: Database) => void): void {
+  const db = new Database(path);
+  try {
+    db.run("DROP TRIGGER IF EXISTS events_no_update");
+    db.run("DROP TRIGGER IF EXISTS events_no_delete");
+    work(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every event row, in position order, as a plain connection reads it. */
+export function rawRows(db: Database): EventRow[] {
+  return db.query<EventRow, []>("SELECT * FROM events ORDER BY position").all();
+}
+
+/**
+ * Recomputes prev_hash and hash of every row from `fromPosition` on, as a careful attacker would after
+ * altering a row: the chain is then internally valid again.
+ */
+export function rehashFrom(db: Database, fromPosition: number): void {
+  const rows = rawRows(db);
+  const update = db.prepare("UPDATE events SET prev_hash = ?, hash = ? WHERE position = ?");
+  let prev = GENESIS;
+  for (const row of rows) {
+    if (row.position >= fromPosition) {
+      const rehashed = { ...row, prev_hash: prev };
+      rehashed.hash = auditorHash(rehashed);
+      update.run(rehashed.prev_hash, rehashed.hash, row.position);
+      prev = rehashed.hash;
+    } else {
+      prev = row.hash;
+    }
+  }
+}
+
+/** Replaces the whole events table with `rows` as given (positions, versions and hashes untouched). */
+export function replaceAllEvents(db: Database, rows: readonly EventRow[]): void {
+  db.transaction(() => {
+    db.run("DELETE FROM events");
+    const insert = db.prepare(
+      `INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const r of rows) {
+      insert.run(r.position, r.event_id, r.stream_id, r.version, r.type, r.schema_version, r.data, r.metadata, r.recorded_at, r.prev_hash, r.hash);
+    }
+  })();
+}
+
+/** Re-chains rows in memory (GENESIS first), recomputing every prev_hash and hash. */
+export function rechain(rows: readonly EventRow[]): EventRow[] {
+  let prev = GENESIS;
+  return rows.map((row) => {
+    const next = { ...row, prev_hash: prev };
+    next.hash = auditorHash(next);
+    prev = next.hash;
+    return next;
+  });
+}
+
+/** Opens a database file with the project's pragmas; closed by the resources' disposeAll. */
+export function openTracked(resources: Resources, path: string): Database {
+  const db = openDatabase(path);
+  resources.onDispose(() => db.close());
+  return db;
+}
+
+/** The field names listed after "differs from the events in: " in a projection-drift reason. */
+export function driftFields(reason: string): string[] {
+  const marker = "differs from the events in: ";
+  const at = reason.indexOf(marker);
+  if (at < 0) return [];
+  return reason
+    .slice(at + marker.length)
+    .split(",")
+    .map((field) => field.trim())
+    .sort();
+}

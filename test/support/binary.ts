@@ -1,0 +1,86 @@
+import { join, resolve } from "node:path";
+import { makeTempDir } from "./temp-dir";
+
+/**
+ * The compiled binary for end-to-end tests: built once per test run from the current sources into a temp
+ * dir, and run from directories with no node_modules, as an operator would.
+ */
+const root = resolve(import.meta.dir, "../..");
+const buildDir = makeTempDir("opportunity-binary-");
+export const binary = join(buildDir.path, "opportunity-service");
+// Builds and processes start here: generous on a shared 2-core machine; a hang guard, not a speed check.
+export const E2E_TIMEOUT = 60_000;
+
+let built: Promise<void> | undefined;
+const running = new Set<Bun.Subprocess>();
+
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+  buildDir.cleanup();
+});
+
+export function buildBinary(): Promise<void> {
+  built ??= (async () => {
+    const build = Bun.spawn(
+      [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
+      { cwd: root, stdout: "pipe", stderr: "pipe" },
+    );
+    if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
+  })();
+  return built;
+}
+
+/** Runs one command of the binary to completion. */
+export async function run(args: string[], cwd: string, env: Record<string, string> = {}) {
+  const child = Bun.spawn([binary, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { stdout, stderr, code };
+}
+
+export interface Server {
+  child: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  baseUrl: string;
+  output: () => string;
+}
+
+/** Starts `serve --port 0` and waits for its "listening" log line, which names the port it got. */
+export async function startServer(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Server> {
+  const child = Bun.spawn([binary, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+    cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "", ...env },
+  });
+  running.add(child);
+  void child.exited.then(() => running.delete(child));
+  let text = "";
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const match = /"msg":"listening","url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(text);
+    if (match) {
+      // Keep draining stdout so the child never blocks on a full pipe.
+      void (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          text += decoder.decode(value);
+        }
+      })();
+      return { child, baseUrl: `http://127.0.0.1:${match[1]}`, output: () => text };
+    }
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`server did not start:\n${text}\n${await new Response(child.stderr).text()}`);
+}
+
+/** SIGTERM, then the exit code. */
+export async function stop(server: Server): Promise<number> {
+  server.child.kill("SIGTERM");
+  return server.child.exited;
+}
