@@ -1,33 +1,38 @@
+import { afterAll, beforeAll } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { makeTempDir } from "./temp-dir";
 
 /**
- * The compiled binary for end-to-end tests: built once per test run from the current sources into a temp
- * dir, and run from directories with no node_modules, as an operator would.
+ * The compiled binary for end-to-end tests: built from the current sources into a temp dir for each test file
+ * that calls `useBinary()`, removed after it, and run from directories with no node_modules, as an operator
+ * would.
  */
 const root = resolve(import.meta.dir, "../..");
-const buildDir = makeTempDir("opportunity-binary-");
-export const binary = join(buildDir.path, "opportunity-service");
+const buildDir = join(tmpdir(), `opportunity-binary-${process.pid}`);
+export const binary = join(buildDir, "opportunity-service");
 // Builds and processes start here: generous on a shared 2-core machine; a hang guard, not a speed check.
 export const E2E_TIMEOUT = 60_000;
 
-let built: Promise<void> | undefined;
 const running = new Set<Bun.Subprocess>();
 
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-  buildDir.cleanup();
-});
+/** Builds the binary before the file's tests; kills what they left running and removes the build after. */
+export function useBinary(): void {
+  beforeAll(buildBinary, E2E_TIMEOUT);
+  afterAll(async () => {
+    for (const child of running) child.kill("SIGKILL");
+    await Promise.all([...running].map((child) => child.exited));
+    rmSync(buildDir, { recursive: true, force: true });
+  });
+}
 
-export function buildBinary(): Promise<void> {
-  built ??= (async () => {
-    const build = Bun.spawn(
-      [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
-      { cwd: root, stdout: "pipe", stderr: "pipe" },
-    );
-    if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
-  })();
-  return built;
+async function buildBinary(): Promise<void> {
+  mkdirSync(buildDir, { recursive: true });
+  const build = Bun.spawn(
+    [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
+    { cwd: root, stdout: "pipe", stderr: "pipe" },
+  );
+  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
 }
 
 /** Runs one command of the binary to completion. */
