@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildBinary, E2E_TIMEOUT, run, startServer, stop, type Server } from "../support/binary";
+import { E2E_TIMEOUT, run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
 
 // The auditor's workflow against the compiled binary, on a database the service is serving at the same time.
@@ -23,8 +23,9 @@ async function call(method: string, path: string, secret: string, body?: unknown
 
 const headOf = (stdout: string) => /^head (\d+:[0-9a-f]{64})$/m.exec(stdout)?.[1];
 
+useBinary();
+
 beforeAll(async () => {
-  await buildBinary();
   const secrets = join(dir.path, "secrets.json");
   writeFileSync(secrets, JSON.stringify([{ name: "oms", secret: OMS }, { name: "audit-firm", secret: AUDITOR, role: "auditor" }]));
   server = await startServer(["--db", db, "--secrets", secrets], dir.path);

@@ -1,8 +1,8 @@
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildBinary, E2E_TIMEOUT, run as runIn, startServer, stop } from "../support/binary";
+import { E2E_TIMEOUT, run as runIn, startServer, stop, useBinary } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
 
 const run = (args: string[], cwd = work.path, env: Record<string, string> = {}) => runIn(args, cwd, env);
@@ -21,7 +21,7 @@ const CONTRACT_BODY = `{
     "description": "外部系统回写成交结果"
   }`;
 
-beforeAll(buildBinary, E2E_TIMEOUT);
+useBinary();
 afterAll(() => work.cleanup());
 
 describe("compiled binary", () => {
