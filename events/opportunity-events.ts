@@ -46,14 +46,17 @@ const fieldValueSchemas = Object.fromEntries(
 );
 const FieldValuesSchema = Type.Object(fieldValueSchemas, { additionalProperties: false });
 
-export const OpportunityCreatedData = Type.Composite([
-  Type.Object({
-    id: Type.Integer({ minimum: 1 }),
-    opportunityCode: Type.String({ minLength: 1 }),
-    endCustomerName: Type.String(),
-  }),
-  FieldValuesSchema,
-]);
+export const OpportunityCreatedData = Type.Composite(
+  [
+    Type.Object({
+      id: Type.Integer({ minimum: 1 }),
+      opportunityCode: Type.String({ minLength: 1 }),
+      endCustomerName: Type.String(),
+    }),
+    FieldValuesSchema,
+  ],
+  { additionalProperties: false },
+);
 export const OpportunityUpdatedData = Type.Object(
   { changes: FieldValuesSchema, previous: FieldValuesSchema },
   { additionalProperties: false },

@@ -5,9 +5,10 @@ import { openDatabase } from "../../events/database";
 import { createEventTable } from "../../events/event-table";
 import { toEventRow } from "../../events/event-row-shape";
 import type { EventRow } from "../../events/stored-event";
-import { ChainWalker, type Head } from "../../events/verify-chain";
+import type { Head } from "../../events/verify-chain";
+import { OpportunitiesTable } from "../../projections/opportunities-table";
 import { rebuildOpportunities } from "../../projections/rebuild";
-import { verifyStore } from "./verify-store";
+import { StoreAuditor } from "./verify-store";
 
 export type RestoreResult = { ok: true; events: number; opportunities: number; head: Head | null } | { ok: false; reason: string };
 
@@ -26,11 +27,17 @@ export async function restoreExport(file: string, target: string): Promise<Resto
   try {
     createEventTable(db);
     const insert = prepareInsert(db);
-    const insertBatch = db.transaction((rows: EventRow[]) => {
-      for (const row of rows) insert.run(row);
+    const insertBatch = db.transaction((lines: { row: EventRow; line: number }[]) => {
+      for (const { row, line } of lines) {
+        try {
+          insert.run(row);
+        } catch (error) {
+          throw new RestoreError(`line ${line}, position ${row.position}: ${(error as Error).message}`);
+        }
+      }
     });
-    const walker = new ChainWalker();
-    let batch: EventRow[] = [];
+    const auditor = new StoreAuditor();
+    let batch: { row: EventRow; line: number }[] = [];
     let lineNumber = 0;
     for await (const line of createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity })) {
       lineNumber += 1;
@@ -43,23 +50,23 @@ export async function restoreExport(file: string, target: string): Promise<Resto
       }
       const row = toEventRow(parsed);
       if (typeof row === "string") throw new RestoreError(`line ${lineNumber}: ${row}`);
-      const problem = walker.check(row);
+      const problem = auditor.checkRow(row);
       if (problem) throw new RestoreError(`line ${lineNumber}, position ${problem.position}: ${problem.reason}`);
-      batch.push(row);
+      batch.push({ row, line: lineNumber });
       if (batch.length >= BATCH) {
         insertBatch.immediate(batch);
         batch = [];
       }
     }
     insertBatch.immediate(batch);
-    if (walker.count === 0) throw new RestoreError(`${file} holds no events`);
+    if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
 
     rebuildOpportunities(db);
-    const report = verifyStore(db);
-    if (!report.ok) throw new RestoreError(`the restored events do not verify: position ${report.problem!.position}: ${report.problem!.reason}`);
+    const drift = auditor.checkProjection(new OpportunitiesTable(db));
+    if (drift) throw new RestoreError(`the rebuilt projection does not match the events: ${drift.reason}`);
     db.run("PRAGMA wal_checkpoint(TRUNCATE)");
     db.close();
-    return { ok: true, events: report.events, opportunities: report.opportunities, head: report.head };
+    return { ok: true, events: auditor.checked, opportunities: auditor.states.size, head: auditor.head };
   } catch (error) {
     db.close();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(`${target}${suffix}`, { force: true });

@@ -1,7 +1,8 @@
 import type { Database } from "bun:sqlite";
 import { canonicalJson } from "../../events/canonical-json";
+import { eventDataProblem } from "../../events/event-data-check";
 import { parseExactJson } from "../../events/exact-json";
-import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED, type OpportunityUpdatedData, type OpportunityField } from "../../events/opportunity-events";
+import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED, type OpportunityField, type OpportunityUpdatedData } from "../../events/opportunity-events";
 import type { EventRow } from "../../events/stored-event";
 import { ChainWalker, type ChainProblem, type Head } from "../../events/verify-chain";
 import { OpportunitiesTable } from "../../projections/opportunities-table";
@@ -9,6 +10,7 @@ import { evolve, type Opportunity } from "../../projections/opportunity-state";
 
 export interface VerifyReport {
   ok: boolean;
+  /** Events checked and found sound (all of them when ok). */
   events: number;
   opportunities: number;
   head: Head | null;
@@ -25,67 +27,99 @@ function checkAgainstState(row: EventRow, data: unknown, state: Opportunity | nu
   if (row.type === OPPORTUNITY_UPDATED) {
     if (state === null) return `${row.stream_id} is updated before it was created`;
     const { previous } = data as OpportunityUpdatedData;
-    for (const [field, value] of Object.entries(previous ?? {})) {
-      if (!same(state[field as OpportunityField], value)) {
-        return `previous ${field} of ${row.stream_id} is ${canonicalJson(value)}, but the folded value was ${canonicalJson(state[field as OpportunityField])}`;
-      }
+    for (const [field, value] of Object.entries(previous)) {
+      const folded = state[field as OpportunityField];
+      if (!same(folded, value)) return `previous ${field} of ${row.stream_id} is ${canonicalJson(value)}, but the folded value was ${canonicalJson(folded ?? null)}`;
     }
   }
   return null;
 }
 
 /**
- * Everything an auditor asks of the store, in one pass from position 1: the hash chain holds, each update's
- * `previous` values are what the history before it says, and the projection table equals a fresh fold.
- * With `expectHead`, the chain must still contain that position with that hash, so a removed tail shows.
+ * Checks a store event by event, in position order, keeping only one state per opportunity: the hash chain
+ * (gaps, links, recomputed hashes), each event's data against its schema, and each event against the state
+ * its stream had before it (versions, creation, `previous` values). `verify` runs it over the database;
+ * `restore` runs it over an export as it loads, so a bad line is named before anything is kept.
+ */
+export class StoreAuditor {
+  private readonly walker = new ChainWalker();
+  readonly states = new Map<string, Opportunity>();
+  /** Events found sound so far. */
+  checked = 0;
+
+  checkRow(row: EventRow): ChainProblem | null {
+    const chain = this.walker.check(row);
+    if (chain) return chain;
+    let data: unknown;
+    try {
+      data = parseExactJson(row.data);
+      JSON.parse(row.metadata);
+    } catch {
+      return { position: row.position, reason: "data or metadata is not valid JSON" };
+    }
+    const shape = eventDataProblem(row.type, row.stream_id, data);
+    if (shape) return { position: row.position, reason: shape };
+    const before = this.states.get(row.stream_id) ?? null;
+    const mismatch = checkAgainstState(row, data, before);
+    if (mismatch) return { position: row.position, reason: mismatch };
+    const after = evolve(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
+    if (after) this.states.set(row.stream_id, after);
+    this.checked += 1;
+    return null;
+  }
+
+  get head(): Head | null {
+    return this.walker.head;
+  }
+
+  /** The projection table must equal the fold of every event checked. */
+  checkProjection(table: OpportunitiesTable): ChainProblem | null {
+    const seen = new Set<string>();
+    for (const row of table.list()) {
+      seen.add(row.opportunityCode);
+      const folded = this.states.get(row.opportunityCode);
+      if (!folded) return { position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` };
+      if (!same(row, folded)) {
+        const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
+        return { position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` };
+      }
+    }
+    for (const code of this.states.keys()) {
+      if (!seen.has(code)) return { position: 0, reason: `projection is missing ${code}` };
+    }
+    return null;
+  }
+}
+
+/**
+ * Everything an auditor asks of the store, in one pass from position 1 (see StoreAuditor), then the
+ * projection table against a fresh fold. With `expectHead`, the chain must still contain that position with
+ * that hash, so a removed tail shows.
  */
 export function verifyStore(db: Database, options: { expectHead?: Head } = {}): VerifyReport {
-  const walker = new ChainWalker();
-  const states = new Map<string, Opportunity>();
+  const auditor = new StoreAuditor();
   const report = (problem: ChainProblem | null): VerifyReport => ({
     ok: problem === null,
-    events: walker.count,
-    opportunities: states.size,
-    head: walker.head,
+    events: auditor.checked,
+    opportunities: auditor.states.size,
+    head: auditor.head,
     problem,
   });
+  const expected = options.expectHead;
 
-  const rows = db.query<EventRow, []>("SELECT * FROM events ORDER BY position");
-  for (const row of rows.iterate()) {
-    const problem = walker.check(row);
+  for (const row of db.query<EventRow, []>("SELECT * FROM events ORDER BY position").iterate()) {
+    const problem = auditor.checkRow(row);
     if (problem) return report(problem);
-    const data = parseExactJson(row.data);
-    const before = states.get(row.stream_id) ?? null;
-    const mismatch = checkAgainstState(row, data, before);
-    if (mismatch) return report({ position: row.position, reason: mismatch });
-    const after = evolve(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
-    if (after) states.set(row.stream_id, after);
-    if (options.expectHead && row.position === options.expectHead.position && row.hash !== options.expectHead.hash) {
-      return report({ position: row.position, reason: `hash differs from the expected head ${options.expectHead.hash}` });
+    if (expected && row.position === expected.position && row.hash !== expected.hash) {
+      return report({ position: row.position, reason: `hash differs from the expected head ${expected.hash}` });
     }
   }
-
-  if (options.expectHead && (walker.head?.position ?? 0) < options.expectHead.position) {
-    const end = walker.head?.position ?? 0;
+  if (expected && (auditor.head?.position ?? 0) < expected.position) {
+    const end = auditor.head?.position ?? 0;
     return report({
       position: end + 1,
-      reason: `the chain ends at position ${end}, before the expected head ${options.expectHead.position}: events were removed from the end`,
+      reason: `the chain ends at position ${end}, before the expected head ${expected.position}: events were removed from the end`,
     });
   }
-
-  const table = new OpportunitiesTable(db);
-  const seen = new Set<string>();
-  for (const row of table.list()) {
-    seen.add(row.opportunityCode);
-    const folded = states.get(row.opportunityCode);
-    if (!folded) return report({ position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` });
-    if (!same(row, folded)) {
-      const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
-      return report({ position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` });
-    }
-  }
-  for (const code of states.keys()) {
-    if (!seen.has(code)) return report({ position: 0, reason: `projection is missing ${code}` });
-  }
-  return report(null);
+  return report(auditor.checkProjection(new OpportunitiesTable(db)));
 }

@@ -44,7 +44,7 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
       return 0;
     }
     const where = report.problem!.position > 0 ? `position ${report.problem!.position}` : "projection";
-    process.stdout.write(`FAILED at ${where}: ${report.problem!.reason}\n(${report.events} events before it are intact)\n`);
+    process.stdout.write(`FAILED at ${where}: ${report.problem!.reason}\n(the ${report.events} events before it are sound)\n`);
     return 1;
   } finally {
     db.close();

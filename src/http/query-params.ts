@@ -12,13 +12,18 @@ type Query = Record<string, string | undefined>;
 
 export class QueryReader {
   readonly errors: string[] = [];
+  private readonly query: Query = {};
 
-  constructor(
-    private readonly query: Query,
-    allowed: readonly string[],
-  ) {
-    const unknown = Object.keys(query).filter((key) => !allowed.includes(key));
+  /** Reads the query string of a request URL; only `allowed` names may appear, each at most once. */
+  constructor(url: string, allowed: readonly string[]) {
+    const params = new URL(url).searchParams;
+    const names = [...new Set(params.keys())];
+    const unknown = names.filter((key) => !allowed.includes(key));
     if (unknown.length > 0) this.errors.push(`不支持的查询参数: ${unknown.join("、")}，支持: ${allowed.join("、")}`);
+    // Which of two values was meant cannot be known: say so rather than pick one.
+    const repeated = names.filter((key) => allowed.includes(key) && params.getAll(key).length > 1);
+    if (repeated.length > 0) this.errors.push(`查询参数只能传一次: ${repeated.join("、")}`);
+    for (const name of names) this.query[name] = params.get(name) ?? undefined;
   }
 
   has(name: string): boolean {
@@ -45,8 +50,10 @@ export class QueryReader {
   instant(name: string, timeZone: string): number | undefined {
     const raw = this.query[name];
     if (raw === undefined || raw === "") return undefined;
-    const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(raw.trim());
-    const epochMs = parseZonedDateTime(dateOnly ? `${raw.trim()} 23:59:59.999` : raw, timeZone);
+    // An unencoded "+08:00" arrives as " 08:00" (many HTTP clients do not encode "+" in a query).
+    const time = raw.trim().replace(/(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$/, "$1+$2");
+    const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(time);
+    const epochMs = parseZonedDateTime(dateOnly ? `${time} 23:59:59.999` : time, timeZone);
     if (epochMs === null) {
       this.errors.push(`${name} 必须是 ISO 8601 时间（如 2026-04-01T12:00:00+08:00）或日期（如 2026-04-01），收到: ${quote(raw)}`);
       return undefined;

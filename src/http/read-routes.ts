@@ -45,8 +45,8 @@ function presentEvent(event: StoredEvent) {
 export function readRoutes(deps: ReadRouteDeps) {
   const headersOf = (request: Request) => ({ "x-request-id": requestIdOf(request) });
 
-  function readAsOf(code: string, query: Record<string, string | undefined>): Response | { record: Record<string, unknown> } {
-    const reader = new QueryReader(query, ["asOf", "version"]);
+  function readAsOf(code: string, url: string): Response | { record: Record<string, unknown> } {
+    const reader = new QueryReader(url, ["asOf", "version"]);
     const asOf = reader.instant("asOf", deps.timeZone);
     const version = reader.integer("version", 0, 1, Number.MAX_SAFE_INTEGER);
     if (reader.has("asOf") && reader.has("version")) reader.errors.push("asOf 和 version 只能传一个");
@@ -71,16 +71,16 @@ export function readRoutes(deps: ReadRouteDeps) {
   return new Elysia({ name: "read-routes", normalize: false })
     .get(
       "/api/opportunities/:opportunityCode",
-      ({ request, params, query }) => {
-        const answer = readAsOf(params.opportunityCode.trim(), query);
+      ({ request, params }) => {
+        const answer = readAsOf(params.opportunityCode.trim(), request.url);
         return answer instanceof Response ? withHeaders(answer, headersOf(request)) : success(answer.record, headersOf(request));
       },
       { detail: readDocs(deps.stages) },
     )
     .get(
       "/api/opportunities/:opportunityCode/history",
-      ({ request, params, query }) => {
-        const reader = new QueryReader(query, ["afterVersion", "limit"]);
+      ({ request, params }) => {
+        const reader = new QueryReader(request.url, ["afterVersion", "limit"]);
         const afterVersion = reader.integer("afterVersion", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
         const checked = reader.result(null);
@@ -96,8 +96,8 @@ export function readRoutes(deps: ReadRouteDeps) {
     )
     .get(
       "/api/events",
-      ({ request, query }) => {
-        const reader = new QueryReader(query, ["after", "limit"]);
+      ({ request }) => {
+        const reader = new QueryReader(request.url, ["after", "limit"]);
         const after = reader.integer("after", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
         const checked = reader.result(null);
