@@ -4,8 +4,12 @@ TOOLS       := .tools
 PINNED_BUN  := $(TOOLS)/node_modules/bun/bin/bun.exe
 # A bun already on PATH is used only when it is the pinned version; otherwise the pinned one is installed.
 BUN := $(shell command -v bun >/dev/null 2>&1 && [ "$$(bun --version 2>/dev/null)" = "$(BUN_VERSION)" ] && command -v bun || echo $(PINNED_BUN))
+# package.json scripts call `bun`: let them find the pinned one (its link in .tools/node_modules/.bin).
+export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 
 BINARY := dist/opportunity-service
+# The commit the binary reports with --version; "-dirty" when built from uncommitted changes.
+COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 SOURCES := $(shell find src events projections -name '*.ts' 2>/dev/null) package.json bun.lock
 
 PORT ?= 8080
@@ -52,7 +56,7 @@ bench: deps
 
 $(BINARY): node_modules/.installed $(SOURCES)
 	@mkdir -p dist
-	$(BUN) build src/main.ts --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --outfile $(BINARY)
+	$(BUN) run compile --define 'BUILD_COMMIT_DEFINE="$(COMMIT)"' --outfile $(BINARY)
 	@ls -l $(BINARY) | awk '{ printf "built %s (%.1f MiB)\n", $$9, $$5 / 1048576 }'
 
 clean:

@@ -1,4 +1,4 @@
-import packageJson from "../package.json" with { type: "json" };
+import { backup, BACKUP_HELP } from "./cli/backup";
 import { exportEvents, EXPORT_HELP } from "./cli/export";
 import { history, HISTORY_HELP } from "./cli/history";
 import { importFile, IMPORT_HELP } from "./cli/import";
@@ -7,8 +7,10 @@ import { restore, RESTORE_HELP } from "./cli/restore";
 import { serve, SERVE_HELP } from "./cli/serve";
 import { verify, VERIFY_HELP } from "./cli/verify";
 import { UsageError } from "./cli/shared-options";
+import { ConfigError } from "./settings";
+import { BUILD_COMMIT, VERSION } from "./version";
 
-const HELP = `opportunity-service ${packageJson.version}: the CRM opportunity update interface, event-sourced on SQLite
+const HELP = `opportunity-service ${VERSION}: the CRM opportunity update interface, event-sourced on SQLite
 
 Usage: opportunity-service <command> [options]
 
@@ -20,6 +22,7 @@ Commands:
   rebuild        recreate the opportunities table from the events
   history CODE   print one opportunity's changes: who, when, from what to what
   restore FILE   build a new database from an export, checking every hash
+  backup PATH    write a consistent, verified copy of the live database
 
 All commands but restore take --db PATH (env DB_PATH) and work on a live database while the service runs.
 
@@ -35,6 +38,7 @@ const commands: Record<string, { run: (args: string[], env: NodeJS.ProcessEnv) =
   rebuild: { run: rebuild, help: REBUILD_HELP },
   history: { run: history, help: HISTORY_HELP },
   restore: { run: restore, help: RESTORE_HELP },
+  backup: { run: backup, help: BACKUP_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -44,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === "-v" || name === "--version") {
-    process.stdout.write(`${packageJson.version}\n`);
+    process.stdout.write(`opportunity-service ${VERSION} (commit ${BUILD_COMMIT})\n`);
     return 0;
   }
   const command = commands[name];
@@ -61,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${(error as Error).message}\n\n${command.help}\n`);
       return 2;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`error: ${error.message}\n(see 'opportunity-service ${name} --help')\n`);
       return 2;
     }
@@ -70,4 +74,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the release build compiles to bytecode, which needs a CommonJS-shaped entry point.
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

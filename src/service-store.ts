@@ -4,6 +4,7 @@ import { EventStore } from "../events/event-store";
 import { SCHEMA_VERSIONS } from "../events/opportunity-events";
 import { OpportunitiesTable } from "../projections/opportunities-table";
 import { OpportunityWriter } from "./opportunity-writer";
+import { migrate } from "./schema-migrations";
 
 /** The database with its event store, projection and write path wired together: what serve and import share. */
 export interface ServiceStore {
@@ -14,8 +15,15 @@ export interface ServiceStore {
   close(): void;
 }
 
+/** Opens (creating or upgrading) the database; throws SchemaTooNewError for a database of a newer binary. */
 export function openServiceStore(path: string, options: { now?: () => Date } = {}): ServiceStore {
   const db = openDatabase(path);
+  try {
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   const opportunities = new OpportunitiesTable(db);
   const store = new EventStore(db, {
     projectors: [opportunities.projector()],

@@ -1,7 +1,6 @@
 import { parseArgs } from "node:util";
-import { openDatabase } from "../../events/database";
 import { exportChunks } from "../audit/export-events";
-import { assertDatabaseExists, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
 export const EXPORT_HELP = `Usage: opportunity-service export [--after N] [--to N] [options] > events.ndjson
 
@@ -31,8 +30,7 @@ export async function exportEvents(args: string[], env: NodeJS.ProcessEnv): Prom
   const settings = databaseSettings(values, env);
   const after = position("after", values.after);
   const to = position("to", values.to);
-  assertDatabaseExists(settings.dbPath);
-  const db = openDatabase(settings.dbPath);
+  const db = openExistingDatabase(settings.dbPath);
   try {
     const out = Bun.stdout.writer();
     for (const chunk of exportChunks(db, { after, to })) {

@@ -1,10 +1,9 @@
 import { parseArgs } from "node:util";
-import { openDatabase } from "../../events/database";
 import { readStream } from "../../events/read";
 import { canonicalJson } from "../../events/canonical-json";
 import { toHistoryEntry } from "../audit/history";
 import { formatZonedDateTime } from "../zoned-time";
-import { assertDatabaseExists, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
 export const HISTORY_HELP = `Usage: opportunity-service history CODE [options]
 
@@ -28,8 +27,7 @@ export async function history(args: string[], env: NodeJS.ProcessEnv): Promise<n
   if (positionals.length !== 1) throw new UsageError("history takes exactly one opportunity code; see history --help");
   const code = positionals[0]!.trim();
   const settings = databaseSettings(values, env);
-  assertDatabaseExists(settings.dbPath);
-  const db = openDatabase(settings.dbPath);
+  const db = openExistingDatabase(settings.dbPath);
   try {
     const events = readStream(db, code);
     if (events.length === 0) {

@@ -1,7 +1,6 @@
 import { parseArgs } from "node:util";
-import { openDatabase } from "../../events/database";
 import { rebuildOpportunities } from "../../projections/rebuild";
-import { assertDatabaseExists, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings } from "./shared-options";
+import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings } from "./shared-options";
 
 export const REBUILD_HELP = `Usage: opportunity-service rebuild [options]
 
@@ -20,8 +19,7 @@ export async function rebuild(args: string[], env: NodeJS.ProcessEnv): Promise<n
     return 0;
   }
   const settings = databaseSettings(values, env);
-  assertDatabaseExists(settings.dbPath);
-  const db = openDatabase(settings.dbPath);
+  const db = openExistingDatabase(settings.dbPath);
   try {
     const started = performance.now();
     const { opportunities, events } = rebuildOpportunities(db);

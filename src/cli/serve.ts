@@ -2,33 +2,34 @@ import { parseArgs } from "node:util";
 import packageJson from "../../package.json" with { type: "json" };
 import { loadDemoData } from "../demo-data";
 import { createApp } from "../http/app";
-import { DEFAULT_BODY_LIMIT } from "../http/json-body";
-import { log } from "../log";
-import { resolveClients, SecretVerifier, type SecretSource } from "../secrets";
+import { instrument } from "../http/instrument";
+import { log, setLogLevel } from "../log";
+import { ServiceMetrics } from "../metrics";
+import { readinessProblem } from "../readiness";
+import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
+import { describeSettings, resolveSettings, settingOptions, settingsHelp } from "../settings";
 import { loadStageDictionary } from "../stage-dictionary";
-import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { BUILD_COMMIT } from "../version";
+import { UsageError } from "./shared-options";
+
+const SERVE_SETTINGS = ["port", "host", "db", "secretsFile", "stagesFile", "timeZone", "bodyLimit", "logLevel", "docs", "shutdownTimeout"] as const;
 
 export const SERVE_HELP = `Usage: opportunity-service serve [options]
 
-Serves PUT /api/opportunities/integration/update (and create, read), with docs at /swagger.
+Serves PUT /api/opportunities/integration/update (and create, read, history, events), docs at /swagger,
+health at /healthz and /readyz, Prometheus metrics at /metrics.
 
-Options:
-  --port N           port to listen on, 0 for any free one (env PORT, default 8080)
-  --host HOST        address to listen on (env HOST, default 0.0.0.0)
-${DATABASE_HELP}
-  --secrets FILE     clients and their secrets, JSON [{"name":"oms","secret":"..."}] (env SECRETS_FILE)
-  --demo             load a few demo opportunities when the database is empty (make run uses this)
-  -h, --help         show this help
+Options (a flag wins over its environment variable, which wins over the config file, then the default):
+${settingsHelp(SERVE_SETTINGS)}
+  --demo                   load a few demo opportunities when the database is empty (make run uses this)
+  -h, --help               show this help
 
 Secrets: --secrets / SECRETS_FILE, else INTERNAL_SECRET (client "default"), else a strong secret is generated,
-saved beside the database as <db>.secret with mode 0600, and printed once.`;
+saved beside the database as <db>.secret with mode 0600, and printed once.
 
-function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`invalid --port / PORT: ${text} (expected 0-65535, 0 = any free port)`);
-  return port;
-}
+Signals: SIGTERM or SIGINT stop accepting, finish requests in flight (up to the shutdown timeout), checkpoint
+the WAL and exit 0. SIGHUP reloads the secrets file and the stages file; a bad file keeps the old ones.`;
 
 function announceSecret(source: SecretSource, port: number): void {
   const url = `http://localhost:${port}/api/opportunities/integration/update`;
@@ -47,9 +48,18 @@ function announceSecret(source: SecretSource, port: number): void {
 }
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // Handlers first: a signal that arrives while starting (or right after "listening") must stop cleanly, not
+  // kill the process with the default action (SIGHUP's default kills a Bun process too).
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
+  });
+  let reload: () => void = () => log("info", "SIGHUP before start-up finished: nothing to reload yet");
+  const onHangup = () => reload();
+  process.on("SIGHUP", onHangup);
+
   const { values } = parseArgs({
     args,
-    options: { ...DATABASE_OPTIONS, port: { type: "string" }, host: { type: "string" }, secrets: { type: "string" }, demo: { type: "boolean" } },
+    options: { ...settingOptions(SERVE_SETTINGS), demo: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     strict: true,
     allowPositionals: false,
   });
@@ -57,24 +67,27 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
-  // Handlers first: a SIGTERM that arrives while starting (or right after "listening") must stop cleanly,
-  // not kill the process with the default action.
-  const stopSignal = new Promise<string>((resolve) => {
-    for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
+  // Everything is checked before the database is opened or a port is taken: a bad setting names itself and stops.
+  const settings = resolveSettings(SERVE_SETTINGS, values, env);
+  const config = settings.values;
+  setLogLevel(config.logLevel);
+  let stages = loadStageDictionary(config.stagesFile);
+  const { clients, source } = resolveClients({ secretsFile: config.secretsFile, envSecret: env.INTERNAL_SECRET, dbPath: config.db });
+  let verifier = new SecretVerifier(clients);
+  log("info", "configuration", {
+    version: packageJson.version,
+    commit: BUILD_COMMIT,
+    settings: describeSettings(settings),
+    // Where the secrets come from and who the clients are; the secrets themselves are never logged.
+    secrets: { source: source.kind, clients: clients.map((client) => ({ name: client.name, role: client.role })) },
+    stages: stages.stages.length,
   });
-  // Without a handler SIGHUP kills a Bun process; reloading configuration is not built yet.
-  process.on("SIGHUP", () => log("warn", "SIGHUP ignored: configuration reload is not supported yet"));
 
-  const settings = databaseSettings(values, env);
-  const port = parsePort(values.port ?? env.PORT ?? "8080");
-  const hostname = values.host ?? env.HOST ?? "0.0.0.0";
-  const stages = loadStageDictionary(settings.stagesFile);
-  const { clients, source } = resolveClients({ secretsFile: values.secrets ?? env.SECRETS_FILE, envSecret: env.INTERNAL_SECRET, dbPath: settings.dbPath });
-  const verifier = new SecretVerifier(clients);
-
-  const service = openServiceStore(settings.dbPath);
+  const service = openServiceStore(config.db);
+  const metrics = new ServiceMetrics({ dbPath: config.db, countOpportunities: () => service.opportunities.count() });
+  service.writer.onCommit = (seconds, types) => metrics.recordCommit(seconds, types);
   if (values.demo) {
-    const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: settings.timeZone });
+    const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: config.timeZone });
     if (created > 0) log("info", "demo opportunities loaded", { count: created });
   }
   const app = createApp({
@@ -83,35 +96,62 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     opportunities: service.opportunities,
     verifier: () => verifier,
     stages: () => stages,
-    timeZone: settings.timeZone,
-    bodyLimit: DEFAULT_BODY_LIMIT,
+    timeZone: config.timeZone,
+    bodyLimit: config.bodyLimit,
     version: packageJson.version,
-    onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, url: request.url, error }),
+    docs: config.docs,
+    readiness: () => readinessProblem(service.db),
+    metrics,
+    onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: new URL(request.url).pathname, error }),
   });
+
+  reload = () => {
+    try {
+      // Both files are read before either is swapped in: a bad file leaves everything as it was.
+      const nextClients = config.secretsFile ? readSecretsFile(config.secretsFile) : null;
+      const nextStages = config.stagesFile ? loadStageDictionary(config.stagesFile) : null;
+      if (nextClients) verifier = new SecretVerifier(nextClients);
+      if (nextStages) stages = nextStages;
+      log("info", "configuration reloaded", {
+        secrets: nextClients ? nextClients.map((client) => ({ name: client.name, role: client.role })) : `not from a file (${source.kind}): unchanged`,
+        stages: nextStages ? nextStages.stages.length : "built-in: unchanged",
+      });
+    } catch (error) {
+      log("warn", "reload failed; keeping the previous secrets and stages", { reason: (error as Error).message });
+    }
+  };
 
   let server: ReturnType<typeof Bun.serve>;
   try {
-    // Bun's own limit answers 413 with an empty body; keep it well above ours so our envelope answers first.
-    server = Bun.serve({ port, hostname, fetch: app.fetch, maxRequestBodySize: DEFAULT_BODY_LIMIT * 256 });
+    server = Bun.serve({
+      port: config.port,
+      hostname: config.host,
+      fetch: instrument((request) => app.handle(request), { routes: app.routeTable, metrics }),
+      // Bun's own limit answers 413 with an empty body; keep it well above ours so our envelope answers first.
+      maxRequestBodySize: Math.max(config.bodyLimit * 16, 16 * 1048576),
+    });
   } catch (error) {
     service.close();
-    throw new UsageError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    throw new UsageError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
   }
-  announceSecret(source, server.port ?? port);
+  announceSecret(source, server.port ?? config.port);
   // Last line of start-up: whoever waits for it (a supervisor, the end-to-end test) knows the port is open.
   log("info", "listening", {
-    url: `http://${hostname}:${server.port}`,
-    db: settings.dbPath,
-    clients: verifier.clientNames,
-    secretSource: source.kind,
-    timeZone: settings.timeZone,
-    docs: `http://localhost:${server.port}/swagger`,
+    url: `http://${config.host}:${server.port}`,
+    docs: config.docs ? `http://localhost:${server.port}/swagger` : "off",
   });
 
   const signal = await stopSignal;
-  log("info", "stopping", { signal });
-  await server.stop();
+  const stopping = performance.now();
+  log("info", "stopping", { signal, inFlight: server.pendingRequests });
+  // Stop accepting and let requests in flight finish, but not forever: a stuck client must not hold a deploy.
+  const drained = await Promise.race([server.stop().then(() => true), Bun.sleep(config.shutdownTimeout).then(() => false)]);
+  if (!drained) {
+    log("warn", "shutdown timeout reached; closing the remaining connections", { inFlight: server.pendingRequests });
+    await server.stop(true);
+  }
+  process.off("SIGHUP", onHangup);
   service.close();
-  log("info", "stopped");
+  log("info", "stopped", { signal, drained, ms: Math.round(performance.now() - stopping) });
   return 0;
 }

@@ -1,21 +1,16 @@
+import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
-import { assertTimeZone } from "../zoned-time";
+import { openDatabase } from "../../events/database";
+import { assertSchemaSupported } from "../schema-migrations";
+import { resolveSettings, settingOptions, settingsHelp } from "../settings";
 
-/** Options every command that touches a database shares, with the environment variable behind each. */
-export const DEFAULT_DB_PATH = "./data/opportunities.db";
-export const DEFAULT_TIME_ZONE = "Asia/Shanghai";
+/** The settings every command that touches a database shares (see settings.ts for flags, env and defaults). */
+const DATABASE_SETTINGS = ["db", "stagesFile", "timeZone"] as const;
 
-export const DATABASE_OPTIONS = {
-  db: { type: "string" },
-  stages: { type: "string" },
-  "time-zone": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
+export const DATABASE_OPTIONS = { ...settingOptions(DATABASE_SETTINGS), help: { type: "boolean", short: "h" } } as const;
+export const DATABASE_HELP = settingsHelp(DATABASE_SETTINGS);
 
-export const DATABASE_HELP = `  --db PATH          database file (env DB_PATH, default ${DEFAULT_DB_PATH})
-  --stages FILE      stage dictionary JSON [{"code","label"}] replacing the built-in one (env STAGES_FILE)
-  --time-zone ZONE   IANA zone for omsPushTime without an offset and for answers (env TIME_ZONE, default ${DEFAULT_TIME_ZONE})`;
-
+/** A mistake in how a command was called: exit code 2 and a pointer to --help. */
 export class UsageError extends Error {}
 
 export interface DatabaseSettings {
@@ -24,24 +19,27 @@ export interface DatabaseSettings {
   timeZone: string;
 }
 
-const nonEmpty = (value: string | undefined) => (value === undefined || value === "" ? undefined : value);
-
-/** Flags win over environment variables, which win over defaults. */
-export function databaseSettings(values: { db?: string; stages?: string; "time-zone"?: string }, env: NodeJS.ProcessEnv): DatabaseSettings {
-  const timeZone = nonEmpty(values["time-zone"]) ?? nonEmpty(env.TIME_ZONE) ?? DEFAULT_TIME_ZONE;
-  try {
-    assertTimeZone(timeZone);
-  } catch {
-    throw new UsageError(`invalid --time-zone / TIME_ZONE: ${timeZone} is not an IANA time zone (e.g. Asia/Shanghai)`);
-  }
-  return {
-    dbPath: nonEmpty(values.db) ?? nonEmpty(env.DB_PATH) ?? DEFAULT_DB_PATH,
-    stagesFile: nonEmpty(values.stages) ?? nonEmpty(env.STAGES_FILE),
-    timeZone,
-  };
+/** Flags win over environment variables, which win over the config file, which wins over defaults. */
+export function databaseSettings(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): DatabaseSettings {
+  const { values } = resolveSettings(DATABASE_SETTINGS, flags, env);
+  return { dbPath: values.db, stagesFile: values.stagesFile, timeZone: values.timeZone };
 }
 
-/** For commands that read an existing store: a missing file is a mistake, not a new empty database. */
-export function assertDatabaseExists(path: string): void {
+/**
+ * For commands that work on an existing store: a missing file is a mistake, not a new empty database, and a
+ * database written by a newer binary is refused rather than misread.
+ */
+export function openExistingDatabase(path: string): Database {
   if (!existsSync(path)) throw new UsageError(`database ${path} does not exist (use --db or DB_PATH)`);
+  const db = openDatabase(path);
+  try {
+    assertSchemaSupported(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
 }
+
+/** A flag's string value (parseArgs types values loosely when options are built from a table). */
+export const stringFlag = (value: string | boolean | undefined): string | undefined => (typeof value === "string" ? value : undefined);

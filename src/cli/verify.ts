@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
-import { openDatabase } from "../../events/database";
 import { formatHead, parseHead, type Head } from "../../events/verify-chain";
 import { verifyStore } from "../audit/verify-store";
-import { assertDatabaseExists, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
 export const VERIFY_HELP = `Usage: opportunity-service verify [--expect-head POSITION:HASH] [options]
 
@@ -31,8 +30,7 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     expectHead = parseHead(values["expect-head"]) ?? undefined;
     if (!expectHead) throw new UsageError(`--expect-head must be POSITION:HASH (a number, a colon, 64 hex digits), got ${values["expect-head"]}`);
   }
-  assertDatabaseExists(settings.dbPath);
-  const db = openDatabase(settings.dbPath);
+  const db = openExistingDatabase(settings.dbPath);
   try {
     // One read transaction: the chain, the fold and the projection are all seen at the same instant.
     const report = db.transaction(() => verifyStore(db, { expectHead }))();

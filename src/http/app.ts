@@ -4,12 +4,15 @@ import type { OpportunitiesTable } from "../../projections/opportunities-table";
 import type { FieldContext } from "../field-rules";
 import type { OpportunityWriter } from "../opportunity-writer";
 import type { SecretVerifier } from "../secrets";
+import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
 import { docs } from "./docs";
+import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
 import { readRoutes } from "./read-routes";
+import { RouteTable } from "./route-table";
 import { authenticate, requestIdOf } from "./request-context";
 
 export interface AppDeps {
@@ -21,6 +24,12 @@ export interface AppDeps {
   timeZone: string;
   bodyLimit?: number;
   version: string;
+  /** Serve /swagger and /swagger/json (default true). */
+  docs?: boolean;
+  /** Null when the service can take writes, else why not (for /readyz). */
+  readiness?: () => string | null;
+  /** Prometheus metrics at /metrics when given. */
+  metrics?: ServiceMetrics;
   /** Where unexpected errors are reported; never given a secret. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
@@ -32,9 +41,6 @@ const pathOf = (request: Request) => {
   return end === -1 ? url.slice(start) : url.slice(start, end);
 };
 
-const routePattern = (path: string) =>
-  new RegExp(`^${path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
-
 /** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
 export function createApp(deps: AppDeps) {
   const fieldContext = (): FieldContext => ({ stages: deps.stages(), timeZone: deps.timeZone });
@@ -44,19 +50,12 @@ export function createApp(deps: AppDeps) {
     stages: deps.stages(),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
   });
-  // Every route of the finished app, docs included; read on first use, once all routes are registered.
-  let patterns: { method: string; pattern: RegExp }[] | undefined;
-
   /** Elysia has no 405 of its own: a path that exists under another method is told which methods it has. */
   function notFound(request: Request, path: string): Response {
-    patterns ??= app.routes.map((route) => ({
-      method: route.method,
-      pattern: routePattern(route.path),
-    }));
-    const allowed = patterns.filter((route) => route.pattern.test(path)).map((route) => route.method);
+    const allowed = routeTable().methodsFor(path);
     const headers = { "x-request-id": requestIdOf(request) };
     if (allowed.length > 0) {
-      const allow = [...new Set(allowed)].join(", ");
+      const allow = allowed.join(", ");
       return new HttpFault(405, MESSAGES.methodNotAllowed(request.method, allow), { allow }).toResponse(headers);
     }
     return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
@@ -86,10 +85,14 @@ export function createApp(deps: AppDeps) {
       if (response instanceof Response || typeof response !== "object" || response === null) return;
       return new Response(JSON.stringify(response), { headers: { "content-type": JSON_UTF8 } });
     })
-    .use(docs(deps.version))
+    .use(deps.docs === false ? new Elysia({ name: "docs-off" }) : docs(deps.version))
+    .use(healthRoutes({ readiness: deps.readiness ?? (() => null), metrics: deps.metrics }))
     .use(routes)
     .use(readRoutes({ store: deps.store, opportunities: deps.opportunities, timeZone: deps.timeZone, stages: deps.stages() }));
-  return app;
+  // Every route of the finished app, docs included; built on first use, once all routes are registered.
+  let table: RouteTable | undefined;
+  const routeTable = () => (table ??= new RouteTable(app.routes));
+  return Object.assign(app, { routeTable });
 }
 
 export type App = ReturnType<typeof createApp>;

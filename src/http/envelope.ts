@@ -12,9 +12,17 @@ export interface Envelope {
   data: unknown;
 }
 
+// The envelope code of each answer, for request logs and metrics, without reading the body back.
+const envelopeCodes = new WeakMap<Response, Envelope["code"]>();
+
 export function envelopeResponse(status: number, envelope: Envelope, headers: Record<string, string> = {}): Response {
-  return new Response(stringifyExactJson(envelope), { status, headers: { ...headers, "content-type": JSON_UTF8 } });
+  const response = new Response(stringifyExactJson(envelope), { status, headers: { ...headers, "content-type": JSON_UTF8 } });
+  envelopeCodes.set(response, envelope.code);
+  return response;
 }
+
+/** "0" or "-1" for an envelope answer; undefined for anything else (docs, metrics). */
+export const envelopeCodeOf = (response: Response) => envelopeCodes.get(response);
 
 export const success = (data: unknown, headers?: Record<string, string>) =>
   envelopeResponse(200, { code: "0", msg: "success", data }, headers);
@@ -50,4 +58,5 @@ export const MESSAGES = {
   notFound: (method: string, path: string) => `接口不存在: ${method} ${path}`,
   methodNotAllowed: (method: string, allowed: string) => `不支持的请求方式: ${method}，该接口支持 ${allowed}`,
   internal: "服务器内部错误，请稍后重试",
+  notReady: (reason: string) => `服务未就绪: ${reason}`,
 } as const;

@@ -355,9 +355,11 @@ export function documentation(version: string) {
     tags: [
       { name: "商机对接", description: "商机的创建、部分更新与查询" },
       { name: "审计", description: "变更历史、任意时刻的状态与全局事件流；只读，auditor 角色的密钥可调用" },
+      { name: "运维", description: "健康检查、就绪检查与 Prometheus 指标" },
     ],
     components: {
       securitySchemes: {
+        MetricsBearer: { type: "http", scheme: "bearer", description: "仅 /metrics：Authorization: Bearer <内部接口密钥>，供 Prometheus 抓取" },
         InternalSecret: { type: "apiKey", in: "header", name: "X-Internal-Secret", description: "内部接口密钥（请求头 X-Internal-Secret），在读取请求体之前校验；错误或缺失时返回 HTTP 401：内部接口鉴权失败" },
       },
     },

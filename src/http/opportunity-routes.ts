@@ -6,7 +6,7 @@ import type { StageDictionary } from "../stage-dictionary";
 import { rejection, success } from "./envelope";
 import { readJsonBody } from "./json-body";
 import { createDocs, updateDocs } from "./openapi";
-import { actorOf, requestIdOf } from "./request-context";
+import { actorOf, noteOpportunityCode, requestIdOf } from "./request-context";
 
 export interface OpportunityRouteDeps {
   writer: OpportunityWriter;
@@ -18,6 +18,13 @@ export interface OpportunityRouteDeps {
 
 // The parsed body travels wrapped: a bare `null` body would make Elysia fall back to its own parser.
 type JsonBody = { json: unknown };
+
+/** The JSON body, its opportunity code noted for the request log even when the body is then rejected. */
+function noted(request: Request, body: unknown): unknown {
+  const json = (body as JsonBody).json;
+  if (typeof json === "object" && json !== null) noteOpportunityCode(request, (json as Record<string, unknown>).opportunityCode);
+  return json;
+}
 
 /** The write routes: parse, decide and append through the writer, answer the envelope. */
 export function opportunityRoutes(deps: OpportunityRouteDeps) {
@@ -34,12 +41,12 @@ export function opportunityRoutes(deps: OpportunityRouteDeps) {
   return new Elysia({ name: "opportunity-routes", normalize: false, prefix: "/api/opportunities" })
     .put(
       "/integration/update",
-      ({ request, body }) => write(request, parseUpdateBody((body as JsonBody).json, deps.fieldContext())),
+      ({ request, body }) => write(request, parseUpdateBody(noted(request, body), deps.fieldContext())),
       { parse: parseJson, detail: updateDocs(deps.stages) },
     )
     .post(
       "/integration/create",
-      ({ request, body }) => write(request, parseCreateBody((body as JsonBody).json, deps.fieldContext())),
+      ({ request, body }) => write(request, parseCreateBody(noted(request, body), deps.fieldContext())),
       { parse: parseJson, detail: createDocs(deps.stages) },
     );
 }

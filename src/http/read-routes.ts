@@ -10,7 +10,7 @@ import { rejection, success } from "./envelope";
 import { eventFeedDocs, historyDocs, readDocs } from "./openapi";
 import { presentOpportunity } from "./opportunity-record";
 import { QueryReader } from "./query-params";
-import { requestIdOf } from "./request-context";
+import { noteOpportunityCode, requestIdOf } from "./request-context";
 import type { StageDictionary } from "../stage-dictionary";
 
 export interface ReadRouteDeps {
@@ -72,6 +72,7 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get(
       "/api/opportunities/:opportunityCode",
       ({ request, params }) => {
+        noteOpportunityCode(request, params.opportunityCode);
         const answer = readAsOf(params.opportunityCode.trim(), request.url);
         return answer instanceof Response ? withHeaders(answer, headersOf(request)) : success(answer.record, headersOf(request));
       },
@@ -80,6 +81,7 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get(
       "/api/opportunities/:opportunityCode/history",
       ({ request, params }) => {
+        noteOpportunityCode(request, params.opportunityCode);
         const reader = new QueryReader(request.url, ["afterVersion", "limit"]);
         const afterVersion = reader.integer("afterVersion", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);

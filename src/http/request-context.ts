@@ -21,8 +21,19 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
-/** Paths that answer without a secret: the docs (and, later, health checks). */
-export const isPublicPath = (path: string) => !path.startsWith("/api/");
+/**
+ * Paths that answer without a secret: health checks, the docs, and unknown paths outside /api (a 404 tells
+ * nothing). The API and the metrics need one.
+ */
+export const isPublicPath = (path: string) => !path.startsWith("/api/") && path !== "/metrics";
+
+/** Prometheus sends credentials as `Authorization: Bearer …`; only the metrics route takes them that way. */
+function secretOf(request: Request, path: string): string | null {
+  const header = request.headers.get("x-internal-secret");
+  if (header !== null || path !== "/metrics") return header;
+  const authorization = request.headers.get("authorization");
+  return authorization?.startsWith("Bearer ") ? authorization.slice(7) : null;
+}
 
 /**
  * Runs before routing and body parsing, so an unauthenticated caller gets 401 and never a validation message,
@@ -30,12 +41,24 @@ export const isPublicPath = (path: string) => !path.startsWith("/api/");
  */
 export function authenticate(request: Request, path: string, verifier: SecretVerifier): void {
   if (isPublicPath(path)) return;
-  const identity = verifier.identify(request.headers.get("x-internal-secret"));
+  const identity = verifier.identify(secretOf(request, path));
   if (identity === null) throw new HttpFault(401, MESSAGES.unauthorized);
   if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
     throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
   }
   identities.set(request, identity);
+}
+
+const opportunityCodes = new WeakMap<Request, string>();
+
+/** Which opportunity a request is about, for its log line (never used for a decision). */
+export function noteOpportunityCode(request: Request, code: unknown): void {
+  if (typeof code === "string" && code.trim() !== "") opportunityCodes.set(request, code.trim().slice(0, 64));
+}
+
+/** What the request log says about the caller and the opportunity; the secret is not among it. */
+export function requestFacts(request: Request): { actor: string | null; opportunityCode: string | null } {
+  return { actor: identities.get(request)?.name ?? null, opportunityCode: opportunityCodes.get(request) ?? null };
 }
 
 /** The client name of an authenticated request. */

@@ -40,7 +40,7 @@ describe("compiled binary", () => {
     expect(importHelp.stdout).toContain("NDJSON");
     expect(importHelp.stdout).toContain("--db");
     const version = await run(["--version"]);
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(version.stdout.trim()).toMatch(/^opportunity-service \d+\.\d+\.\d+ \(commit e2e-test\)$/);
   }, E2E_TIMEOUT);
 
   test("a bad flag is a usage error with exit code 2", async () => {

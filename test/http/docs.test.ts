@@ -88,13 +88,15 @@ describe("GET /swagger/json", () => {
     expect(JSON.stringify(success)).toContain('"code":"0","msg":"success","data":123');
   });
 
-  test("lists the write, read and audit routes but not the docs' own routes", () => {
+  test("lists the write, read, audit and health routes but not the docs' own routes", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/events",
       "/api/opportunities/integration/create",
       "/api/opportunities/integration/update",
       "/api/opportunities/{opportunityCode}",
       "/api/opportunities/{opportunityCode}/history",
+      "/healthz",
+      "/readyz",
     ]);
   });
 });

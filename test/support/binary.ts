@@ -2,6 +2,7 @@ import { afterAll, beforeAll } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import packageJson from "../../package.json" with { type: "json" };
 
 /**
  * The compiled binary for end-to-end tests: built from the current sources into a temp dir for each test file
@@ -28,10 +29,14 @@ export function useBinary(): void {
 
 async function buildBinary(): Promise<void> {
   mkdirSync(buildDir, { recursive: true });
-  const build = Bun.spawn(
-    [process.execPath, "build", join(root, "src/main.ts"), "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--outfile", binary],
-    { cwd: root, stdout: "pipe", stderr: "pipe" },
-  );
+  // The release build's own command (package.json "compile": minify, bytecode, no .env/bunfig autoload), run
+  // by the Bun running the tests.
+  const [, ...flags] = packageJson.scripts.compile.split(/\s+/);
+  const build = Bun.spawn([process.execPath, ...flags, "--define", 'BUILD_COMMIT_DEFINE="e2e-test"', "--outfile", binary], {
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
 }
 

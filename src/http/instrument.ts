@@ -1,0 +1,51 @@
+import { log } from "../log";
+import type { ServiceMetrics } from "../metrics";
+import { envelopeCodeOf, envelopeResponse, MESSAGES } from "./envelope";
+import { requestFacts, requestIdOf } from "./request-context";
+import { UNMATCHED, type RouteTable } from "./route-table";
+
+/** Paths polled by supervisors and scrapers: logged at debug, so that they do not drown the request log. */
+const QUIET = new Set(["/healthz", "/readyz", "/metrics"]);
+
+const pathOf = (url: string) => {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+};
+
+/**
+ * Wraps the app's handler with what operators see of each request: one JSON log line (time, level, request
+ * id, method, route, status, envelope code, duration, actor, opportunity code; never a header, so never the
+ * secret) and the request metrics.
+ */
+export function instrument(
+  handle: (request: Request) => Promise<Response>,
+  options: { routes: () => RouteTable; metrics?: ServiceMetrics },
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await handle(request);
+    } catch (error) {
+      log("error", "unhandled error", { requestId: requestIdOf(request), method: request.method, path: pathOf(request.url), error });
+      response = envelopeResponse(500, { code: "-1", msg: MESSAGES.internal, data: null }, { "x-request-id": requestIdOf(request) });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const path = pathOf(request.url);
+    const route = options.routes().routeOf(request.method, path);
+    const code = envelopeCodeOf(response) ?? "none";
+    options.metrics?.requests.inc({ route, method: request.method, status: String(response.status), code });
+    options.metrics?.requestSeconds.observe({ route, method: request.method }, seconds);
+    log(QUIET.has(path) ? "debug" : "info", "request", {
+      requestId: requestIdOf(request),
+      method: request.method,
+      route: route === UNMATCHED ? `${UNMATCHED} ${path.slice(0, 100)}` : route,
+      status: response.status,
+      code,
+      durationMs: Math.round(seconds * 100_000) / 100,
+      ...requestFacts(request),
+    });
+    return response;
+  };
+}

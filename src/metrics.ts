@@ -1,0 +1,92 @@
+import { statSync } from "node:fs";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The service's Prometheus metrics (prom-client: a well-kept implementation of the exposition format, and it
+ * works inside the compiled binary). Labels are bounded: routes are patterns, never raw paths or codes.
+ */
+export interface MetricsSources {
+  dbPath: string;
+  countOpportunities: () => number;
+}
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: "opportunity_http_requests_total",
+    help: "HTTP requests by route pattern, method, HTTP status and envelope code (0 success, -1 failure, none when not an envelope)",
+    labelNames: ["route", "method", "status", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestSeconds = new Histogram({
+    name: "opportunity_http_request_duration_seconds",
+    help: "Time from receiving a request to its answer",
+    labelNames: ["route", "method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly eventsAppended = new Counter({
+    name: "opportunity_events_appended_total",
+    help: "Events appended to the event store",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+
+  readonly commitSeconds = new Histogram({
+    name: "opportunity_write_transaction_duration_seconds",
+    help: "Time of one write transaction: load state, decide, append, project and commit (fsync included)",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricsSources) {
+    const fileSize = (path: string) => {
+      try {
+        return statSync(path).size;
+      } catch {
+        return 0;
+      }
+    };
+    new Gauge({
+      name: "opportunity_database_size_bytes",
+      help: "Size of the database file",
+      registers: [this.registry],
+      collect() {
+        this.set(fileSize(sources.dbPath));
+      },
+    });
+    new Gauge({
+      name: "opportunity_wal_size_bytes",
+      help: "Size of the write-ahead log",
+      registers: [this.registry],
+      collect() {
+        this.set(fileSize(`${sources.dbPath}-wal`));
+      },
+    });
+    new Gauge({
+      name: "opportunity_opportunities",
+      help: "Opportunities in the projection",
+      registers: [this.registry],
+      collect() {
+        this.set(sources.countOpportunities());
+      },
+    });
+    new Gauge({
+      name: "opportunity_process_resident_memory_bytes",
+      help: "Resident memory of the process",
+      registers: [this.registry],
+      collect() {
+        this.set(process.memoryUsage().rss);
+      },
+    });
+  }
+
+  /** Called by the writer after each committed transaction. */
+  recordCommit(seconds: number, eventTypes: readonly string[]): void {
+    this.commitSeconds.observe(seconds);
+    for (const type of eventTypes) this.eventsAppended.inc({ type });
+  }
+}

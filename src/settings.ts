@@ -1,0 +1,214 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { assertTimeZone } from "./zoned-time";
+
+/**
+ * Every setting of the service in one table: its flag, environment variable, config-file key, default and
+ * check. A value comes from the first of: flag, environment, config file (`--config FILE`, JSON), default.
+ * A bad value stops the command before it does anything, with a message naming the setting and where the
+ * value came from.
+ */
+export type Source = "flag" | "env" | "config" | "default";
+type Raw = string | number | boolean;
+
+export interface SettingSpec<T> {
+  /** Key in the config file and in the effective-configuration log line. */
+  key: string;
+  flag: string;
+  env?: string;
+  fallback: T;
+  /** Checks and converts a raw value; throws an Error whose message says what is wrong with it. */
+  parse: (raw: Raw) => T;
+  /** A path in the config file is read relative to the config file's directory. */
+  isPath?: boolean;
+  help: string;
+}
+
+export class ConfigError extends Error {}
+
+const text = (raw: Raw) => {
+  if (typeof raw !== "string" || raw.trim() === "") throw new Error("must be a non-empty string");
+  return raw.trim();
+};
+
+const integer = (min: number, max: number) => (raw: Raw) => {
+  const value = typeof raw === "number" ? raw : /^\s*\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+  return value;
+};
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1048576, mb: 1048576, mib: 1048576 };
+
+/** Bytes, as a number or with a unit: 65536, "64KiB", "1MiB". */
+const bytes = (min: number, max: number) => (raw: Raw) => {
+  const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(raw));
+  const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined;
+  const value = match && unit !== undefined ? Number(match[1]) * unit : NaN;
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`must be a size from ${min} to ${max} bytes (e.g. 65536, 64KiB, 1MiB)`);
+  return value;
+};
+
+const boolean = (raw: Raw) => {
+  if (typeof raw === "boolean") return raw;
+  const word = String(raw).trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(word)) return true;
+  if (["false", "0", "no", "off"].includes(word)) return false;
+  throw new Error("must be true or false");
+};
+
+const oneOf = <T extends string>(choices: readonly T[]) => (raw: Raw) => {
+  const value = String(raw).trim().toLowerCase() as T;
+  if (!choices.includes(value)) throw new Error(`must be one of ${choices.join(", ")}`);
+  return value;
+};
+
+const timeZone = (raw: Raw) => {
+  const zone = text(raw);
+  try {
+    assertTimeZone(zone);
+  } catch {
+    throw new Error("is not an IANA time zone (e.g. Asia/Shanghai)");
+  }
+  return zone;
+};
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULT_DB_PATH = "./data/opportunities.db";
+
+export const SETTINGS = {
+  port: { key: "port", flag: "port", env: "PORT", fallback: 8080, parse: integer(0, 65535), help: "port to listen on, 0 for any free one" },
+  host: { key: "host", flag: "host", env: "HOST", fallback: "0.0.0.0", parse: text, help: "address to listen on" },
+  db: { key: "db", flag: "db", env: "DB_PATH", fallback: DEFAULT_DB_PATH, parse: text, isPath: true, help: "database file" },
+  secretsFile: {
+    key: "secretsFile",
+    flag: "secrets",
+    env: "SECRETS_FILE",
+    fallback: undefined as string | undefined,
+    parse: text,
+    isPath: true,
+    help: 'clients, secrets and roles: JSON [{"name","secret","role"?}]',
+  },
+  stagesFile: {
+    key: "stagesFile",
+    flag: "stages",
+    env: "STAGES_FILE",
+    fallback: undefined as string | undefined,
+    parse: text,
+    isPath: true,
+    help: 'stage dictionary JSON [{"code","label"}] replacing the built-in one',
+  },
+  timeZone: { key: "timeZone", flag: "time-zone", env: "TIME_ZONE", fallback: "Asia/Shanghai", parse: timeZone, help: "IANA zone for times without an offset" },
+  bodyLimit: { key: "bodyLimit", flag: "body-limit", env: "BODY_LIMIT", fallback: 65536, parse: bytes(1024, 16 * 1048576), help: "largest request body (bytes, or e.g. 64KiB)" },
+  logLevel: { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", fallback: "info" as LogLevel, parse: oneOf(LOG_LEVELS), help: "debug, info, warn or error" },
+  docs: { key: "docs", flag: "docs", env: "DOCS", fallback: true, parse: boolean, help: "serve /swagger and /swagger/json (true/false)" },
+  shutdownTimeout: {
+    key: "shutdownTimeoutMs",
+    flag: "shutdown-timeout",
+    env: "SHUTDOWN_TIMEOUT_MS",
+    fallback: 10_000,
+    parse: integer(0, 600_000),
+    help: "on SIGTERM, how long to wait for requests in flight (ms)",
+  },
+} satisfies Record<string, SettingSpec<unknown>>;
+
+export type SettingName = keyof typeof SETTINGS;
+type ValueOf<N extends SettingName> = ReturnType<(typeof SETTINGS)[N]["parse"]> | (typeof SETTINGS)[N]["fallback"];
+export type Settings<N extends SettingName> = { [K in N]: ValueOf<K> };
+
+export interface Resolved<N extends SettingName> {
+  values: Settings<N>;
+  sources: Record<N, Source>;
+}
+
+/** The parseArgs options for a set of settings, plus --config. */
+export function settingOptions(names: readonly SettingName[]) {
+  const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" } };
+  for (const name of names) {
+    options[SETTINGS[name].flag] = { type: name === "docs" ? "boolean" : "string" };
+    if (name === "docs") options["no-docs"] = { type: "boolean" };
+  }
+  return options;
+}
+
+/** Help lines for a set of settings: flag, env, default. */
+export function settingsHelp(names: readonly SettingName[]): string {
+  const lines = names.map((name) => {
+    const spec: SettingSpec<unknown> = SETTINGS[name];
+    const flag = name === "docs" ? "--docs / --no-docs" : `--${spec.flag} VALUE`;
+    const fallback = spec.fallback === undefined ? "" : `, default ${String(spec.fallback)}`;
+    return `  ${flag.padEnd(24)} ${spec.help} (env ${spec.env}${fallback})`;
+  });
+  lines.push(`  ${"--config FILE".padEnd(24)} JSON file with any of: ${names.map((name) => SETTINGS[name].key).join(", ")}`);
+  return lines.join("\n");
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "not valid JSON";
+    throw new ConfigError(`config file ${path} cannot be used: ${reason}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Resolves the named settings from flags (parseArgs values), the environment and the config file, in that
+ * order, checking each. Unknown keys in the config file are errors: a misspelt setting must not silently be
+ * its default.
+ */
+export function resolveSettings<N extends SettingName>(
+  names: readonly N[],
+  flags: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+): Resolved<N> {
+  const configPath = typeof flags.config === "string" ? flags.config : env.CONFIG_FILE || undefined;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const known = new Set(names.map((name) => SETTINGS[name].key));
+  const unknown = Object.keys(file).filter((key) => !known.has(key));
+  if (unknown.length > 0) throw new ConfigError(`config file ${configPath}: unknown setting(s) ${unknown.join(", ")}; known: ${[...known].join(", ")}`);
+
+  const values = {} as Settings<N>;
+  const sources = {} as Record<N, Source>;
+  for (const name of names) {
+    const spec: SettingSpec<unknown> = SETTINGS[name];
+    let raw: Raw | undefined;
+    let source: Source = "default";
+    const flag = name === "docs" && flags["no-docs"] === true ? false : flags[spec.flag];
+    if (flag !== undefined) [raw, source] = [flag, "flag"];
+    else if (spec.env && env[spec.env] !== undefined && env[spec.env] !== "") [raw, source] = [env[spec.env]!, "env"];
+    else if (file[spec.key] !== undefined) {
+      const fromFile = file[spec.key];
+      if (typeof fromFile !== "string" && typeof fromFile !== "number" && typeof fromFile !== "boolean") {
+        throw new ConfigError(`invalid ${spec.key} in config file ${configPath}: must be a string, number or boolean`);
+      }
+      [raw, source] = [fromFile, "config"];
+    }
+    let value: unknown = spec.fallback;
+    if (raw !== undefined) {
+      try {
+        value = spec.parse(raw);
+      } catch (error) {
+        const where = source === "flag" ? `--${spec.flag}` : source === "env" ? `env ${spec.env}` : `"${spec.key}" in config file ${configPath}`;
+        throw new ConfigError(`invalid ${spec.key} (${where}): ${JSON.stringify(raw)} ${(error as Error).message}`);
+      }
+      if (spec.isPath && source === "config" && typeof value === "string" && !isAbsolute(value)) value = resolve(dirname(configPath!), value);
+    }
+    (values as Record<string, unknown>)[name] = value;
+    sources[name] = source;
+  }
+  return { values, sources };
+}
+
+/** The effective configuration for the start-up log: values with where each came from; paths, never contents. */
+export function describeSettings<N extends SettingName>(resolved: Resolved<N>): Record<string, { value: unknown; source: Source }> {
+  const description: Record<string, { value: unknown; source: Source }> = {};
+  for (const name of Object.keys(resolved.values) as N[]) {
+    description[SETTINGS[name].key] = { value: resolved.values[name] ?? null, source: resolved.sources[name] };
+  }
+  return description;
+}
