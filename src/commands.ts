@@ -14,6 +14,8 @@ export interface UpdateOpportunity {
   type: "UpdateOpportunity";
   opportunityCode: string;
   fields: FieldValues;
+  /** From If-Match: apply only if the opportunity is still at this version. */
+  expectedVersion?: number;
 }
 
 export type OpportunityCommand = CreateOpportunity | UpdateOpportunity;

@@ -9,9 +9,10 @@ import {
 import type { Opportunity } from "../projections/opportunity-state";
 import type { CreateOpportunity, OpportunityCommand, UpdateOpportunity } from "./commands";
 
+/** The events a command produces (none when nothing changes) and the version the opportunity ends at. */
 export type Decision =
-  | { ok: true; id: number; events: OpportunityEvent[] }
-  | { ok: false; reason: "not_found" | "already_exists"; message: string };
+  | { ok: true; id: number; version: number; events: OpportunityEvent[] }
+  | { ok: false; reason: "not_found" | "already_exists" | "conflict"; message: string; version?: number };
 
 /** What a decision needs besides the state: the id a new opportunity would get. */
 export interface DecisionContext {
@@ -36,11 +37,16 @@ function decideCreate(command: CreateOpportunity, state: Opportunity | null, con
     const value = command.fields[name] ?? CREATION_DEFAULTS[name] ?? null;
     if (value !== null) data[name] = value;
   }
-  return { ok: true, id: context.nextId, events: [{ type: OPPORTUNITY_CREATED, data }] };
+  return { ok: true, id: context.nextId, version: 1, events: [{ type: OPPORTUNITY_CREATED, data }] };
 }
 
 function decideUpdate(command: UpdateOpportunity, state: Opportunity | null): Decision {
   if (state === null) return { ok: false, reason: "not_found", message: NOT_FOUND };
+  // If-Match: the caller decided against a version that is no longer current; changing anything now could
+  // undo a change it never saw.
+  if (command.expectedVersion !== undefined && command.expectedVersion !== state.version) {
+    return { ok: false, reason: "conflict", message: `商机已被修改，当前版本为 ${state.version}`, version: state.version };
+  }
   const changes: FieldValues = {};
   const previous: FieldValues = {};
   let changed = false;
@@ -52,8 +58,8 @@ function decideUpdate(command: UpdateOpportunity, state: Opportunity | null): De
     changed = true;
   }
   // An update that changes nothing is still a success, but it is not a fact worth recording.
-  if (!changed) return { ok: true, id: state.id, events: [] };
-  return { ok: true, id: state.id, events: [{ type: OPPORTUNITY_UPDATED, data: { changes, previous } }] };
+  if (!changed) return { ok: true, id: state.id, version: state.version, events: [] };
+  return { ok: true, id: state.id, version: state.version + 1, events: [{ type: OPPORTUNITY_UPDATED, data: { changes, previous } }] };
 }
 
 /** Decides which events a command produces against the current state. Pure: no I/O, no clock. */

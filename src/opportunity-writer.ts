@@ -3,36 +3,147 @@ import type { EventMetadata } from "../events/opportunity-events";
 import type { OpportunitiesTable } from "../projections/opportunities-table";
 import type { OpportunityCommand } from "./commands";
 import { decide, type Decision } from "./decide";
+import type { IdempotencyClaim, IdempotencyKeys } from "./idempotency";
+import { asStorageError } from "./storage-errors";
 
-export type WriteResult = Decision & { appended?: number };
+/** A decision as the writer reports it, or a refusal of the idempotency key itself. */
+export type WriteResult = (Decision | { ok: false; reason: "idempotency_mismatch" | "in_flight"; message: string; version?: undefined }) & {
+  appended?: number;
+  replayed?: boolean;
+};
 
-/**
- * The one write path of the process: load state, decide, append and project, all in one BEGIN IMMEDIATE
- * transaction. It is async on purpose: callers already await it, so requests can later be collected into
- * one transaction (group commit) without touching any handler.
- */
 /** Told about every committed write transaction: how long it took and which events it appended. */
 export type CommitObserver = (seconds: number, eventTypes: readonly string[]) => void;
 
+export interface WriterOptions {
+  /** Most requests committed in one transaction; 1 turns group commit off. */
+  maxBatch?: number;
+  /** How long a batch may wait for more requests before it commits; 0 commits as soon as the loop is free. */
+  batchWaitMs?: number;
+  /** The clock for idempotency records. */
+  now?: () => Date;
+}
+
+interface Pending {
+  command: OpportunityCommand;
+  metadata: EventMetadata;
+  idempotency?: IdempotencyClaim;
+  resolve: (result: WriteResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export const MESSAGES = {
+  idempotencyMismatch: "Idempotency-Key 已用于另一个内容不同的请求，本次未做任何修改",
+  inFlight: "相同 Idempotency-Key 的请求正在处理中，请稍后重试",
+} as const;
+
+/**
+ * The one write path of the process: load state, decide, append and project, in BEGIN IMMEDIATE
+ * transactions. Requests that arrive while a commit is running wait in a queue and are committed together,
+ * one transaction and one fsync for the lot (group commit); each is still decided against the state the ones
+ * before it left, and each gets its own answer only after the commit. A command that fails unexpectedly is
+ * rolled back to its savepoint alone; a commit that fails fails its whole batch.
+ */
 export class OpportunityWriter {
   /** Set by the service to feed its metrics; the writer works without one. */
   onCommit: CommitObserver | undefined;
+  private readonly queue: Pending[] = [];
+  private readonly inFlight = new Set<string>();
+  private scheduled = false;
+  private readonly maxBatch: number;
+  private readonly batchWaitMs: number;
+  private readonly now: () => Date;
 
   constructor(
     private readonly store: EventStore,
     private readonly table: OpportunitiesTable,
-  ) {}
+    private readonly idempotency: IdempotencyKeys | null = null,
+    options: WriterOptions = {},
+  ) {
+    this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    this.batchWaitMs = Math.max(0, options.batchWaitMs ?? 0);
+    this.now = options.now ?? (() => new Date());
+  }
 
-  async execute(command: OpportunityCommand, metadata: EventMetadata): Promise<WriteResult> {
-    return this.observed((types) => this.store.write((tx) => this.decideAndAppend(tx, command, metadata, types)));
+  /** Queues one command; resolves once it is committed (or refused), rejects when its write failed. */
+  execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
+    if (idempotency) {
+      const slot = `${idempotency.client}\n${idempotency.key}`;
+      if (this.inFlight.has(slot)) return Promise.resolve({ ok: false, reason: "in_flight", message: MESSAGES.inFlight });
+      this.inFlight.add(slot);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, metadata, idempotency, resolve, reject });
+      this.schedule();
+    });
   }
 
   /**
    * Several commands in one transaction (one fsync), each decided against the state the ones before it left.
-   * A rejected command does not stop the others; an unexpected error rolls back the whole batch.
+   * A rejected command does not stop the others; an unexpected error rolls back the whole batch. For bulk
+   * loads (import, demo data), which want all-or-nothing per batch.
    */
   async executeMany(items: readonly { command: OpportunityCommand; metadata: EventMetadata }[]): Promise<WriteResult[]> {
-    return this.observed((types) => this.store.write((tx) => items.map((item) => this.decideAndAppend(tx, item.command, item.metadata, types))));
+    return this.observed((types) => this.store.write((tx) => items.map((item) => this.decideAndAppend(tx, item, types))));
+  }
+
+  /** Forgets idempotency keys first used before `before`, through the write path like any write. */
+  async pruneIdempotencyKeys(before: Date): Promise<number> {
+    const keys = this.idempotency;
+    if (!keys) return 0;
+    return this.store.write(() => keys.prune(before));
+  }
+
+  /** Requests waiting for their commit. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const flush = () => {
+      this.scheduled = false;
+      this.commitBatch(this.queue.splice(0, this.maxBatch));
+      // What arrived during that commit forms the next batch, after the loop has taken in more requests.
+      if (this.queue.length > 0) this.schedule();
+    };
+    if (this.batchWaitMs > 0 && this.queue.length < this.maxBatch) setTimeout(flush, this.batchWaitMs);
+    else setImmediate(flush);
+  }
+
+  private commitBatch(batch: Pending[]): void {
+    const outcomes: ({ result: WriteResult } | { error: unknown })[] = [];
+    try {
+      this.observed((types) =>
+        this.store.write((tx) => {
+          for (const item of batch) {
+            // A savepoint per command: an unexpected error undoes that command alone, not its neighbours.
+            tx.db.run("SAVEPOINT command");
+            try {
+              outcomes.push({ result: this.decideAndAppend(tx, item, types) });
+              tx.db.run("RELEASE command");
+            } catch (error) {
+              tx.db.run("ROLLBACK TO command");
+              tx.db.run("RELEASE command");
+              outcomes.push({ error: asStorageError(error) });
+            }
+          }
+        }),
+      );
+    } catch (error) {
+      // The commit itself failed (disk full, read-only, lock timeout): nothing of the batch was written.
+      const failure = asStorageError(error);
+      for (const item of batch) item.reject(failure);
+      return;
+    } finally {
+      for (const item of batch) if (item.idempotency) this.inFlight.delete(`${item.idempotency.client}\n${item.idempotency.key}`);
+    }
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index]!;
+      if ("result" in outcome) item.resolve(outcome.result);
+      else item.reject(outcome.error);
+    });
   }
 
   /** Times a write transaction and reports it once it has committed (a rolled-back one throws past this). */
@@ -44,12 +155,33 @@ export class OpportunityWriter {
     return result;
   }
 
-  private decideAndAppend(tx: WriteTransaction, command: OpportunityCommand, metadata: EventMetadata, appendedTypes: string[]): WriteResult {
+  private decideAndAppend(
+    tx: WriteTransaction,
+    item: { command: OpportunityCommand; metadata: EventMetadata; idempotency?: IdempotencyClaim },
+    appendedTypes: string[],
+  ): WriteResult {
+    const { command, idempotency } = item;
+    if (idempotency && this.idempotency) {
+      const earlier = this.idempotency.find(idempotency);
+      if (earlier) {
+        if (earlier.fingerprint !== idempotency.fingerprint) return { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch };
+        const outcome = earlier.outcome as Decision;
+        return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
+      }
+    }
     const state = this.table.find(command.opportunityCode);
     const decision = decide(command, state, { nextId: state ? state.id : this.table.nextId() });
-    if (!decision.ok || decision.events.length === 0) return decision;
-    tx.append(command.opportunityCode, state?.version ?? 0, decision.events, metadata);
-    for (const event of decision.events) appendedTypes.push(event.type);
-    return { ...decision, appended: decision.events.length };
+    const metadata = idempotency ? { ...item.metadata, idempotencyKey: idempotency.key } : item.metadata;
+    if (decision.ok && decision.events.length > 0) {
+      tx.append(command.opportunityCode, state?.version ?? 0, decision.events, metadata);
+      for (const event of decision.events) appendedTypes.push(event.type);
+    }
+    if (idempotency && this.idempotency) {
+      // The outcome, not the events: a replay answers the same without appending anything.
+      const outcome: Record<string, unknown> = { ...decision };
+      delete outcome.events;
+      this.idempotency.save(idempotency, outcome, this.now());
+    }
+    return decision.ok && decision.events.length > 0 ? { ...decision, appended: decision.events.length } : decision;
   }
 }

@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { createEventTable } from "../events/event-table";
 import { createOpportunitiesTable } from "../projections/opportunities-table";
+import { createIdempotencyTable } from "./idempotency";
 
 /**
  * The database's schema, as an ordered list of migrations. The version reached is recorded in SQLite's
@@ -22,6 +23,11 @@ export const MIGRATIONS: readonly Migration[] = [
       createEventTable(db);
       createOpportunitiesTable(db);
     },
+  },
+  {
+    version: 2,
+    description: "idempotency_keys: the first outcome of each client's Idempotency-Key, kept for the retry window",
+    up: createIdempotencyTable,
   },
 ];
 

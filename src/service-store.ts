@@ -3,7 +3,8 @@ import { openDatabase } from "../events/database";
 import { EventStore } from "../events/event-store";
 import { SCHEMA_VERSIONS } from "../events/opportunity-events";
 import { OpportunitiesTable } from "../projections/opportunities-table";
-import { OpportunityWriter } from "./opportunity-writer";
+import { IdempotencyKeys } from "./idempotency";
+import { OpportunityWriter, type WriterOptions } from "./opportunity-writer";
 import { migrate } from "./schema-migrations";
 
 /** The database with its event store, projection and write path wired together: what serve and import share. */
@@ -16,7 +17,7 @@ export interface ServiceStore {
 }
 
 /** Opens (creating or upgrading) the database; throws SchemaTooNewError for a database of a newer binary. */
-export function openServiceStore(path: string, options: { now?: () => Date } = {}): ServiceStore {
+export function openServiceStore(path: string, options: { now?: () => Date; writer?: WriterOptions } = {}): ServiceStore {
   const db = openDatabase(path);
   try {
     migrate(db);
@@ -30,7 +31,7 @@ export function openServiceStore(path: string, options: { now?: () => Date } = {
     schemaVersionOf: (type) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1,
     now: options.now,
   });
-  const writer = new OpportunityWriter(store, opportunities);
+  const writer = new OpportunityWriter(store, opportunities, new IdempotencyKeys(db), { now: options.now, ...options.writer });
   return {
     db,
     store,

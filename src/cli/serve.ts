@@ -5,7 +5,7 @@ import { createApp } from "../http/app";
 import { instrument } from "../http/instrument";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
-import { readinessProblem } from "../readiness";
+import { Readiness } from "../readiness";
 import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
 import { describeSettings, resolveSettings, settingOptions, settingsHelp } from "../settings";
@@ -85,7 +85,11 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
 
   const service = openServiceStore(config.db);
   const metrics = new ServiceMetrics({ dbPath: config.db, countOpportunities: () => service.opportunities.count() });
-  service.writer.onCommit = (seconds, types) => metrics.recordCommit(seconds, types);
+  const readiness = new Readiness(service.db);
+  service.writer.onCommit = (seconds, types) => {
+    metrics.recordCommit(seconds, types);
+    readiness.noteCommit();
+  };
   if (values.demo) {
     const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: config.timeZone });
     if (created > 0) log("info", "demo opportunities loaded", { count: created });
@@ -100,7 +104,11 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     bodyLimit: config.bodyLimit,
     version: packageJson.version,
     docs: config.docs,
-    readiness: () => readinessProblem(service.db),
+    readiness: () => readiness.problem(),
+    onStorageUnavailable: (error) => {
+      readiness.noteStorageFailure(error);
+      log("error", "database cannot take writes", { sqliteCode: error.sqliteCode, cause: (error.cause as Error)?.message });
+    },
     metrics,
     onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: new URL(request.url).pathname, error }),
   });

@@ -6,6 +6,7 @@ import type { OpportunityWriter } from "../opportunity-writer";
 import type { SecretVerifier } from "../secrets";
 import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
+import { StorageUnavailableError } from "../storage-errors";
 import { docs } from "./docs";
 import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
@@ -30,6 +31,8 @@ export interface AppDeps {
   readiness?: () => string | null;
   /** Prometheus metrics at /metrics when given. */
   metrics?: ServiceMetrics;
+  /** Told when a write failed because the database could not take it (for readiness and logs). */
+  onStorageUnavailable?: (error: StorageUnavailableError) => void;
   /** Where unexpected errors are reported; never given a secret. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
@@ -75,6 +78,10 @@ export function createApp(deps: AppDeps) {
       const headers = { "x-request-id": requestIdOf(request) };
       const fault = error instanceof HttpFault ? error : (error as { cause?: unknown })?.cause;
       if (fault instanceof HttpFault) return fault.toResponse(headers);
+      if (error instanceof StorageUnavailableError) {
+        deps.onStorageUnavailable?.(error);
+        return envelopeResponse(503, { code: "-1", msg: error.userMessage, data: null }, { ...headers, "retry-after": "5" });
+      }
       if (code === "NOT_FOUND") return notFound(request, pathOf(request));
       if (code === "PARSE") return new HttpFault(400, MESSAGES.notJson).toResponse(headers);
       deps.onUnexpectedError?.(error, request);

@@ -7,6 +7,7 @@ import { rejection, success } from "./envelope";
 import { readJsonBody } from "./json-body";
 import { createDocs, updateDocs } from "./openapi";
 import { actorOf, noteOpportunityCode, requestIdOf } from "./request-context";
+import { fingerprintOf, readIdempotencyKey, readIfMatch } from "./write-headers";
 
 export interface OpportunityRouteDeps {
   writer: OpportunityWriter;
@@ -30,23 +31,37 @@ function noted(request: Request, body: unknown): unknown {
 export function opportunityRoutes(deps: OpportunityRouteDeps) {
   const parseJson = async ({ request }: { request: Request }): Promise<JsonBody> => ({ json: await readJsonBody(request, deps.bodyLimit) });
 
-  async function write(request: Request, parsed: Parsed<OpportunityCommand>): Promise<Response> {
+  async function write(request: Request, json: unknown, parsed: Parsed<OpportunityCommand>): Promise<Response> {
     const requestId = requestIdOf(request);
-    const headers = { "x-request-id": requestId };
-    if (!parsed.ok) return rejection(parsed.errors.join(ERROR_SEPARATOR), headers);
-    const result = await deps.writer.execute(parsed.command, { actor: actorOf(request), requestId });
+    const headers: Record<string, string> = { "x-request-id": requestId };
+    const errors = parsed.ok ? [] : [...parsed.errors];
+    const expectedVersion = parsed.ok && parsed.command.type === "UpdateOpportunity" ? readIfMatch(request, errors) : undefined;
+    const key = readIdempotencyKey(request, errors);
+    if (!parsed.ok || errors.length > 0) return rejection(errors.join(ERROR_SEPARATOR), headers);
+    const command = expectedVersion === undefined ? parsed.command : { ...parsed.command, expectedVersion };
+    const actor = actorOf(request);
+    const claim = key === undefined ? undefined : { client: actor, key, fingerprint: fingerprintOf(request, json) };
+    const result = await deps.writer.execute(command, { actor, requestId }, claim);
+    if (result.version !== undefined) headers.etag = `"${result.version}"`;
+    if (result.replayed) headers["idempotent-replayed"] = "true";
     return result.ok ? success(result.id, headers) : rejection(result.message, headers);
   }
 
   return new Elysia({ name: "opportunity-routes", normalize: false, prefix: "/api/opportunities" })
     .put(
       "/integration/update",
-      ({ request, body }) => write(request, parseUpdateBody(noted(request, body), deps.fieldContext())),
+      ({ request, body }) => {
+        const json = noted(request, body);
+        return write(request, json, parseUpdateBody(json, deps.fieldContext()));
+      },
       { parse: parseJson, detail: updateDocs(deps.stages) },
     )
     .post(
       "/integration/create",
-      ({ request, body }) => write(request, parseCreateBody(noted(request, body), deps.fieldContext())),
+      ({ request, body }) => {
+        const json = noted(request, body);
+        return write(request, json, parseCreateBody(json, deps.fieldContext()));
+      },
       { parse: parseJson, detail: createDocs(deps.stages) },
     );
 }

@@ -74,7 +74,9 @@ export function readRoutes(deps: ReadRouteDeps) {
       ({ request, params }) => {
         noteOpportunityCode(request, params.opportunityCode);
         const answer = readAsOf(params.opportunityCode.trim(), request.url);
-        return answer instanceof Response ? withHeaders(answer, headersOf(request)) : success(answer.record, headersOf(request));
+        if (answer instanceof Response) return withHeaders(answer, headersOf(request));
+        // The version as an ETag: what an update sends back in If-Match to be applied only to this version.
+        return success(answer.record, { ...headersOf(request), etag: `"${String(answer.record.version)}"` });
       },
       { detail: readDocs(deps.stages) },
     )

@@ -34,7 +34,7 @@ describe("64-bit IDs", () => {
 
     // Setting the same value again compares equal: nothing is appended.
     const again = await writer.execute(updateCommand({ opportunityCode: "BIG", salesExpansionId: INT64_MAX }), META);
-    expect(again).toEqual({ ok: true, id: 1, events: [] });
+    expect(again).toEqual({ ok: true, id: 1, version: 2, events: [] });
     expect(store.head()?.position).toBe(2);
 
     // A rebuild from the events alone gives the same exact value.

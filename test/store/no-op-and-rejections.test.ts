@@ -32,7 +32,7 @@ describe("commands that append nothing", () => {
       }),
       META,
     );
-    expect(result).toEqual({ ok: true, id: 1, events: [] });
+    expect(result).toEqual({ ok: true, id: 1, version: 1, events: [] });
     expect("appended" in result).toBe(false);
     expect(eventRows(db)).toEqual(eventsBefore);
     expect(opportunityRows(db)).toEqual(rowsBefore);

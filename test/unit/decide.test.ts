@@ -48,6 +48,7 @@ describe("decide CreateOpportunity", () => {
     expect(decision).toEqual({
       ok: true,
       id: 7,
+      version: 1,
       events: [
         {
           type: "OpportunityCreated",
@@ -108,6 +109,7 @@ describe("decide UpdateOpportunity", () => {
     expect(decide(update(fields), given(CREATED), CONTEXT)).toEqual({
       ok: true,
       id: 3,
+      version: 2,
       events: [{ type: "OpportunityUpdated", data: { changes, previous } }],
     });
   });
@@ -117,6 +119,7 @@ describe("decide UpdateOpportunity", () => {
     expect(decide(update({ projectLocation: null }), state, CONTEXT)).toEqual({
       ok: true,
       id: 3,
+      version: 3,
       events: [{ type: "OpportunityUpdated", data: { changes: { projectLocation: null }, previous: { projectLocation: "上海" } } }],
     });
   });
@@ -127,7 +130,21 @@ describe("decide UpdateOpportunity", () => {
     ["clearing a field that has no value", { description: null, projectLocation: null }],
     ["no fields at all", {}],
   ])("nothing changes (%s): ok with the id and zero events", (_name, fields) => {
-    expect(decide(update(fields), given(CREATED), CONTEXT)).toEqual({ ok: true, id: 3, events: [] });
+    expect(decide(update(fields), given(CREATED), CONTEXT)).toEqual({ ok: true, id: 3, version: 1, events: [] });
+  });
+
+  test.each<[string, number | undefined, object]>([
+    ["If-Match at the current version: applied", 2, { ok: true, version: 3 }],
+    ["If-Match at an older version: refused with the current one", 1, { ok: false, reason: "conflict", message: "商机已被修改，当前版本为 2", version: 2 }],
+    ["If-Match at a version not reached yet: refused", 5, { ok: false, reason: "conflict", version: 2 }],
+    ["no If-Match: last writer wins", undefined, { ok: true, version: 3 }],
+  ])("%s", (_name, expectedVersion, outcome) => {
+    const state = given(CREATED, { type: "OpportunityUpdated", data: { changes: { stage: "won" }, previous: { stage: "bidding" } } });
+    expect(decide({ ...update({ stage: "lost" }), expectedVersion }, state, CONTEXT)).toMatchObject(outcome);
+  });
+
+  test("If-Match on an unknown opportunity: not found, not conflict", () => {
+    expect(decide({ ...update({ stage: "lost" }), expectedVersion: 1 }, null, CONTEXT)).toMatchObject({ ok: false, reason: "not_found", message: "商机不存在" });
   });
 
   test("the update uses the state's id, not context.nextId", () => {

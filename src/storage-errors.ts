@@ -1,0 +1,37 @@
+/**
+ * Errors that mean "the database cannot take writes right now" (disk full, read-only file, lock held too long,
+ * I/O failure), as opposed to bugs. The request gets HTTP 503 and a clear message, the transaction has rolled
+ * back, readiness turns red, and the service recovers by itself when the cause goes away.
+ */
+const UNAVAILABLE = /^SQLITE_(FULL|READONLY|BUSY|LOCKED|IOERR|CANTOPEN|PROTOCOL|NOLFS)/;
+
+export class StorageUnavailableError extends Error {
+  constructor(
+    readonly sqliteCode: string,
+    cause: unknown,
+  ) {
+    super(`database cannot take writes: ${sqliteCode}`, { cause });
+    this.name = "StorageUnavailableError";
+  }
+
+  /** What integrators read: Chinese, saying what happened and that a retry later is the remedy. */
+  get userMessage(): string {
+    if (this.sqliteCode.startsWith("SQLITE_FULL")) return "数据库磁盘空间已满，本次修改未保存，请稍后重试";
+    if (this.sqliteCode.startsWith("SQLITE_READONLY")) return "数据库当前为只读，本次修改未保存，请稍后重试";
+    if (/^SQLITE_(BUSY|LOCKED)/.test(this.sqliteCode)) return "数据库繁忙，本次修改未保存，请稍后重试";
+    return "数据库暂时无法写入，本次修改未保存，请稍后重试";
+  }
+}
+
+/** The SQLite code of an error if it is a storage failure, else null. */
+export function storageErrorCode(error: unknown): string | null {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && UNAVAILABLE.test(code) ? code : null;
+}
+
+/** Wraps a storage failure as StorageUnavailableError; anything else passes through unchanged. */
+export function asStorageError(error: unknown): unknown {
+  if (error instanceof StorageUnavailableError) return error;
+  const code = storageErrorCode(error);
+  return code ? new StorageUnavailableError(code, error) : error;
+}
