@@ -111,6 +111,46 @@ export const SETTINGS = {
     parse: integer(0, 600_000),
     help: "on SIGTERM, how long to wait for requests in flight (ms)",
   },
+  idempotencyTtlHours: {
+    key: "idempotencyTtlHours",
+    flag: "idempotency-ttl-hours",
+    env: "IDEMPOTENCY_TTL_HOURS",
+    fallback: 24,
+    parse: integer(1, 24 * 365),
+    help: "how long an Idempotency-Key is remembered (hours)",
+  },
+  groupCommitMaxBatch: {
+    key: "groupCommitMaxBatch",
+    flag: "group-commit-max-batch",
+    env: "GROUP_COMMIT_MAX_BATCH",
+    fallback: 256,
+    parse: integer(1, 10_000),
+    help: "most requests committed in one transaction; 1 turns group commit off",
+  },
+  groupCommitWaitMs: {
+    key: "groupCommitWaitMs",
+    flag: "group-commit-wait-ms",
+    env: "GROUP_COMMIT_WAIT_MS",
+    fallback: 0,
+    parse: integer(0, 1000),
+    help: "how long a batch may wait for more requests (ms); 0 commits as soon as possible",
+  },
+  authFailureLimit: {
+    key: "authFailureLimit",
+    flag: "auth-failure-limit",
+    env: "AUTH_FAILURE_LIMIT",
+    fallback: 10,
+    parse: integer(0, 1_000_000),
+    help: "failed secrets per address before it is refused for a while; 0 turns this off",
+  },
+  authLockoutSeconds: {
+    key: "authLockoutSeconds",
+    flag: "auth-lockout-seconds",
+    env: "AUTH_LOCKOUT_SECONDS",
+    fallback: 60,
+    parse: integer(1, 86_400),
+    help: "how long such an address is refused, and the window its failures are counted in (s)",
+  },
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -2,7 +2,9 @@ import { parseArgs } from "node:util";
 import packageJson from "../../package.json" with { type: "json" };
 import { loadDemoData } from "../demo-data";
 import { createApp } from "../http/app";
+import { AuthThrottle } from "../http/auth-throttle";
 import { instrument } from "../http/instrument";
+import { noteClientAddress } from "../http/request-context";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
 import { Readiness } from "../readiness";
@@ -13,7 +15,26 @@ import { loadStageDictionary } from "../stage-dictionary";
 import { BUILD_COMMIT } from "../version";
 import { UsageError } from "./shared-options";
 
-const SERVE_SETTINGS = ["port", "host", "db", "secretsFile", "stagesFile", "timeZone", "bodyLimit", "logLevel", "docs", "shutdownTimeout"] as const;
+const SERVE_SETTINGS = [
+  "port",
+  "host",
+  "db",
+  "secretsFile",
+  "stagesFile",
+  "timeZone",
+  "bodyLimit",
+  "logLevel",
+  "docs",
+  "shutdownTimeout",
+  "idempotencyTtlHours",
+  "groupCommitMaxBatch",
+  "groupCommitWaitMs",
+  "authFailureLimit",
+  "authLockoutSeconds",
+] as const;
+
+// Idempotency keys past their window are forgotten this often (and once at start).
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 export const SERVE_HELP = `Usage: opportunity-service serve [options]
 
@@ -83,7 +104,18 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     stages: stages.stages.length,
   });
 
-  const service = openServiceStore(config.db);
+  const service = openServiceStore(config.db, { writer: { maxBatch: config.groupCommitMaxBatch, batchWaitMs: config.groupCommitWaitMs } });
+  const pruneIdempotencyKeys = async () => {
+    try {
+      const pruned = await service.writer.pruneIdempotencyKeys(new Date(Date.now() - config.idempotencyTtlHours * 3_600_000));
+      if (pruned > 0) log("info", "idempotency keys pruned", { count: pruned });
+    } catch (error) {
+      log("warn", "pruning idempotency keys failed; will retry", { reason: (error as Error).message });
+    }
+  };
+  await pruneIdempotencyKeys();
+  const pruneTimer = setInterval(pruneIdempotencyKeys, PRUNE_EVERY_MS);
+  pruneTimer.unref();
   const metrics = new ServiceMetrics({ dbPath: config.db, countOpportunities: () => service.opportunities.count() });
   const readiness = new Readiness(service.db);
   service.writer.onCommit = (seconds, types) => {
@@ -110,6 +142,11 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       log("error", "database cannot take writes", { sqliteCode: error.sqliteCode, cause: (error.cause as Error)?.message });
     },
     metrics,
+    authThrottle: new AuthThrottle({
+      limit: config.authFailureLimit,
+      windowMs: config.authLockoutSeconds * 1000,
+      lockoutMs: config.authLockoutSeconds * 1000,
+    }),
     onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: new URL(request.url).pathname, error }),
   });
 
@@ -134,7 +171,13 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     server = Bun.serve({
       port: config.port,
       hostname: config.host,
-      fetch: instrument((request) => app.handle(request), { routes: app.routeTable, metrics }),
+      fetch: instrument(
+        (request, server) => {
+          noteClientAddress(request, server?.requestIP(request)?.address);
+          return app.handle(request);
+        },
+        { routes: app.routeTable, metrics },
+      ),
       // Bun's own limit answers 413 with an empty body; keep it well above ours so our envelope answers first.
       maxRequestBodySize: Math.max(config.bodyLimit * 16, 16 * 1048576),
     });
@@ -159,6 +202,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     await server.stop(true);
   }
   process.off("SIGHUP", onHangup);
+  clearInterval(pruneTimer);
   service.close();
   log("info", "stopped", { signal, drained, ms: Math.round(performance.now() - stopping) });
   return 0;

@@ -7,6 +7,7 @@ import type { SecretVerifier } from "../secrets";
 import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
 import { StorageUnavailableError } from "../storage-errors";
+import type { AuthThrottle } from "./auth-throttle";
 import { docs } from "./docs";
 import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
@@ -31,6 +32,8 @@ export interface AppDeps {
   readiness?: () => string | null;
   /** Prometheus metrics at /metrics when given. */
   metrics?: ServiceMetrics;
+  /** Refuses addresses that keep failing authentication; none means no throttling. */
+  authThrottle?: AuthThrottle;
   /** Told when a write failed because the database could not take it (for readiness and logs). */
   onStorageUnavailable?: (error: StorageUnavailableError) => void;
   /** Where unexpected errors are reported; never given a secret. */
@@ -68,7 +71,7 @@ export function createApp(deps: AppDeps) {
     .onRequest(({ request }) => {
       // Before routing and body parsing: an unauthenticated caller learns nothing else about its request.
       try {
-        authenticate(request, pathOf(request), deps.verifier());
+        authenticate(request, pathOf(request), deps.verifier(), deps.authThrottle);
       } catch (error) {
         if (error instanceof HttpFault) return error.toResponse({ "x-request-id": requestIdOf(request) });
         throw error;

@@ -49,6 +49,7 @@ export class HttpFault extends Error {
 
 export const MESSAGES = {
   unauthorized: "内部接口鉴权失败",
+  tooManyFailures: (seconds: number) => `鉴权失败次数过多，请 ${seconds} 秒后重试`,
   readOnlyRole: (client: string) => `密钥 ${client} 为只读审计（auditor）角色，不能调用写接口`,
   notJson: "请求体不是合法的 JSON",
   emptyBody: "请求体不能为空",

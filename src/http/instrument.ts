@@ -4,6 +4,8 @@ import { envelopeCodeOf, envelopeResponse, MESSAGES } from "./envelope";
 import { requestFacts, requestIdOf } from "./request-context";
 import { UNMATCHED, type RouteTable } from "./route-table";
 
+type Server = { requestIP(request: Request): { address: string } | null };
+
 /** Paths polled by supervisors and scrapers: logged at debug, so that they do not drown the request log. */
 const QUIET = new Set(["/healthz", "/readyz", "/metrics"]);
 
@@ -19,14 +21,14 @@ const pathOf = (url: string) => {
  * secret) and the request metrics.
  */
 export function instrument(
-  handle: (request: Request) => Promise<Response>,
+  handle: (request: Request, server?: Server) => Promise<Response>,
   options: { routes: () => RouteTable; metrics?: ServiceMetrics },
-): (request: Request) => Promise<Response> {
-  return async (request) => {
+): (request: Request, server?: Server) => Promise<Response> {
+  return async (request, server) => {
     const started = performance.now();
     let response: Response;
     try {
-      response = await handle(request);
+      response = await handle(request, server);
     } catch (error) {
       log("error", "unhandled error", { requestId: requestIdOf(request), method: request.method, path: pathOf(request.url), error });
       response = envelopeResponse(500, { code: "-1", msg: MESSAGES.internal, data: null }, { "x-request-id": requestIdOf(request) });

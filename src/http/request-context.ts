@@ -1,4 +1,5 @@
 import type { Identity, SecretVerifier } from "../secrets";
+import type { AuthThrottle } from "./auth-throttle";
 import { HttpFault, MESSAGES } from "./envelope";
 
 /**
@@ -39,15 +40,34 @@ function secretOf(request: Request, path: string): string | null {
  * Runs before routing and body parsing, so an unauthenticated caller gets 401 and never a validation message,
  * whatever its body holds; an auditor's secret on anything but a read gets 403 before a body is even read.
  */
-export function authenticate(request: Request, path: string, verifier: SecretVerifier): void {
+export function authenticate(request: Request, path: string, verifier: SecretVerifier, throttle?: AuthThrottle): void {
   if (isPublicPath(path)) return;
+  const address = clientAddressOf(request);
+  const wait = throttle?.lockedFor(address) ?? 0;
+  if (wait > 0) {
+    const seconds = Math.ceil(wait / 1000);
+    throw new HttpFault(429, MESSAGES.tooManyFailures(seconds), { "retry-after": String(seconds) });
+  }
   const identity = verifier.identify(secretOf(request, path));
-  if (identity === null) throw new HttpFault(401, MESSAGES.unauthorized);
+  if (identity === null) {
+    throttle?.noteFailure(address);
+    throw new HttpFault(401, MESSAGES.unauthorized);
+  }
+  throttle?.noteSuccess(address);
   if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
     throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
   }
   identities.set(request, identity);
 }
+
+const addresses = new WeakMap<Request, string>();
+
+/** The peer address of a request, as the server saw it (set by serve; "unknown" under app.handle). */
+export function noteClientAddress(request: Request, address: string | undefined): void {
+  if (address) addresses.set(request, address);
+}
+
+export const clientAddressOf = (request: Request) => addresses.get(request) ?? "unknown";
 
 const opportunityCodes = new WeakMap<Request, string>();
 
