@@ -108,6 +108,38 @@ const protocolFaults = {
   "500": fault("服务器内部错误", MESSAGES.internal),
 };
 
+/** Faults of the write routes only: a throttled address, and a database that cannot take writes right now. */
+const writeFaults = {
+  "429": fault("同一来源地址鉴权失败次数过多，暂时拒绝（响应头 Retry-After 给出秒数）", MESSAGES.tooManyFailures(60)),
+  "503": fault(
+    "数据库暂时无法写入（磁盘已满、只读、繁忙）：本次修改未保存，可稍后用同一个 Idempotency-Key 重试（响应头 Retry-After）",
+    "数据库磁盘空间已满，本次修改未保存，请稍后重试",
+  ),
+};
+
+const idempotencyHeader = {
+  in: "header",
+  name: "Idempotency-Key",
+  required: false,
+  description:
+    "可选的幂等键（1 到 255 个可见 ASCII 字符，建议 UUID），按调用方区分，默认保留 24 小时。超时重试时带上同一个键：" +
+    "内容相同的请求直接返回第一次的结果（响应头 Idempotent-Replayed: true），不会重复修改；内容不同则拒绝：" +
+    "Idempotency-Key 已用于另一个内容不同的请求；第一次还在处理中则返回：相同 Idempotency-Key 的请求正在处理中，请稍后重试。",
+  schema: { type: "string", maxLength: 255 },
+};
+
+const ifMatchHeader = {
+  in: "header",
+  name: "If-Match",
+  required: false,
+  description:
+    "可选：查询接口返回的 ETag（商机版本号，如 \"3\"）。带上时，只有商机仍是该版本才会修改，否则返回：商机已被修改，当前版本为 N（响应头 ETag 为当前版本）。" +
+    "不带时按字段“后写入者生效”。",
+  schema: { type: "string", example: '"3"' },
+};
+
+const etagHeader = { ETag: { description: "商机修改后的版本号（带引号），可作为下次更新的 If-Match", schema: { type: "string" } } };
+
 // X-Internal-Secret is declared once, as the security scheme: listing it as a parameter too would make the
 // docs' generated curl send the header twice.
 const requestIdHeader = [
@@ -130,7 +162,7 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
       "业务结果（成功、校验失败、商机不存在）一律 HTTP 200，以 code 区分；值没有变化的更新同样返回成功，但不产生事件。" +
       "\n\n常见错误：内部接口鉴权失败、商机不存在、opportunityCode 不能为空、至少传入一个需要更新的字段、项目阶段无效: xxx、项目把握度仅支持A、B、C。",
     security: [{ InternalSecret: [] }],
-    parameters: requestIdHeader,
+    parameters: [...requestIdHeader, idempotencyHeader, ifMatchHeader],
     requestBody: {
       required: true,
       content: {
@@ -143,6 +175,7 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
     responses: {
       "200": {
         description: "成功时 data 为商机 ID；失败时 code 为 \"-1\"，msg 为原因",
+        headers: etagHeader,
         content: envelopeExamples(
           { type: "integer", format: "int64", nullable: true, description: "商机 ID" },
           {
@@ -151,10 +184,12 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
             阶段无效: failureExample("项目阶段无效: xxx"),
             多个字段有误: failureExample("项目把握度仅支持A、B、C；amount 必须大于 0，收到: 0"),
             修改最终客户: failureExample("不支持更新商机的最终客户: endCustomerName"),
+            版本冲突: failureExample("商机已被修改，当前版本为 5"),
           },
         ),
       },
       ...protocolFaults,
+      ...writeFaults,
     },
   } as DocumentDecoration;
 }
@@ -167,7 +202,7 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
       "创建一个商机。opportunityCode、opportunityName、endCustomerName 必填，其余字段与更新接口相同、校验规则相同。" +
       `未传 status 时为 active，archived、pushedToOms 未传时为 false。${COMMON_RULES}编号已存在时返回：商机编号已存在: 编号。`,
     security: [{ InternalSecret: [] }],
-    parameters: requestIdHeader,
+    parameters: [...requestIdHeader, idempotencyHeader],
     requestBody: {
       required: true,
       content: {
@@ -189,12 +224,14 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
     responses: {
       "200": {
         description: "成功时 data 为新商机的 ID",
+        headers: etagHeader,
         content: envelopeExamples(
           { type: "integer", format: "int64", nullable: true, description: "新商机 ID" },
           { 成功: { code: "0", msg: "success", data: 124 }, 编号已存在: failureExample("商机编号已存在: OPP-20260401-001") },
         ),
       },
       ...protocolFaults,
+      ...writeFaults,
     },
   } as DocumentDecoration;
 }
@@ -236,7 +273,8 @@ export function readDocs(stages: StageDictionary): DocumentDecoration {
     ],
     responses: {
       "200": {
-        description: "成功时 data 为商机数据",
+        description: "成功时 data 为商机数据；响应头 ETag 为当前版本号，更新时可作为 If-Match",
+        headers: etagHeader,
         content: envelope(record, { code: "0", msg: "success", data: { id: 123, opportunityCode: "OPP-20260401-001", stage: "won", status: "won", version: 2 } }),
       },
       ...readFaults,

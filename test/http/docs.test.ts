@@ -75,9 +75,9 @@ describe("GET /swagger/json", () => {
     expect(doc.paths[UPDATE_PATH].put.security).toEqual([{ [name]: [] }]);
   });
 
-  test("documents responses 200/400/401/403/404/405/413/415/500, each with a description", () => {
+  test("documents responses 200/400/401/403/404/405/413/415/429/500/503, each with a description", () => {
     const responses = doc.paths[UPDATE_PATH].put.responses as Record<string, Json>;
-    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "403", "404", "405", "413", "415", "500"]);
+    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "403", "404", "405", "413", "415", "429", "500", "503"]);
     for (const [status, response] of Object.entries(responses)) {
       expect({ status, described: hasChinese(response.description) }).toEqual({ status, described: true });
       expect({ status, types: Object.keys(response.content ?? {}) }).toEqual({ status, types: [JSON_UTF8] });
