@@ -6,12 +6,34 @@
 
 // Only text with a run of 16+ digits can hold an unsafe integer; the reviver is slow, so skip it otherwise.
 const LONG_DIGITS = /\d{16}/;
-const INTEGER_SOURCE = /^-?\d+$/;
+const NUMBER_SOURCE = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * The exact integer a JSON number literal denotes ("9007199254740993", "9007199254740993.0", "1.2e17"), or
+ * null when it is not a whole number. Decimal arithmetic on the text, so nothing is rounded on the way.
+ */
+export function exactIntegerOf(source: string): bigint | null {
+  const match = NUMBER_SOURCE.exec(source);
+  if (!match) return null;
+  const [, sign, whole, fraction = "", exponentText = "0"] = match;
+  const exponent = Number(exponentText) - fraction.length;
+  let digits = `${whole}${fraction}`;
+  // Far beyond any 64-bit ID or amount: no need to build the number to reject it.
+  if (exponent > 400) return null;
+  if (exponent >= 0) digits += "0".repeat(exponent);
+  else {
+    const cut = digits.length + exponent;
+    if (!/^0*$/.test(digits.slice(Math.max(0, cut)))) return null;
+    digits = cut > 0 ? digits.slice(0, cut) : "0";
+  }
+  return BigInt(`${sign}${digits}`);
+}
 
 function exactIntegers(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
   if (typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value)) {
     const source = context?.source;
-    if (source !== undefined && INTEGER_SOURCE.test(source)) return BigInt(source);
+    const exact = source === undefined ? null : exactIntegerOf(source);
+    if (exact !== null) return exact;
   }
   return value;
 }

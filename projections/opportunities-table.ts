@@ -112,6 +112,11 @@ export class OpportunitiesTable {
     if (result.changes !== 1) throw new Error(`projection row for ${state.opportunityCode} is missing`);
   }
 
+  /** Releases the prepared statements, so that closing the database really closes it (Bun defers otherwise). */
+  finalize(): void {
+    for (const statement of [this.byCode, this.all, this.insertRow, this.updateRow, this.maxId]) statement.finalize();
+  }
+
   count(): number {
     return this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${this.table}`).get()!.n;
   }

@@ -35,6 +35,7 @@ export function rebuildOpportunities(db: Database): { opportunities: number; eve
       db.run(`DROP TABLE IF EXISTS ${staging}`);
       const table = new OpportunitiesTable(db, staging);
       for (const state of states.values()) table.insert(state);
+      table.finalize();
       db.run(`DROP TABLE IF EXISTS ${OPPORTUNITIES_TABLE}`);
       db.run(`ALTER TABLE ${staging} RENAME TO ${OPPORTUNITIES_TABLE}`);
       return { opportunities: states.size, events };

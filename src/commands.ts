@@ -1,5 +1,5 @@
 import { OPPORTUNITY_FIELD_NAMES, type FieldValues } from "../events/opportunity-events";
-import { parseFieldValue, quote, type FieldContext } from "./field-rules";
+import { parseFieldValue, quote, wellFormedTextError, type FieldContext } from "./field-rules";
 
 /** Create one opportunity; `fields` holds only the fields sent (text fields cleared by "" are null). */
 export interface CreateOpportunity {
@@ -45,7 +45,9 @@ function parseRequiredText(name: string, raw: unknown, maxLength: number, errors
     return "";
   }
   const text = raw.trim();
-  if (text === "") errors.push(`${name} 不能为空`);
+  const malformed = wellFormedTextError(name, text);
+  if (malformed) errors.push(malformed);
+  else if (text === "") errors.push(`${name} 不能为空`);
   else if ([...text].length > maxLength) errors.push(`${name} 长度不能超过 ${maxLength} 个字符，收到 ${[...text].length} 个`);
   return text;
 }

@@ -60,7 +60,7 @@ const fail = (error: string): FieldResult => ({ ok: false, error });
 export function quote(value: unknown): string {
   let text: string;
   try {
-    text = typeof value === "bigint" ? value.toString() : (JSON.stringify(value) ?? String(value));
+    text = typeof value === "bigint" || (typeof value === "number" && !Number.isFinite(value)) ? String(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -73,8 +73,14 @@ const codePointLength = (text: string) => {
   return length;
 };
 
+/** A string SQLite and every client can store as sent: no lone UTF-16 surrogate (JSON can spell one, "\ud800"). */
+export const wellFormedTextError = (name: string, text: string) =>
+  text.isWellFormed() ? null : `${name} 含有无效的 Unicode 字符（不成对的代理项，如 \\ud800）`;
+
 function parseText(name: string, rule: FieldRule, raw: unknown): FieldResult {
   if (typeof raw !== "string") return fail(`${name} 必须是字符串，收到: ${quote(raw)}`);
+  const malformed = wellFormedTextError(name, raw);
+  if (malformed) return fail(malformed);
   const text = raw.trim();
   if (text === "") return rule.kind === "requiredText" ? fail(`${name} 不能为空`) : ok(null);
   const length = codePointLength(text);
@@ -85,6 +91,11 @@ function parseText(name: string, rule: FieldRule, raw: unknown): FieldResult {
 }
 
 function parseId(name: string, raw: unknown): FieldResult {
+  // Every whole number written beyond 2^53 arrives as a bigint (exact-json.ts); a plain number there is one
+  // whose exact value is lost (e.g. 9007199254740993.5), so it cannot be stored as the integer it claims to be.
+  if (typeof raw === "number" && Number.isFinite(raw) && Math.abs(raw) > Number.MAX_SAFE_INTEGER) {
+    return fail(`${name} 必须是大于 0 的整数，且超过 2^53 时须以不带小数点和指数的整数（或纯数字字符串）书写，收到: ${quote(raw)}`);
+  }
   let id: bigint | null = null;
   if (typeof raw === "bigint") id = raw;
   else if (typeof raw === "number" && Number.isInteger(raw)) id = BigInt(raw);

@@ -50,6 +50,7 @@ export class OpportunityWriter {
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Set<string>();
   private scheduled = false;
+  private waiting: ReturnType<typeof setTimeout> | undefined;
   private readonly maxBatch: number;
   private readonly batchWaitMs: number;
   private readonly now: () => Date;
@@ -100,15 +101,22 @@ export class OpportunityWriter {
   }
 
   private schedule(): void {
+    // A batch waiting for more requests commits at once when it is full: it cannot take more.
+    if (this.waiting && this.queue.length >= this.maxBatch) {
+      clearTimeout(this.waiting);
+      this.waiting = undefined;
+      this.scheduled = false;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     const flush = () => {
       this.scheduled = false;
+      this.waiting = undefined;
       this.commitBatch(this.queue.splice(0, this.maxBatch));
       // What arrived during that commit forms the next batch, after the loop has taken in more requests.
       if (this.queue.length > 0) this.schedule();
     };
-    if (this.batchWaitMs > 0 && this.queue.length < this.maxBatch) setTimeout(flush, this.batchWaitMs);
+    if (this.batchWaitMs > 0 && this.queue.length < this.maxBatch) this.waiting = setTimeout(flush, this.batchWaitMs);
     else setImmediate(flush);
   }
 
@@ -124,6 +132,9 @@ export class OpportunityWriter {
               outcomes.push({ result: this.decideAndAppend(tx, item, types) });
               tx.db.run("RELEASE command");
             } catch (error) {
+              // Some failures (a full disk, an I/O error) make SQLite roll back the whole transaction: the
+              // savepoint is gone with it, and the batch fails with the real cause.
+              if (!tx.db.inTransaction) throw error;
               tx.db.run("ROLLBACK TO command");
               tx.db.run("RELEASE command");
               outcomes.push({ error: asStorageError(error) });

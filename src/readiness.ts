@@ -4,9 +4,8 @@ import type { StorageUnavailableError } from "./storage-errors";
 
 /**
  * Whether the service can take writes now: the database answers, its schema is the one this binary writes,
- * the write lock can be taken, and the last write did not fail for lack of storage. After such a failure
- * (disk full, read-only file) each readiness check commits a tiny write of its own: when it goes through,
- * space is back and the service is ready again without a restart.
+ * and a tiny write commits. After a write failed for lack of storage (disk full, read-only file), the next
+ * check that commits shows space is back, and the service is ready again without a restart.
  */
 export class Readiness {
   private storageFailure: string | null = null;
@@ -27,14 +26,12 @@ export class Readiness {
     try {
       const version = schemaVersionOf(db);
       if (version !== SCHEMA_VERSION) return `数据库结构版本为 ${version}，本程序需要 ${SCHEMA_VERSION}`;
-      db.run("BEGIN IMMEDIATE");
-      // Rewriting user_version with its own value is a real write to the WAL: it fails while the disk is full.
-      if (this.storageFailure !== null) db.run(`PRAGMA user_version = ${version}`);
-      db.run(this.storageFailure !== null ? "COMMIT" : "ROLLBACK");
+      // A real committed write, however small: rewriting user_version with its own value goes through the
+      // WAL, so a read-only file or connection, a full disk or a held lock all show here.
+      db.transaction(() => db.run(`PRAGMA user_version = ${version}`)).immediate();
       this.storageFailure = null;
       return null;
     } catch (error) {
-      if (db.inTransaction) db.run("ROLLBACK");
       const code = (error as { code?: string }).code ?? this.storageFailure ?? "";
       return `数据库不可写${code ? ` (${code})` : ""}: ${(error as Error).message}`;
     }

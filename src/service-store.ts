@@ -13,7 +13,8 @@ export interface ServiceStore {
   store: EventStore;
   opportunities: OpportunitiesTable;
   writer: OpportunityWriter;
-  close(): void;
+  /** Checkpoints the WAL (when it can) and closes; says whether the checkpoint ran. */
+  close(): { checkpointed: boolean; checkpointError?: string };
 }
 
 /** Opens (creating or upgrading) the database; throws SchemaTooNewError for a database of a newer binary. */
@@ -38,9 +39,18 @@ export function openServiceStore(path: string, options: { now?: () => Date; writ
     opportunities,
     writer,
     close() {
-      // Fold the WAL back into the database file so a copied .db file is complete on its own.
-      db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      // Fold the WAL back into the database file so a copied .db file is complete on its own. Housekeeping
+      // only: every commit is already durable in the WAL, so a checkpoint that cannot run (disk full) must not
+      // stop the database from closing; SQLite replays the WAL at the next open.
+      let checkpointError: string | undefined;
+      try {
+        db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch (error) {
+        checkpointError = (error as Error).message;
+      }
+      opportunities.finalize();
       db.close();
+      return { checkpointed: checkpointError === undefined, checkpointError };
     },
   };
 }

@@ -102,7 +102,7 @@ export const SETTINGS = {
   timeZone: { key: "timeZone", flag: "time-zone", env: "TIME_ZONE", fallback: "Asia/Shanghai", parse: timeZone, help: "IANA zone for times without an offset" },
   bodyLimit: { key: "bodyLimit", flag: "body-limit", env: "BODY_LIMIT", fallback: 65536, parse: bytes(1024, 16 * 1048576), help: "largest request body (bytes, or e.g. 64KiB)" },
   logLevel: { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", fallback: "info" as LogLevel, parse: oneOf(LOG_LEVELS), help: "debug, info, warn or error" },
-  docs: { key: "docs", flag: "docs", env: "DOCS", fallback: true, parse: boolean, help: "serve /swagger and /swagger/json (true/false)" },
+  docs: { key: "docs", flag: "docs", env: "DOCS", fallback: true, parse: boolean, help: "serve /swagger and /swagger/json; --no-docs turns them off" },
   shutdownTimeout: {
     key: "shutdownTimeoutMs",
     flag: "shutdown-timeout",
@@ -172,11 +172,39 @@ export function settingOptions(names: readonly SettingName[]) {
   return options;
 }
 
+/**
+ * Lets a boolean flag also be spelled with a value, as its help and the other sources allow:
+ * `--docs false` and `--docs=false` become `--no-docs`, `--docs true` becomes `--docs`.
+ */
+export function normalizeBooleanFlags(args: readonly string[], flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const flag = flags.find((name) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+    if (!flag) {
+      out.push(arg);
+      continue;
+    }
+    let value: string | undefined = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : undefined;
+    if (value === undefined && /^(true|false|1|0|yes|no|on|off)$/i.test(args[index + 1] ?? "")) value = args[++index];
+    let on = true;
+    if (value !== undefined) {
+      try {
+        on = boolean(value);
+      } catch (error) {
+        throw new ConfigError(`invalid ${flag} (--${flag}): ${JSON.stringify(value)} ${(error as Error).message}`);
+      }
+    }
+    out.push(on ? `--${flag}` : `--no-${flag}`);
+  }
+  return out;
+}
+
 /** Help lines for a set of settings: flag, env, default. */
 export function settingsHelp(names: readonly SettingName[]): string {
   const lines = names.map((name) => {
     const spec: SettingSpec<unknown> = SETTINGS[name];
-    const flag = name === "docs" ? "--docs / --no-docs" : `--${spec.flag} VALUE`;
+    const flag = name === "docs" ? "--docs [true|false]" : `--${spec.flag} VALUE`;
     const fallback = spec.fallback === undefined ? "" : `, default ${String(spec.fallback)}`;
     return `  ${flag.padEnd(24)} ${spec.help} (env ${spec.env}${fallback})`;
   });

@@ -35,11 +35,19 @@ function offsetAt(epochMs: number, zone: string): number {
   for (const part of formatterFor(zone).formatToParts(new Date(epochMs))) {
     if (part.type !== "literal") parts[part.type] = Number(part.value);
   }
-  const wallAsUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  const wallAsUtc = utcMillis(parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!, parts.second!);
   return wallAsUtc - (epochMs - (((epochMs % 1000) + 1000) % 1000));
 }
 
 const DAY_MS = 86_400_000;
+
+/** Date.UTC without its quirk of reading years 0-99 as 1900-1999. */
+function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, millis = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, millis);
+  return date.getTime();
+}
 
 /**
  * The instant at which the zone's wall clock shows the given local time. At a fall-back overlap the earlier
@@ -55,7 +63,7 @@ function zonedWallTimeToEpoch(wallAsUtc: number, zone: string): number {
 
 export function isCalendarDate(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
-  const date = new Date(Date.UTC(year, month - 1, day));
+  const date = new Date(utcMillis(year, month, day));
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
@@ -78,7 +86,7 @@ export function parseZonedDateTime(raw: string | number, zone: string): number |
   const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
   if (!isCalendarDate(year, month, day) || hour > 23 || minute > 59 || second > 59) return null;
   const millis = Number(fraction.padEnd(3, "0").slice(0, 3));
-  const wallAsUtc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  const wallAsUtc = utcMillis(year, month, day, hour, minute, second, millis);
   if (offset === undefined) return zonedWallTimeToEpoch(wallAsUtc, zone);
   if (offset === "Z") return wallAsUtc;
   const sign = offset.startsWith("-") ? -1 : 1;

@@ -62,7 +62,9 @@ export async function restoreExport(file: string, target: string): Promise<Resto
     if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
 
     rebuildOpportunities(db);
-    const drift = auditor.checkProjection(new OpportunitiesTable(db));
+    const table = new OpportunitiesTable(db);
+    const drift = auditor.checkProjection(table);
+    table.finalize();
     if (drift) throw new RestoreError(`the rebuilt projection does not match the events: ${drift.reason}`);
     db.run("PRAGMA wal_checkpoint(TRUNCATE)");
     db.close();

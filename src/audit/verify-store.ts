@@ -121,5 +121,10 @@ export function verifyStore(db: Database, options: { expectHead?: Head } = {}): 
       reason: `the chain ends at position ${end}, before the expected head ${expected.position}: events were removed from the end`,
     });
   }
-  return report(auditor.checkProjection(new OpportunitiesTable(db)));
+  const table = new OpportunitiesTable(db);
+  try {
+    return report(auditor.checkProjection(table));
+  } finally {
+    table.finalize();
+  }
 }

@@ -10,7 +10,7 @@ import { ServiceMetrics } from "../metrics";
 import { Readiness } from "../readiness";
 import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
-import { describeSettings, resolveSettings, settingOptions, settingsHelp } from "../settings";
+import { describeSettings, normalizeBooleanFlags, resolveSettings, settingOptions, settingsHelp } from "../settings";
 import { loadStageDictionary } from "../stage-dictionary";
 import { BUILD_COMMIT } from "../version";
 import { UsageError } from "./shared-options";
@@ -79,7 +79,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   process.on("SIGHUP", onHangup);
 
   const { values } = parseArgs({
-    args,
+    args: normalizeBooleanFlags(args, ["docs"]),
     options: { ...settingOptions(SERVE_SETTINGS), demo: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     strict: true,
     allowPositionals: false,
@@ -196,14 +196,20 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   const stopping = performance.now();
   log("info", "stopping", { signal, inFlight: server.pendingRequests });
   // Stop accepting and let requests in flight finish, but not forever: a stuck client must not hold a deploy.
-  const drained = await Promise.race([server.stop().then(() => true), Bun.sleep(config.shutdownTimeout).then(() => false)]);
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const drained = await Promise.race([
+    server.stop().then(() => true),
+    new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(false), config.shutdownTimeout))),
+  ]);
+  clearTimeout(deadline);
   if (!drained) {
     log("warn", "shutdown timeout reached; closing the remaining connections", { inFlight: server.pendingRequests });
     await server.stop(true);
   }
   process.off("SIGHUP", onHangup);
   clearInterval(pruneTimer);
-  service.close();
+  const closed = service.close();
+  if (!closed.checkpointed) log("warn", "WAL checkpoint skipped; it will be replayed at the next start", { reason: closed.checkpointError });
   log("info", "stopped", { signal, drained, ms: Math.round(performance.now() - stopping) });
   return 0;
 }

@@ -18,7 +18,7 @@ import { RouteTable } from "./route-table";
 import { authenticate, requestIdOf } from "./request-context";
 
 export interface AppDeps {
-  writer: OpportunityWriter;
+  writer: Pick<OpportunityWriter, "execute">;
   store: EventStore;
   opportunities: OpportunitiesTable;
   verifier: () => SecretVerifier;

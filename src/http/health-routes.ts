@@ -1,6 +1,9 @@
 import { Elysia } from "elysia";
 import type { ServiceMetrics } from "../metrics";
 import { envelopeResponse, MESSAGES, success } from "./envelope";
+import { requestIdOf } from "./request-context";
+
+const idHeader = (request: Request) => ({ "x-request-id": requestIdOf(request) });
 
 export interface HealthDeps {
   /** Null when the service can take writes, else why not. */
@@ -11,12 +14,12 @@ export interface HealthDeps {
 /** Liveness and readiness for supervisors (no secret, tiny answers) and Prometheus metrics (secret needed). */
 export function healthRoutes(deps: HealthDeps) {
   const app = new Elysia({ name: "health-routes" })
-    .get("/healthz", () => success("ok"), { detail: { tags: ["运维"], summary: "存活检查", description: "进程存活即返回 data=\"ok\"。无需密钥。" } })
+    .get("/healthz", ({ request }) => success("ok", idHeader(request)), { detail: { tags: ["运维"], summary: "存活检查", description: "进程存活即返回 data=\"ok\"。无需密钥。" } })
     .get(
       "/readyz",
-      () => {
+      ({ request }) => {
         const reason = deps.readiness();
-        return reason === null ? success("ready") : envelopeResponse(503, { code: "-1", msg: MESSAGES.notReady(reason), data: null });
+        return reason === null ? success("ready", idHeader(request)) : envelopeResponse(503, { code: "-1", msg: MESSAGES.notReady(reason), data: null }, idHeader(request));
       },
       {
         detail: {
@@ -30,7 +33,7 @@ export function healthRoutes(deps: HealthDeps) {
   const metrics = deps.metrics;
   return app.get(
     "/metrics",
-    async () => new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } }),
+    async ({ request }) => new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType, ...idHeader(request) } }),
     {
       detail: {
         tags: ["运维"],

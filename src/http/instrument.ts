@@ -1,6 +1,6 @@
 import { log } from "../log";
 import type { ServiceMetrics } from "../metrics";
-import { envelopeCodeOf, envelopeResponse, MESSAGES } from "./envelope";
+import { envelopeCodeOf, envelopeResponse, JSON_UTF8, MESSAGES } from "./envelope";
 import { requestFacts, requestIdOf } from "./request-context";
 import { UNMATCHED, type RouteTable } from "./route-table";
 
@@ -14,6 +14,14 @@ const pathOf = (url: string) => {
   const end = url.indexOf("?", start);
   return end === -1 ? url.slice(start) : url.slice(start, end);
 };
+
+/**
+ * Elysia hands on the answers of parse failures (400, 413, 415) as new Response objects, so their code is not
+ * remembered; every envelope with a status other than 200 is a failure, so it is "-1".
+ */
+function inferredEnvelopeCode(response: Response): string {
+  return response.status !== 200 && response.headers.get("content-type") === JSON_UTF8 ? "-1" : "none";
+}
 
 /**
  * Wraps the app's handler with what operators see of each request: one JSON log line (time, level, request
@@ -36,7 +44,7 @@ export function instrument(
     const seconds = (performance.now() - started) / 1000;
     const path = pathOf(request.url);
     const route = options.routes().routeOf(request.method, path);
-    const code = envelopeCodeOf(response) ?? "none";
+    const code = envelopeCodeOf(response) ?? inferredEnvelopeCode(response);
     options.metrics?.requests.inc({ route, method: request.method, status: String(response.status), code });
     options.metrics?.requestSeconds.observe({ route, method: request.method }, seconds);
     log(QUIET.has(path) ? "debug" : "info", "request", {

@@ -6,7 +6,7 @@ import { toHistoryEntry } from "../audit/history";
 import { stateAt } from "../audit/state-at";
 import { NOT_FOUND } from "../decide";
 import { formatZonedDateTime } from "../zoned-time";
-import { rejection, success } from "./envelope";
+import { HttpFault, MESSAGES, rejection, success } from "./envelope";
 import { eventFeedDocs, historyDocs, readDocs } from "./openapi";
 import { presentOpportunity } from "./opportunity-record";
 import { QueryReader } from "./query-params";
@@ -41,6 +41,15 @@ function presentEvent(event: StoredEvent) {
   };
 }
 
+/**
+ * The opportunity code from the path. Elysia hands over null for a parameter whose percent-escapes do not
+ * decode (e.g. /api/opportunities/%zz): that is a malformed request, not an unknown opportunity.
+ */
+function codeParam(params: { opportunityCode?: unknown }): string {
+  if (typeof params.opportunityCode !== "string") throw new HttpFault(400, MESSAGES.badPath);
+  return params.opportunityCode.trim();
+}
+
 /** The read-only routes: current or past state, history, and the global event feed. Auditors may call these. */
 export function readRoutes(deps: ReadRouteDeps) {
   const headersOf = (request: Request) => ({ "x-request-id": requestIdOf(request) });
@@ -72,8 +81,9 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get(
       "/api/opportunities/:opportunityCode",
       ({ request, params }) => {
-        noteOpportunityCode(request, params.opportunityCode);
-        const answer = readAsOf(params.opportunityCode.trim(), request.url);
+        const code = codeParam(params);
+        noteOpportunityCode(request, code);
+        const answer = readAsOf(code, request.url);
         if (answer instanceof Response) return withHeaders(answer, headersOf(request));
         // The version as an ETag: what an update sends back in If-Match to be applied only to this version.
         return success(answer.record, { ...headersOf(request), etag: `"${String(answer.record.version)}"` });
@@ -83,13 +93,13 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get(
       "/api/opportunities/:opportunityCode/history",
       ({ request, params }) => {
-        noteOpportunityCode(request, params.opportunityCode);
+        const code = codeParam(params);
+        noteOpportunityCode(request, code);
         const reader = new QueryReader(request.url, ["afterVersion", "limit"]);
         const afterVersion = reader.integer("afterVersion", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
         const checked = reader.result(null);
         if (!checked.ok) return rejection(checked.message, headersOf(request));
-        const code = params.opportunityCode.trim();
         const page = deps.store.readStreamPage(code, afterVersion, limit + 1);
         if (page.length === 0 && deps.opportunities.find(code) === null) return rejection(NOT_FOUND, headersOf(request));
         const items = page.slice(0, limit).map(toHistoryEntry);

@@ -56,9 +56,9 @@ export class Resources {
     const service = openServiceStore(path, { now: options.now });
     let closed = false;
     const close = () => {
-      if (closed) return;
+      if (closed) return { checkpointed: true };
       closed = true;
-      service.close();
+      return service.close();
     };
     // Closed before the temp dir is removed: disposers run in reverse order.
     this.disposers.push(close);
