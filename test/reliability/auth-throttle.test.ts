@@ -1,0 +1,148 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { App } from "../../src/http/app";
+import { AuthThrottle, type ThrottleOptions } from "../../src/http/auth-throttle";
+import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import { CREATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
+import { OTHER_CLIENT_SECRET, TEST_SECRET } from "../support/test-service";
+import { TempDatabase, appFor, callApp, eventCount, type RequestOptions } from "./reliability-support";
+
+// Secret guessing is slowed down per address: after `limit` failures within the window an address is refused
+// with 429 for the lockout, even with the right secret, while every other address goes on as before.
+
+const WRONG = "wrong-secret-0123456789abcdef";
+const UNAUTHORIZED = "内部接口鉴权失败";
+const tooMany = (seconds: number) => `鉴权失败次数过多，请 ${seconds} 秒后重试`;
+const ATTACKER = "203.0.113.7";
+const NEIGHBOUR = "198.51.100.20";
+
+let temp: TempDatabase;
+let service: ServiceStore;
+let nowMs: number;
+beforeEach(() => {
+  temp = new TempDatabase();
+  service = openServiceStore(temp.path);
+  nowMs = Date.UTC(2026, 4, 1, 9, 0, 0, 0);
+});
+afterEach(() => {
+  service.close();
+  temp.dispose();
+});
+
+function appWithThrottle(options: Omit<ThrottleOptions, "now">): App {
+  return appFor(service, { authThrottle: new AuthThrottle({ ...options, now: () => nowMs }) });
+}
+
+const read = (app: App, address: string | undefined, secret: string, options: RequestOptions = {}) =>
+  callApp(app, "GET", readPath("OPP-ANY"), { ...options, address, secret });
+
+/** The answer of an authenticated read of an unknown opportunity: it got past authentication. */
+function expectAuthenticated(answer: Answer): void {
+  expectFailure(answer, 200, "商机不存在");
+}
+
+function expectLockedOut(answer: Answer, seconds: number): void {
+  expectFailure(answer, 429, tooMany(seconds));
+  expect(answer.headers.get("retry-after")).toBe(String(seconds));
+}
+
+describe("auth throttle", () => {
+  test("after `limit` failures an address gets 429 with Retry-After, even with the right secret, until the lockout passes", async () => {
+    const app = appWithThrottle({ limit: 3, windowMs: 60_000, lockoutMs: 30_000 });
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const answer = await read(app, ATTACKER, WRONG);
+      expectFailure(answer, 401, UNAUTHORIZED);
+      expect(answer.headers.get("retry-after")).toBeNull();
+      nowMs += 1_000;
+    }
+    // Locked at the third failure (1 s ago): 29 s remain.
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 29);
+    expectLockedOut(await read(app, ATTACKER, OTHER_CLIENT_SECRET), 29);
+    expectLockedOut(await read(app, ATTACKER, WRONG), 29);
+
+    // A write with the right secret is refused before its body is looked at: nothing is written.
+    const write = await callApp(app, "POST", CREATE_PATH, {
+      address: ATTACKER,
+      body: { opportunityCode: "OPP-LOCKED", opportunityName: "n", endCustomerName: "c" },
+    });
+    expectLockedOut(write, 29);
+    expect(eventCount(service.db)).toBe(0);
+
+    nowMs += 17_500;
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 12);
+    nowMs += 11_100;
+    // 0.4 s left: rounded up, never "0 seconds".
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 1);
+
+    nowMs += 400;
+    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+    const created = await callApp(app, "POST", CREATE_PATH, {
+      address: ATTACKER,
+      body: { opportunityCode: "OPP-AFTER", opportunityName: "n", endCustomerName: "c" },
+    });
+    expect(expectSuccess(created)).toBe(1);
+  });
+
+  test("another address is not affected by a locked-out one", async () => {
+    const app = appWithThrottle({ limit: 2, windowMs: 60_000, lockoutMs: 60_000 });
+    for (let attempt = 0; attempt < 2; attempt += 1) expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 60);
+
+    expectAuthenticated(await read(app, NEIGHBOUR, TEST_SECRET));
+    // Its own failures count for itself only: one failure is a plain 401, and it may still come in.
+    expectFailure(await read(app, NEIGHBOUR, WRONG), 401, UNAUTHORIZED);
+    expectAuthenticated(await read(app, NEIGHBOUR, OTHER_CLIENT_SECRET));
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 60);
+  });
+
+  test("a success resets the address's count", async () => {
+    const app = appWithThrottle({ limit: 3, windowMs: 60_000, lockoutMs: 60_000 });
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    // Four failures in all, but only two since the success.
+    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+
+    for (let attempt = 0; attempt < 3; attempt += 1) expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 60);
+  });
+
+  test("failures only add up within the window", async () => {
+    const app = appWithThrottle({ limit: 3, windowMs: 10_000, lockoutMs: 60_000 });
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    nowMs += 10_001;
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    // Two failures in the current window: not locked.
+    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+  });
+
+  test("limit 0 turns throttling off", async () => {
+    const app = appWithThrottle({ limit: 0, windowMs: 60_000, lockoutMs: 60_000 });
+    for (let attempt = 0; attempt < 25; attempt += 1) expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+  });
+
+  test("health checks answer a locked-out address; the API does not", async () => {
+    const app = appWithThrottle({ limit: 1, windowMs: 60_000, lockoutMs: 5_000 });
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 5);
+    const health = await callApp(app, "GET", "/healthz", { address: ATTACKER, secret: null });
+    expect({ status: health.status, body: health.json }).toEqual({ status: 200, body: { code: "0", msg: "success", data: "ok" } });
+  });
+
+  test("the throttle on its own: lockedFor counts down and noteSuccess clears it", () => {
+    const throttle = new AuthThrottle({ limit: 2, windowMs: 60_000, lockoutMs: 20_000, now: () => nowMs });
+    throttle.noteFailure(ATTACKER);
+    expect(throttle.lockedFor(ATTACKER)).toBe(0);
+    throttle.noteFailure(ATTACKER);
+    expect(throttle.lockedFor(ATTACKER)).toBe(20_000);
+    expect(throttle.lockedFor(NEIGHBOUR)).toBe(0);
+    nowMs += 5_000;
+    expect(throttle.lockedFor(ATTACKER)).toBe(15_000);
+    throttle.noteSuccess(ATTACKER);
+    expect(throttle.lockedFor(ATTACKER)).toBe(0);
+  });
+});

@@ -1,0 +1,297 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { WriteTransaction } from "../../events/event-store";
+import type { StoredEvent } from "../../events/stored-event";
+import { verifyStore } from "../../src/audit/verify-store";
+import type { WriteResult } from "../../src/opportunity-writer";
+import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import { StorageUnavailableError } from "../../src/storage-errors";
+import { CREATE_PATH, call, expectSuccess } from "../http/http-client";
+import { startTestService } from "../support/test-service";
+import {
+  META,
+  TempDatabase,
+  createCommand,
+  eventCount,
+  idempotencyKeysOf,
+  positions,
+  recordCommits,
+  settlesBefore,
+  updateCommand,
+  writerWithProjector,
+} from "./reliability-support";
+
+// Group commit: requests that arrive together are committed in one transaction, each decided against the state
+// the ones before it left, each answered on its own; one command's failure stays its own, a failed commit
+// fails its whole batch and leaves nothing behind.
+
+const CREATED = "OpportunityCreated";
+const UPDATED = "OpportunityUpdated";
+
+let temp: TempDatabase;
+let service: ServiceStore | undefined;
+beforeEach(() => {
+  temp = new TempDatabase();
+});
+afterEach(() => {
+  service?.close();
+  service = undefined;
+  temp.dispose();
+});
+
+function open(writer: { maxBatch?: number; batchWaitMs?: number } = {}): ServiceStore {
+  service = openServiceStore(temp.path, { writer });
+  return service;
+}
+
+const okId = (result: WriteResult) => (result.ok ? result.id : null);
+const codesInTable = (s: ServiceStore) => s.opportunities.list().map((row) => [row.id, row.opportunityCode, row.version]);
+
+describe("batching", () => {
+  test("fifty creates sent at once: fewer transactions than requests, ids 1..50 in order, no gaps", async () => {
+    const s = open();
+    const commits = recordCommits(s.writer);
+    const codes = Array.from({ length: 50 }, (_, index) => `OPP-GC-${String(index + 1).padStart(2, "0")}`);
+    const results = await Promise.all(codes.map((code) => s.writer.execute(createCommand(code), META)));
+
+    expect(results.map((result) => [result.ok, okId(result), result.version, result.appended])).toEqual(
+      codes.map((_, index) => [true, index + 1, 1, 1]),
+    );
+    expect(commits.length).toBeGreaterThanOrEqual(1);
+    expect(commits.length).toBeLessThan(50);
+    expect(commits.flat()).toEqual(codes.map(() => CREATED));
+    expect(codesInTable(s)).toEqual(codes.map((code, index) => [index + 1, code, 1]));
+    expect(positions(s.db)).toEqual(codes.map((_, index) => index + 1));
+    expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 50, opportunities: 50, problem: null });
+  });
+
+  test("a create and then an update of the same new code in one batch both succeed", async () => {
+    const s = open();
+    const commits = recordCommits(s.writer);
+    const [created, updated, guarded, stale] = await Promise.all([
+      s.writer.execute(createCommand("OPP-GC-NEW", { amount: 1 }), META),
+      s.writer.execute(updateCommand("OPP-GC-NEW", { amount: 2 }), META),
+      s.writer.execute(updateCommand("OPP-GC-NEW", { description: "第三版" }, 2), META),
+      s.writer.execute(updateCommand("OPP-GC-NEW", { amount: 99 }, 2), META),
+    ]);
+    expect(commits).toEqual([[CREATED, UPDATED, UPDATED]]);
+    expect(created).toMatchObject({ ok: true, id: 1, version: 1 });
+    expect(updated).toMatchObject({ ok: true, id: 1, version: 2 });
+    // Decided against the state the update before it left (version 2), in the same transaction.
+    expect(guarded).toMatchObject({ ok: true, id: 1, version: 3 });
+    expect(stale).toEqual({ ok: false, reason: "conflict", message: "商机已被修改，当前版本为 3", version: 3 });
+    expect(s.opportunities.find("OPP-GC-NEW")).toMatchObject({ amount: 2, description: "第三版", version: 3 });
+  });
+
+  test("one command's rejection does not affect the others in its batch", async () => {
+    const s = open();
+    const commits = recordCommits(s.writer);
+    const results = await Promise.all([
+      s.writer.execute(createCommand("OPP-GC-A"), META),
+      s.writer.execute(updateCommand("OPP-GC-GHOST", { amount: 1 }), META),
+      s.writer.execute(createCommand("OPP-GC-A"), META),
+      s.writer.execute(createCommand("OPP-GC-B"), META),
+      s.writer.execute(updateCommand("OPP-GC-A", { amount: 3 }), META),
+    ]);
+    expect(commits).toEqual([[CREATED, CREATED, UPDATED]]);
+    expect(results[0]).toMatchObject({ ok: true, id: 1, version: 1 });
+    expect(results[1]).toEqual({ ok: false, reason: "not_found", message: "商机不存在" });
+    expect(results[2]).toEqual({ ok: false, reason: "already_exists", message: "商机编号已存在: OPP-GC-A" });
+    expect(results[3]).toMatchObject({ ok: true, id: 2, version: 1 });
+    expect(results[4]).toMatchObject({ ok: true, id: 1, version: 2 });
+    expect(eventCount(s.db)).toBe(3);
+  });
+
+  test("maxBatch: 1 commits one transaction per request", async () => {
+    const s = open({ maxBatch: 1 });
+    const commits = recordCommits(s.writer);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB1-${index}`), META)));
+    expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(commits).toEqual(Array.from({ length: 10 }, () => [CREATED]));
+  });
+
+  test("maxBatch caps each transaction; every request is still committed", async () => {
+    const s = open({ maxBatch: 4 });
+    const commits = recordCommits(s.writer);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB4-${index}`), META)));
+    expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(commits.length).toBeGreaterThanOrEqual(3);
+    for (const commit of commits) expect(commit.length).toBeLessThanOrEqual(4);
+    expect(commits.flat()).toHaveLength(10);
+  });
+
+  test("a single request at concurrency 1 is committed without waiting for others", async () => {
+    const s = open();
+    const commits = recordCommits(s.writer);
+    const alone = s.writer.execute(createCommand("OPP-ALONE"), META);
+    expect(await settlesBefore(alone, 100)).toBe("settled");
+    expect(await alone).toMatchObject({ ok: true, id: 1 });
+    expect(commits).toEqual([[CREATED]]);
+  });
+
+  test("batchWaitMs lets requests of later turns of the loop join the batch; with 0 they commit on their own", async () => {
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const waiting = open({ batchWaitMs: 300 });
+    const waitingCommits = recordCommits(waiting.writer);
+    const first = waiting.writer.execute(createCommand("OPP-BW-1"), META);
+    await nextTurn();
+    const second = waiting.writer.execute(createCommand("OPP-BW-2"), META);
+    expect((await Promise.all([first, second])).map(okId)).toEqual([1, 2]);
+    expect(waitingCommits).toEqual([[CREATED, CREATED]]);
+    waiting.close();
+    service = undefined;
+
+    const eager = open({ batchWaitMs: 0 });
+    const eagerCommits = recordCommits(eager.writer);
+    const third = eager.writer.execute(createCommand("OPP-BW-3"), META);
+    await nextTurn();
+    const fourth = eager.writer.execute(createCommand("OPP-BW-4"), META);
+    expect((await Promise.all([third, fourth])).map(okId)).toEqual([3, 4]);
+    expect(eagerCommits).toEqual([[CREATED], [CREATED]]);
+  });
+
+  test(
+    "a batch that is full commits at once instead of waiting out batchWaitMs",
+    async () => {
+      // batchWaitMs is how long a batch may wait "for more requests"; a full batch can take no more.
+      const s = open({ maxBatch: 2, batchWaitMs: 2_000 });
+      const commits = recordCommits(s.writer);
+      const both = Promise.all([s.writer.execute(createCommand("OPP-FULL-1"), META), s.writer.execute(createCommand("OPP-FULL-2"), META)]);
+      const outcome = await settlesBefore(both, 500);
+      // Let the batch finish before the database is closed, whatever the outcome.
+      const results = await both;
+      expect(results.map(okId)).toEqual([1, 2]);
+      expect(commits).toEqual([[CREATED, CREATED]]);
+      expect(outcome).toBe("settled");
+    },
+    10_000,
+  );
+
+  test("over HTTP: thirty creates at once are committed in fewer transactions, each answered with its own id", async () => {
+    const http = startTestService();
+    try {
+      const commits = recordCommits(http.writer);
+      const codes = Array.from({ length: 30 }, (_, index) => `OPP-HTTP-GC-${index}`);
+      const answers = await Promise.all(
+        codes.map((code) => call(http, "POST", CREATE_PATH, { body: { opportunityCode: code, opportunityName: "n", endCustomerName: "c" } })),
+      );
+      const ids = answers.map((answer) => expectSuccess(answer));
+      expect(commits.length).toBeLessThan(30);
+      expect(commits.flat()).toHaveLength(30);
+      expect([...ids].sort((a, b) => Number(a) - Number(b))).toEqual(codes.map((_, index) => index + 1));
+      codes.forEach((code, index) => expect(http.opportunities.find(code)?.id).toBe(ids[index] as number));
+      answers.forEach((answer) => expect(answer.headers.get("etag")).toBe('"1"'));
+    } finally {
+      http.dispose();
+    }
+  });
+});
+
+describe("failures inside a batch", () => {
+  test("an unexpected error in one command rejects only its promise; the others commit and no trace of it remains", async () => {
+    const s = open();
+    let failing = true;
+    const boom = (_db: unknown, event: StoredEvent) => {
+      if (failing && event.streamId === "OPP-BOOM") throw new Error("projector failed for OPP-BOOM");
+    };
+    const parts = writerWithProjector(s, boom);
+    const commits = recordCommits(parts.writer);
+    const claim = { client: "oms", key: "boom-key", fingerprint: "fp-boom" };
+
+    const settled = await Promise.allSettled([
+      parts.writer.execute(createCommand("OPP-OK-1"), META, { client: "oms", key: "ok-key", fingerprint: "fp-ok" }),
+      parts.writer.execute(createCommand("OPP-BOOM"), META, claim),
+      parts.writer.execute(updateCommand("OPP-OK-1", { amount: 5 }), META),
+      parts.writer.execute(createCommand("OPP-OK-2"), META),
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(Error);
+    expect(((settled[1] as PromiseRejectedResult).reason as Error).message).toBe("projector failed for OPP-BOOM");
+    const values = settled.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : null));
+    expect(values[0]).toMatchObject({ ok: true, id: 1, version: 1 });
+    expect(values[2]).toMatchObject({ ok: true, id: 1, version: 2 });
+    // The failed create's id 2 was rolled back with it, so the next create gets it: no gap.
+    expect(values[3]).toMatchObject({ ok: true, id: 2, version: 1 });
+    expect(commits).toEqual([[CREATED, UPDATED, CREATED]]);
+
+    // No event, no projection row, no idempotency record of the failed command; the chain is whole.
+    expect(s.store.readStream("OPP-BOOM")).toEqual([]);
+    expect(s.opportunities.find("OPP-BOOM")).toBeNull();
+    expect(idempotencyKeysOf(s.db)).toEqual([{ client: "oms", key: "ok-key" }]);
+    expect(positions(s.db)).toEqual([1, 2, 3]);
+    expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 3, opportunities: 2, problem: null });
+
+    // Its key was released and never recorded: a retry is decided afresh.
+    failing = false;
+    const retry = await parts.writer.execute(createCommand("OPP-BOOM"), META, claim);
+    expect(retry).toMatchObject({ ok: true, id: 3, version: 1, appended: 1 });
+    expect(retry.replayed).toBeUndefined();
+  });
+
+  test("a failed COMMIT rejects every promise of its batch and writes nothing", async () => {
+    const s = open();
+    await s.writer.execute(createCommand("OPP-BEFORE", { amount: 1 }), META);
+    // A deferred foreign key is checked at COMMIT: an event of OPP-POISON makes the COMMIT itself fail.
+    s.db.run("CREATE TABLE commit_guard_parent (id INTEGER PRIMARY KEY)");
+    s.db.run("CREATE TABLE commit_guard (parent INTEGER REFERENCES commit_guard_parent(id) DEFERRABLE INITIALLY DEFERRED)");
+    s.db.run("CREATE TRIGGER commit_guard_poison AFTER INSERT ON events WHEN NEW.stream_id = 'OPP-POISON' BEGIN INSERT INTO commit_guard VALUES (404); END");
+    const commits = recordCommits(s.writer);
+    const before = { events: eventCount(s.db), rows: codesInTable(s), keys: idempotencyKeysOf(s.db) };
+    const claim = { client: "oms", key: "batch-key", fingerprint: "fp-batch" };
+
+    const settled = await Promise.allSettled([
+      s.writer.execute(createCommand("OPP-FINE"), META, claim),
+      s.writer.execute(updateCommand("OPP-BEFORE", { amount: 2 }), META),
+      s.writer.execute(createCommand("OPP-POISON"), META),
+      s.writer.execute(updateCommand("OPP-MISSING", { amount: 2 }), META),
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    for (const outcome of settled) expect(((outcome as PromiseRejectedResult).reason as { code?: string }).code).toBe("SQLITE_CONSTRAINT_FOREIGNKEY");
+    expect(commits).toEqual([]);
+    expect(s.db.inTransaction).toBe(false);
+    expect({ events: eventCount(s.db), rows: codesInTable(s), keys: idempotencyKeysOf(s.db) }).toEqual(before);
+    expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ amount: 1, version: 1 });
+
+    // The writer recovers and the batch's keys were released.
+    s.db.run("DROP TRIGGER commit_guard_poison");
+    expect(await s.writer.execute(createCommand("OPP-FINE"), META, claim)).toMatchObject({ ok: true, id: 2, version: 1 });
+    expect(commits).toEqual([[CREATED]]);
+  });
+
+  test("a commit that fails for the storage rejects every promise of its batch with StorageUnavailableError", async () => {
+    const s = open();
+    await s.writer.execute(createCommand("OPP-KEPT"), META);
+    const before = eventCount(s.db);
+    const commits = recordCommits(s.writer);
+    // Every command of the batch runs, then the transaction fails the way a disk I/O error at COMMIT does.
+    const write = s.store.write.bind(s.store);
+    s.store.write = <T>(work: (tx: WriteTransaction) => T): T =>
+      write((tx) => {
+        work(tx);
+        throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_FSYNC" });
+      });
+    const claim = { client: "oms", key: "io-key", fingerprint: "fp-io" };
+    const settled = await Promise.allSettled([
+      s.writer.execute(createCommand("OPP-IO-1"), META, claim),
+      s.writer.execute(updateCommand("OPP-KEPT", { amount: 9 }), META),
+      s.writer.execute(createCommand("OPP-IO-2"), META),
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const outcome of settled) {
+      const reason = (outcome as PromiseRejectedResult).reason as StorageUnavailableError;
+      expect(reason).toBeInstanceOf(StorageUnavailableError);
+      expect(reason.sqliteCode).toBe("SQLITE_IOERR_FSYNC");
+      expect(reason.userMessage).toBe("数据库暂时无法写入，本次修改未保存，请稍后重试");
+    }
+    expect(commits).toEqual([]);
+    expect(eventCount(s.db)).toBe(before);
+    expect(s.opportunities.find("OPP-KEPT")).toMatchObject({ amount: null, version: 1 });
+    expect(s.opportunities.find("OPP-IO-1")).toBeNull();
+    expect(idempotencyKeysOf(s.db)).toEqual([]);
+
+    // Once the storage is back, the same key is applied (not in flight, not replayed).
+    s.store.write = write;
+    const retry = await s.writer.execute(createCommand("OPP-IO-1"), META, claim);
+    expect(retry).toMatchObject({ ok: true, id: 2, appended: 1 });
+    expect(retry.replayed).toBeUndefined();
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * Helpers of the reliability tests: a service on a temporary SQLite file whose app can be built with an auth
+ * throttle or storage hooks, reopened on the same file (a restart) or opened read-only, and requests sent
+ * through app.handle with a chosen secret and peer address.
+ */
+import type { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { openDatabase } from "../../events/database";
+import { EventStore, type Projector } from "../../events/event-store";
+import { SCHEMA_VERSIONS, type EventMetadata } from "../../events/opportunity-events";
+import { OpportunitiesTable } from "../../projections/opportunities-table";
+import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
+import { createApp, type App } from "../../src/http/app";
+import type { AuthThrottle } from "../../src/http/auth-throttle";
+import { noteClientAddress } from "../../src/http/request-context";
+import { IdempotencyKeys } from "../../src/idempotency";
+import { OpportunityWriter, type WriterOptions } from "../../src/opportunity-writer";
+import { SecretVerifier } from "../../src/secrets";
+import type { ServiceStore } from "../../src/service-store";
+import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
+import type { StorageUnavailableError } from "../../src/storage-errors";
+import { answerOf, type Answer } from "../http/http-client";
+import { makeTempDir } from "../support/temp-dir";
+import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, TIME_ZONE } from "../support/test-service";
+
+export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" };
+
+const verifier = new SecretVerifier([
+  { name: "oms", secret: TEST_SECRET, role: "integrator" },
+  { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
+  { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
+]);
+const stages = new StageDictionary(DEFAULT_STAGES);
+
+/** What createApp needs of a store: the write path and the read models. */
+export interface StoreParts {
+  writer: OpportunityWriter;
+  store: EventStore;
+  opportunities: OpportunitiesTable;
+}
+
+export interface AppOptions {
+  authThrottle?: AuthThrottle;
+  onStorageUnavailable?: (error: StorageUnavailableError) => void;
+  onUnexpectedError?: (error: unknown, request: Request) => void;
+}
+
+/** The full HTTP app over the given store, with the same clients as test/support/test-service.ts. */
+export function appFor(parts: StoreParts, options: AppOptions = {}): App {
+  return createApp({
+    writer: parts.writer,
+    store: parts.store,
+    opportunities: parts.opportunities,
+    verifier: () => verifier,
+    stages: () => stages,
+    timeZone: TIME_ZONE,
+    version: "test",
+    docs: false,
+    ...options,
+  });
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  rawBody?: string;
+  /** Default TEST_SECRET (client "oms"); null sends none. */
+  secret?: string | null;
+  headers?: Record<string, string>;
+  /** The peer address the server would have seen (noteClientAddress); none leaves it "unknown". */
+  address?: string;
+}
+
+/** Sends one request through app.handle. */
+export function sendTo(app: App, method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers);
+  const secret = options.secret === undefined ? TEST_SECRET : options.secret;
+  if (secret !== null) headers.set("x-internal-secret", secret);
+  const init: RequestInit = { method, headers };
+  if (options.rawBody !== undefined || options.body !== undefined) {
+    headers.set("content-type", "application/json");
+    init.body = options.rawBody ?? JSON.stringify(options.body);
+  }
+  const request = new Request(`http://localhost${path}`, init);
+  noteClientAddress(request, options.address);
+  return app.handle(request);
+}
+
+export async function callApp(app: App, method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
+  return answerOf(await sendTo(app, method, path, options));
+}
+
+/** A temporary directory holding one database file; `dispose` removes it. */
+export class TempDatabase {
+  private readonly dir = makeTempDir("opportunity-reliability-");
+  readonly path = join(this.dir.path, "opportunities.db");
+
+  dispose(): void {
+    this.dir.cleanup();
+  }
+}
+
+/**
+ * The same parts as openServiceStore, on a connection opened read-only (as after `chmod 0444` of the file, or a
+ * read-only mount): reads work, every write fails with SQLITE_READONLY.
+ */
+export function openReadOnly(path: string): StoreParts & { db: Database; close(): void } {
+  const db = openDatabase(path, { readonly: true });
+  const opportunities = new OpportunitiesTable(db);
+  const store = new EventStore(db, { projectors: [opportunities.projector()], schemaVersionOf });
+  const writer = new OpportunityWriter(store, opportunities, new IdempotencyKeys(db));
+  return { db, store, opportunities, writer, close: () => db.close() };
+}
+
+export const schemaVersionOf = (type: string) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1;
+
+/** A second write path on an open service's database whose event store runs one extra projector. */
+export function writerWithProjector(service: ServiceStore, extra: Projector, options: WriterOptions = {}): StoreParts {
+  const store = new EventStore(service.db, { projectors: [service.opportunities.projector(), extra], schemaVersionOf });
+  const writer = new OpportunityWriter(store, service.opportunities, new IdempotencyKeys(service.db), options);
+  return { writer, store, opportunities: service.opportunities };
+}
+
+export function createCommand(code: string, fields: CreateOpportunity["fields"] = {}): CreateOpportunity {
+  return { type: "CreateOpportunity", opportunityCode: code, endCustomerName: "某市大数据局", fields: { opportunityName: `商机 ${code}`, ...fields } };
+}
+
+export function updateCommand(code: string, fields: UpdateOpportunity["fields"], expectedVersion?: number): UpdateOpportunity {
+  const command: UpdateOpportunity = { type: "UpdateOpportunity", opportunityCode: code, fields };
+  if (expectedVersion !== undefined) command.expectedVersion = expectedVersion;
+  return command;
+}
+
+export const eventCount = (db: Database) => db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM events").get()!.n;
+export const positions = (db: Database) => db.query<{ position: number }, []>("SELECT position FROM events ORDER BY position").all().map((row) => row.position);
+export const idempotencyKeysOf = (db: Database) =>
+  db.query<{ client: string; key: string }, []>("SELECT client, key FROM idempotency_keys ORDER BY client, key").all();
+
+/** Every commit the writer reports: the event types each transaction appended. */
+export function recordCommits(writer: OpportunityWriter): string[][] {
+  const commits: string[][] = [];
+  writer.onCommit = (_seconds, types) => commits.push([...types]);
+  return commits;
+}
+
+/** Resolves with "timer" after `ms`, unless `promise` settles first ("settled"). Only as a loose guard. */
+export function settlesBefore(promise: Promise<unknown>, ms: number): Promise<"settled" | "timer"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timer">((resolve) => {
+    timer = setTimeout(() => resolve("timer"), ms);
+  });
+  const settled = promise.then(
+    () => "settled" as const,
+    () => "settled" as const,
+  );
+  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
+}
