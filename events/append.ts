@@ -24,14 +24,15 @@ export function appendToStream(
   events: readonly NewEvent[],
   metadata: EventMetadata,
   recordedAt: string,
+  chain?: ChainCursor,
 ): StoredEvent[] {
   if (!db.inTransaction) throw new Error("appendToStream must run inside the store's write transaction");
   const actual = streamVersion(db, streamId);
   if (actual !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion, actual);
 
-  const head = readHead(db);
-  let position = head?.position ?? 0;
-  let prevHash = head?.hash ?? GENESIS_HASH;
+  const head = chain ?? readChainCursor(db);
+  let position = head.position;
+  let prevHash = head.hash;
   let version = expectedVersion;
   const metadataText = canonicalJson(metadata);
   const stored: StoredEvent[] = [];
@@ -68,7 +69,23 @@ export function appendToStream(
     });
     prevHash = row.hash;
   }
+  head.position = position;
+  head.hash = prevHash;
   return stored;
+}
+
+/**
+ * The end of the chain as a write transaction sees it. Read once per transaction and moved along by each
+ * append, so a batch of appends does not ask the database for the head again each time.
+ */
+export interface ChainCursor {
+  position: number;
+  hash: string;
+}
+
+export function readChainCursor(db: Database): ChainCursor {
+  const head = readHead(db);
+  return { position: head?.position ?? 0, hash: head?.hash ?? GENESIS_HASH };
 }
 
 export function prepareInsert(db: Database): Statement<unknown, [EventRow]> {

@@ -1,5 +1,5 @@
 import type { Database, Statement } from "bun:sqlite";
-import { appendToStream, prepareInsert, type SchemaVersionOf } from "./append";
+import { appendToStream, prepareInsert, readChainCursor, type ChainCursor, type SchemaVersionOf } from "./append";
 import { createEventTable } from "./event-table";
 import type { EventMetadata } from "./opportunity-events";
 import { readAllAfter, readHead, readStream, readStreamPage } from "./read";
@@ -14,6 +14,12 @@ export type Projector = (db: Database, event: StoredEvent) => void;
 export interface WriteTransaction {
   /** Appends to one stream if it is still at `expectedVersion` (else ConcurrencyError), and projects. */
   append(streamId: string, expectedVersion: number, events: readonly NewEvent[], metadata: EventMetadata): StoredEvent[];
+  /**
+   * Runs `work` in a savepoint: if it throws, its appends and projections are undone and the error is
+   * rethrown, while the rest of the transaction stands. When the failure took the whole transaction with it
+   * (SQLite rolls back everything on a full disk), the error is rethrown as is.
+   */
+  attempt<T>(work: () => T): T;
   readonly db: Database;
 }
 
@@ -26,6 +32,9 @@ export interface EventStoreOptions {
 
 export class EventStore {
   private readonly insert: Statement<unknown, [EventRow]>;
+  private readonly savepoint: Statement;
+  private readonly release: Statement;
+  private readonly rollbackToSavepoint: Statement;
   private readonly now: () => Date;
 
   constructor(
@@ -34,6 +43,9 @@ export class EventStore {
   ) {
     createEventTable(db);
     this.insert = prepareInsert(db);
+    this.savepoint = db.prepare("SAVEPOINT attempt");
+    this.release = db.prepare("RELEASE attempt");
+    this.rollbackToSavepoint = db.prepare("ROLLBACK TO attempt");
     this.now = options.now ?? (() => new Date());
   }
 
@@ -45,12 +57,29 @@ export class EventStore {
   write<T>(work: (tx: WriteTransaction) => T): T {
     const run = this.db.transaction(() => {
       const recordedAt = this.now().toISOString();
+      let chain: ChainCursor | undefined;
       const tx: WriteTransaction = {
         db: this.db,
         append: (streamId, expectedVersion, events, metadata) => {
-          const stored = appendToStream(this.db, this.insert, this.options.schemaVersionOf, streamId, expectedVersion, events, metadata, recordedAt);
+          chain ??= readChainCursor(this.db);
+          const stored = appendToStream(this.db, this.insert, this.options.schemaVersionOf, streamId, expectedVersion, events, metadata, recordedAt, chain);
           for (const event of stored) for (const project of this.options.projectors) project(this.db, event);
           return stored;
+        },
+        attempt: (attemptWork) => {
+          const saved = chain ? { ...chain } : undefined;
+          this.savepoint.run();
+          try {
+            const result = attemptWork();
+            this.release.run();
+            return result;
+          } catch (error) {
+            if (!this.db.inTransaction) throw error;
+            this.rollbackToSavepoint.run();
+            this.release.run();
+            chain = saved;
+            throw error;
+          }
         },
       };
       return work(tx);

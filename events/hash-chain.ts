@@ -12,21 +12,16 @@ export type HashedColumns = Omit<EventRow, "prev_hash" | "hash">;
  * enter as the exact text stored, so anyone holding the rows can recompute the chain without our code.
  */
 export function eventHash(prevHash: string, columns: HashedColumns): string {
-  const hasher = new Bun.CryptoHasher("sha256");
-  hasher.update(prevHash);
-  hasher.update("\n");
-  hasher.update(
-    canonicalJson({
-      position: columns.position,
-      event_id: columns.event_id,
-      stream_id: columns.stream_id,
-      version: columns.version,
-      type: columns.type,
-      schema_version: columns.schema_version,
-      data: columns.data,
-      metadata: columns.metadata,
-      recorded_at: columns.recorded_at,
-    }),
-  );
-  return hasher.digest("hex");
+  const covered = canonicalJson({
+    position: columns.position,
+    event_id: columns.event_id,
+    stream_id: columns.stream_id,
+    version: columns.version,
+    type: columns.type,
+    schema_version: columns.schema_version,
+    data: columns.data,
+    metadata: columns.metadata,
+    recorded_at: columns.recorded_at,
+  });
+  return Bun.CryptoHasher.hash("sha256", `${prevHash}\n${covered}`, "hex") as string;
 }

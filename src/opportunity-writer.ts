@@ -127,16 +127,13 @@ export class OpportunityWriter {
         this.store.write((tx) => {
           for (const item of batch) {
             // A savepoint per command: an unexpected error undoes that command alone, not its neighbours.
-            tx.db.run("SAVEPOINT command");
+            // Failures that take the whole transaction with them (a full disk) fail the batch instead.
+            const countedBefore = types.length;
             try {
-              outcomes.push({ result: this.decideAndAppend(tx, item, types) });
-              tx.db.run("RELEASE command");
+              outcomes.push({ result: tx.attempt(() => this.decideAndAppend(tx, item, types)) });
             } catch (error) {
-              // Some failures (a full disk, an I/O error) make SQLite roll back the whole transaction: the
-              // savepoint is gone with it, and the batch fails with the real cause.
               if (!tx.db.inTransaction) throw error;
-              tx.db.run("ROLLBACK TO command");
-              tx.db.run("RELEASE command");
+              types.length = countedBefore;
               outcomes.push({ error: asStorageError(error) });
             }
           }
