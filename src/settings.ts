@@ -151,9 +151,20 @@ export const SETTINGS = {
     parse: integer(1, 86_400),
     help: "how long such an address is refused, and the window its failures are counted in (s)",
   },
+  writerThread: {
+    key: "writerThread",
+    flag: "writer-thread",
+    env: "WRITER_THREAD",
+    fallback: true,
+    parse: boolean,
+    help: "commit in a separate thread, so HTTP work goes on during fsync; --no-writer-thread commits in-process",
+  },
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;
+
+/** Settings whose flag is a switch: `--docs`, `--no-docs`, `--docs false`. */
+export const BOOLEAN_SETTINGS: readonly SettingName[] = ["docs", "writerThread"];
 type ValueOf<N extends SettingName> = ReturnType<(typeof SETTINGS)[N]["parse"]> | (typeof SETTINGS)[N]["fallback"];
 export type Settings<N extends SettingName> = { [K in N]: ValueOf<K> };
 
@@ -166,8 +177,9 @@ export interface Resolved<N extends SettingName> {
 export function settingOptions(names: readonly SettingName[]) {
   const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" } };
   for (const name of names) {
-    options[SETTINGS[name].flag] = { type: name === "docs" ? "boolean" : "string" };
-    if (name === "docs") options["no-docs"] = { type: "boolean" };
+    const isBoolean = BOOLEAN_SETTINGS.includes(name);
+    options[SETTINGS[name].flag] = { type: isBoolean ? "boolean" : "string" };
+    if (isBoolean) options[`no-${SETTINGS[name].flag}`] = { type: "boolean" };
   }
   return options;
 }
@@ -204,7 +216,7 @@ export function normalizeBooleanFlags(args: readonly string[], flags: readonly s
 export function settingsHelp(names: readonly SettingName[]): string {
   const lines = names.map((name) => {
     const spec: SettingSpec<unknown> = SETTINGS[name];
-    const flag = name === "docs" ? "--docs [true|false]" : `--${spec.flag} VALUE`;
+    const flag = BOOLEAN_SETTINGS.includes(name) ? `--${spec.flag} [true|false]` : `--${spec.flag} VALUE`;
     const fallback = spec.fallback === undefined ? "" : `, default ${String(spec.fallback)}`;
     return `  ${flag.padEnd(24)} ${spec.help} (env ${spec.env}${fallback})`;
   });
@@ -246,7 +258,7 @@ export function resolveSettings<N extends SettingName>(
     const spec: SettingSpec<unknown> = SETTINGS[name];
     let raw: Raw | undefined;
     let source: Source = "default";
-    const flag = name === "docs" && flags["no-docs"] === true ? false : flags[spec.flag];
+    const flag = BOOLEAN_SETTINGS.includes(name) && flags[`no-${spec.flag}`] === true ? false : flags[spec.flag];
     if (flag !== undefined) [raw, source] = [flag, "flag"];
     else if (spec.env && env[spec.env] !== undefined && env[spec.env] !== "") [raw, source] = [env[spec.env]!, "env"];
     else if (file[spec.key] !== undefined) {

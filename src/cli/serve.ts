@@ -10,9 +10,10 @@ import { ServiceMetrics } from "../metrics";
 import { Readiness } from "../readiness";
 import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
-import { describeSettings, normalizeBooleanFlags, resolveSettings, settingOptions, settingsHelp } from "../settings";
+import { BOOLEAN_SETTINGS, describeSettings, normalizeBooleanFlags, resolveSettings, SETTINGS, settingOptions, settingsHelp } from "../settings";
 import { loadStageDictionary } from "../stage-dictionary";
 import { BUILD_COMMIT } from "../version";
+import { WriteWorkerClient } from "../write-worker-client";
 import { UsageError } from "./shared-options";
 
 const SERVE_SETTINGS = [
@@ -31,6 +32,7 @@ const SERVE_SETTINGS = [
   "groupCommitWaitMs",
   "authFailureLimit",
   "authLockoutSeconds",
+  "writerThread",
 ] as const;
 
 // Idempotency keys past their window are forgotten this often (and once at start).
@@ -79,7 +81,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   process.on("SIGHUP", onHangup);
 
   const { values } = parseArgs({
-    args: normalizeBooleanFlags(args, ["docs"]),
+    args: normalizeBooleanFlags(args, BOOLEAN_SETTINGS.map((name) => SETTINGS[name].flag)),
     options: { ...settingOptions(SERVE_SETTINGS), demo: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     strict: true,
     allowPositionals: false,
@@ -104,10 +106,19 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     stages: stages.stages.length,
   });
 
-  const service = openServiceStore(config.db, { writer: { maxBatch: config.groupCommitMaxBatch, batchWaitMs: config.groupCommitWaitMs } });
+  // This connection migrates the database, loads demo data and answers reads; writes go through `writer`.
+  const writerOptions = { maxBatch: config.groupCommitMaxBatch, batchWaitMs: config.groupCommitWaitMs };
+  const service = openServiceStore(config.db, { writer: writerOptions });
+  if (values.demo) {
+    const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: config.timeZone });
+    if (created > 0) log("info", "demo opportunities loaded", { count: created });
+  }
+  // The writer thread commits (and waits for fsync) while this thread goes on parsing requests.
+  const workerWriter = config.writerThread ? await WriteWorkerClient.start(config.db, writerOptions) : undefined;
+  const writer = workerWriter ?? service.writer;
   const pruneIdempotencyKeys = async () => {
     try {
-      const pruned = await service.writer.pruneIdempotencyKeys(new Date(Date.now() - config.idempotencyTtlHours * 3_600_000));
+      const pruned = await writer.pruneIdempotencyKeys(new Date(Date.now() - config.idempotencyTtlHours * 3_600_000));
       if (pruned > 0) log("info", "idempotency keys pruned", { count: pruned });
     } catch (error) {
       log("warn", "pruning idempotency keys failed; will retry", { reason: (error as Error).message });
@@ -118,16 +129,12 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   pruneTimer.unref();
   const metrics = new ServiceMetrics({ dbPath: config.db, countOpportunities: () => service.opportunities.count() });
   const readiness = new Readiness(service.db);
-  service.writer.onCommit = (seconds, types) => {
+  writer.onCommit = (seconds, types) => {
     metrics.recordCommit(seconds, types);
     readiness.noteCommit();
   };
-  if (values.demo) {
-    const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: config.timeZone });
-    if (created > 0) log("info", "demo opportunities loaded", { count: created });
-  }
   const app = createApp({
-    writer: service.writer,
+    writer,
     store: service.store,
     opportunities: service.opportunities,
     verifier: () => verifier,
@@ -208,6 +215,10 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   }
   process.off("SIGHUP", onHangup);
   clearInterval(pruneTimer);
+  if (workerWriter) {
+    const writerClosed = await workerWriter.close();
+    if (!writerClosed.checkpointed) log("warn", "writer thread could not checkpoint the WAL", { reason: writerClosed.checkpointError });
+  }
   const closed = service.close();
   if (!closed.checkpointed) log("warn", "WAL checkpoint skipped; it will be replayed at the next start", { reason: closed.checkpointError });
   log("info", "stopped", { signal, drained, ms: Math.round(performance.now() - stopping) });

@@ -100,6 +100,7 @@ const LAYERS: Record<SettingName, Layers> = {
   groupCommitWaitMs: { config: 5, fromConfig: () => 5, env: "10", fromEnv: 10, flags: { "group-commit-wait-ms": "20" }, fromFlag: 20, fallback: 0 },
   authFailureLimit: { config: 3, fromConfig: () => 3, env: "5", fromEnv: 5, flags: { "auth-failure-limit": "0" }, fromFlag: 0, fallback: 10 },
   authLockoutSeconds: { config: 30, fromConfig: () => 30, env: "120", fromEnv: 120, flags: { "auth-lockout-seconds": "600" }, fromFlag: 600, fallback: 60 },
+  writerThread: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-writer-thread": true }, fromFlag: false, fallback: true },
 };
 
 /** Settings present since the first release; the tests below that list whole value sets use only these. */

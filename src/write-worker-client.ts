@@ -1,0 +1,109 @@
+import type { EventMetadata } from "../events/opportunity-events";
+import type { OpportunityCommand } from "./commands";
+import type { IdempotencyClaim } from "./idempotency";
+import type { CommitObserver, OpportunityWriter, WriteResult, WriterOptions } from "./opportunity-writer";
+import { StorageUnavailableError } from "./storage-errors";
+import type { FromWorker, ToWorker } from "./write-worker";
+
+/**
+ * Where the writer thread's code is. In the compiled binary it is a second entry point of the build
+ * (package.json "compile" lists it), reached by the relative name: bytecode builds bake the source file's path
+ * into import.meta.url, which would point at a file that is not on the server. From source, next to this file.
+ */
+function workerEntry(): string {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? "./write-worker.ts" : new URL("./write-worker.ts", import.meta.url).href;
+}
+
+/**
+ * The HTTP thread's end of the writer thread: the same `execute` as the in-process OpportunityWriter, so
+ * handlers do not know which they talk to. Each call resolves when the writer thread has committed (or
+ * refused) it; a storage failure comes back as StorageUnavailableError, so it still answers 503.
+ */
+export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "pruneIdempotencyKeys"> {
+  onCommit: CommitObserver | undefined;
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: unknown) => void }>();
+  private nextId = 1;
+  private closed: ((outcome: { checkpointed: boolean; checkpointError?: string }) => void) | undefined;
+
+  private constructor(worker: Worker) {
+    this.worker = worker;
+  }
+
+  /** Starts the writer thread on `dbPath` (already migrated by the caller) and waits until it is ready. */
+  static async start(dbPath: string, writer: WriterOptions): Promise<WriteWorkerClient> {
+    const worker = new Worker(workerEntry());
+    const client = new WriteWorkerClient(worker);
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        const message = event.data;
+        if (message.kind === "opened") resolve();
+        else if (message.kind === "fatal") reject(new Error(`writer thread: ${message.message}`));
+        else client.receive(message);
+      };
+      worker.onerror = (event) => reject(new Error(`writer thread: ${event.message}`));
+      client.send({ kind: "open", dbPath, writer });
+    });
+    worker.onmessage = (event: MessageEvent<FromWorker>) => client.receive(event.data);
+    return client;
+  }
+
+  execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
+    return this.call((id) => ({ kind: "execute", id, command, metadata, idempotency }));
+  }
+
+  pruneIdempotencyKeys(before: Date): Promise<number> {
+    return this.call((id) => ({ kind: "prune", id, before: before.getTime() }));
+  }
+
+  /** Writes still waiting for their answer. */
+  get pending(): number {
+    return this.waiting.size;
+  }
+
+  /** Waits for every pending write, then closes the writer's database and ends the thread. */
+  async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
+    while (this.waiting.size > 0) await Bun.sleep(5);
+    const outcome = await new Promise<{ checkpointed: boolean; checkpointError?: string }>((resolve) => {
+      this.closed = resolve;
+      this.send({ kind: "close" });
+    });
+    this.worker.terminate();
+    return outcome;
+  }
+
+  private call<T>(message: (id: number) => ToWorker): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
+      this.send(message(id));
+    });
+  }
+
+  private send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.kind) {
+      case "result":
+      case "failed": {
+        const waiter = this.waiting.get(message.id);
+        if (!waiter) return;
+        this.waiting.delete(message.id);
+        if (message.kind === "result") waiter.resolve(message.result as never);
+        else waiter.reject(message.sqliteCode ? new StorageUnavailableError(message.sqliteCode, new Error(message.message)) : new Error(message.message));
+        return;
+      }
+      case "commit":
+        this.onCommit?.(message.seconds, message.eventTypes);
+        return;
+      case "closed":
+        this.closed?.(message);
+        return;
+      default:
+        return;
+    }
+  }
+}
