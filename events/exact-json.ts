@@ -51,7 +51,13 @@ function rawBigints(_key: string, value: unknown): unknown {
 
 /** `JSON.stringify` that writes bigints as plain JSON numbers, keeping key order (for answers, not hashes). */
 export function stringifyExactJson(value: unknown): string {
-  return JSON.stringify(value, rawBigints);
+  // Most answers hold no bigint, and a replacer function slows every stringify: try without one first
+  // (JSON.stringify throws on a bigint rather than rounding it).
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return JSON.stringify(value, rawBigints);
+  }
 }
 
 /** One in-memory form per integer: a number when it is a safe integer, a bigint otherwise. */

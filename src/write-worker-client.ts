@@ -3,7 +3,7 @@ import type { OpportunityCommand } from "./commands";
 import type { IdempotencyClaim } from "./idempotency";
 import type { CommitObserver, OpportunityWriter, WriteResult, WriterOptions } from "./opportunity-writer";
 import { StorageUnavailableError } from "./storage-errors";
-import type { FromWorker, ToWorker } from "./write-worker";
+import type { Answer, ExecuteRequest, FromWorker, ToWorker } from "./write-worker";
 
 /**
  * Where the writer thread's code is. In the compiled binary it is a second entry point of the build
@@ -25,6 +25,7 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
   private readonly worker: Worker;
   private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: unknown) => void }>();
   private nextId = 1;
+  private outbox: ExecuteRequest[] = [];
   private closed: ((outcome: { checkpointed: boolean; checkpointError?: string }) => void) | undefined;
 
   private constructor(worker: Worker) {
@@ -50,11 +51,14 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
   }
 
   execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
-    return this.call((id) => ({ kind: "execute", id, command, metadata, idempotency }));
+    return this.expect((id) => {
+      if (this.outbox.length === 0) queueMicrotask(() => this.flush());
+      this.outbox.push({ id, command, metadata, idempotency });
+    });
   }
 
   pruneIdempotencyKeys(before: Date): Promise<number> {
-    return this.call((id) => ({ kind: "prune", id, before: before.getTime() }));
+    return this.expect((id) => this.send({ kind: "prune", id, before: before.getTime() }));
   }
 
   /** Writes still waiting for their answer. */
@@ -73,12 +77,27 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
     return outcome;
   }
 
-  private call<T>(message: (id: number) => ToWorker): Promise<T> {
+  /** Registers a waiter under a new id, then sends what carries that id. */
+  private expect<T>(dispatch: (id: number) => void): Promise<T> {
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
-      this.send(message(id));
-    });
+    const promise = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (value: never) => void, reject }));
+    dispatch(id);
+    return promise;
+  }
+
+  /** Every request of this turn in one message: fewer, larger messages between the threads. */
+  private flush(): void {
+    const requests = this.outbox;
+    this.outbox = [];
+    this.send({ kind: "execute", requests });
+  }
+
+  private settle(answer: Answer): void {
+    const waiter = this.waiting.get(answer.id);
+    if (!waiter) return;
+    this.waiting.delete(answer.id);
+    if ("result" in answer) waiter.resolve(answer.result as never);
+    else waiter.reject(answer.sqliteCode ? new StorageUnavailableError(answer.sqliteCode, new Error(answer.message)) : new Error(answer.message));
   }
 
   private send(message: ToWorker): void {
@@ -87,15 +106,9 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
 
   private receive(message: FromWorker): void {
     switch (message.kind) {
-      case "result":
-      case "failed": {
-        const waiter = this.waiting.get(message.id);
-        if (!waiter) return;
-        this.waiting.delete(message.id);
-        if (message.kind === "result") waiter.resolve(message.result as never);
-        else waiter.reject(message.sqliteCode ? new StorageUnavailableError(message.sqliteCode, new Error(message.message)) : new Error(message.message));
+      case "answers":
+        for (const answer of message.answers) this.settle(answer);
         return;
-      }
       case "commit":
         this.onCommit?.(message.seconds, message.eventTypes);
         return;

@@ -11,16 +11,25 @@ import { openServiceStore, type ServiceStore } from "./service-store";
 import { StorageUnavailableError } from "./storage-errors";
 import type { WriterOptions } from "./opportunity-writer";
 
+export interface ExecuteRequest {
+  id: number;
+  command: OpportunityCommand;
+  metadata: EventMetadata;
+  idempotency?: IdempotencyClaim;
+}
+
+export type Answer = { id: number; result: unknown } | { id: number; message: string; sqliteCode?: string };
+
+// Requests and answers travel in batches: one message per event-loop turn, not one per request.
 export type ToWorker =
   | { kind: "open"; dbPath: string; writer: WriterOptions }
-  | { kind: "execute"; id: number; command: OpportunityCommand; metadata: EventMetadata; idempotency?: IdempotencyClaim }
+  | { kind: "execute"; requests: ExecuteRequest[] }
   | { kind: "prune"; id: number; before: number }
   | { kind: "close" };
 
 export type FromWorker =
   | { kind: "opened" }
-  | { kind: "result"; id: number; result: unknown }
-  | { kind: "failed"; id: number; message: string; sqliteCode?: string }
+  | { kind: "answers"; answers: Answer[] }
   | { kind: "commit"; seconds: number; eventTypes: string[] }
   | { kind: "closed"; checkpointed: boolean; checkpointError?: string }
   | { kind: "fatal"; message: string };
@@ -29,9 +38,22 @@ declare const self: Worker;
 let service: ServiceStore | undefined;
 const post = (message: FromWorker) => self.postMessage(message);
 
-function failure(id: number, error: unknown): FromWorker {
-  if (error instanceof StorageUnavailableError) return { kind: "failed", id, message: error.message, sqliteCode: error.sqliteCode };
-  return { kind: "failed", id, message: (error as Error)?.message ?? String(error) };
+function failure(id: number, error: unknown): Answer {
+  if (error instanceof StorageUnavailableError) return { id, message: error.message, sqliteCode: error.sqliteCode };
+  return { id, message: (error as Error)?.message ?? String(error) };
+}
+
+// Answers settled in one turn (a whole committed batch) go back in one message.
+let outbox: Answer[] = [];
+function answer(item: Answer): void {
+  if (outbox.length === 0) {
+    queueMicrotask(() => {
+      const answers = outbox;
+      outbox = [];
+      post({ kind: "answers", answers });
+    });
+  }
+  outbox.push(item);
 }
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
@@ -47,15 +69,17 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       }
       return;
     case "execute":
-      service!.writer.execute(message.command, message.metadata, message.idempotency).then(
-        (result) => post({ kind: "result", id: message.id, result }),
-        (error: unknown) => post(failure(message.id, error)),
-      );
+      for (const request of message.requests) {
+        service!.writer.execute(request.command, request.metadata, request.idempotency).then(
+          (result) => answer({ id: request.id, result }),
+          (error: unknown) => answer(failure(request.id, error)),
+        );
+      }
       return;
     case "prune":
       service!.writer.pruneIdempotencyKeys(new Date(message.before)).then(
-        (count) => post({ kind: "result", id: message.id, result: count }),
-        (error: unknown) => post(failure(message.id, error)),
+        (count) => answer({ id: message.id, result: count }),
+        (error: unknown) => answer(failure(message.id, error)),
       );
       return;
     case "close": {

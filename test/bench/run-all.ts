@@ -150,23 +150,35 @@ async function main() {
     say("## HTTP: PUT /api/opportunities/integration/update, every request a real change (one event)");
     say("");
     const template = await prepareDatabase(dir.path);
+    const serve = (db: string, port: number, ...flags: string[]) => [binary, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, ...flags];
     const modes: Mode[] = [
       { name: "HTTP ceiling (validation, no database)", command: (db, port) => [process.execPath, "run", join(import.meta.dir, "ceiling-server.ts"), String(port), db, SECRET] },
-      { name: "one transaction per request (synchronous=FULL)", command: (db, port) => [binary, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, "--group-commit-max-batch", "1"] },
-      { name: "group commit (synchronous=FULL)", command: (db, port) => [binary, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db] },
+      { name: "one transaction per request, in-process", command: (db, port) => serve(db, port, "--group-commit-max-batch", "1", "--no-writer-thread") },
+      { name: "one transaction per request, writer thread", command: (db, port) => serve(db, port, "--group-commit-max-batch", "1") },
+      { name: "group commit, writer thread (the default)", command: (db, port) => serve(db, port) },
     ];
     const measured = [];
     for (const mode of modes) measured.push({ mode, ...(await measureMode(mode, template, dir.path)) });
 
     say("");
-    say("| concurrency | ceiling req/s | per-request req/s | group commit req/s | group / per-request | group / ceiling | p50 / p99 ms (per-request) | p50 / p99 ms (group) |");
+    say("Requests/s (all durable: synchronous=FULL, each answer after its commit):");
+    say("");
+    say("| concurrency | ceiling | per-request, in-process | per-request, writer thread | group commit | group ÷ per-request in-process | group ÷ per-request thread | group ÷ ceiling |");
     say("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const connections of CONCURRENCY) {
-      const [ceiling, single, group] = measured.map((entry) => entry.results.get(connections)!);
+      const [ceiling, single, singleThread, group] = measured.map((entry) => entry.results.get(connections)!.rps);
       say(
-        `| ${connections} | ${Math.round(ceiling!.rps)} | ${Math.round(single!.rps)} | ${Math.round(group!.rps)} | ${(group!.rps / single!.rps).toFixed(1)}× | ${((group!.rps / ceiling!.rps) * 100).toFixed(0)}% | ` +
-          `${single!.p50.toFixed(2)} / ${single!.p99.toFixed(2)} | ${group!.p50.toFixed(2)} / ${group!.p99.toFixed(2)} |`,
+        `| ${connections} | ${Math.round(ceiling!)} | ${Math.round(single!)} | ${Math.round(singleThread!)} | ${Math.round(group!)} | ` +
+          `${(group! / single!).toFixed(1)}× | ${(group! / singleThread!).toFixed(1)}× | ${((group! / ceiling!) * 100).toFixed(0)}% |`,
       );
+    }
+    say("");
+    say("Latency p50 / p99 (ms):");
+    say("");
+    say(`| concurrency | ${measured.map((entry) => entry.mode.name).join(" | ")} |`);
+    say(`| --- | ${measured.map(() => "---").join(" | ")} |`);
+    for (const connections of CONCURRENCY) {
+      say(`| ${connections} | ${measured.map((entry) => { const r = entry.results.get(connections)!; return `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`; }).join(" | ")} |`);
     }
     say("");
     say(`Peak RSS under load: ${measured.map((entry) => `${entry.mode.name} ${(entry.rss / 1048576).toFixed(0)} MiB`).join("; ")}.`);
