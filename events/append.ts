@@ -27,10 +27,10 @@ export function appendToStream(
   chain?: ChainCursor,
 ): StoredEvent[] {
   if (!db.inTransaction) throw new Error("appendToStream must run inside the store's write transaction");
-  const actual = streamVersion(db, streamId);
+  const head = chain ?? readChainCursor(db);
+  const actual = head.streamVersion(streamId);
   if (actual !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion, actual);
 
-  const head = chain ?? readChainCursor(db);
   let position = head.position;
   let prevHash = head.hash;
   let version = expectedVersion;
@@ -71,21 +71,30 @@ export function appendToStream(
   }
   head.position = position;
   head.hash = prevHash;
+  head.setStreamVersion(streamId, version);
   return stored;
 }
 
 /**
- * The end of the chain as a write transaction sees it. Read once per transaction and moved along by each
- * append, so a batch of appends does not ask the database for the head again each time.
+ * The end of the chain as a write transaction sees it, and each stream's version: read once and moved along
+ * by each append, so a batch of appends does not ask the database again each time (see event-store.ts).
  */
 export interface ChainCursor {
   position: number;
   hash: string;
+  streamVersion(streamId: string): number;
+  setStreamVersion(streamId: string, version: number): void;
 }
 
+/** A cursor that reads stream versions from the database each time (for callers without a store). */
 export function readChainCursor(db: Database): ChainCursor {
   const head = readHead(db);
-  return { position: head?.position ?? 0, hash: head?.hash ?? GENESIS_HASH };
+  return {
+    position: head?.position ?? 0,
+    hash: head?.hash ?? GENESIS_HASH,
+    streamVersion: (streamId) => streamVersion(db, streamId),
+    setStreamVersion: () => {},
+  };
 }
 
 export function prepareInsert(db: Database): Statement<unknown, [EventRow]> {

@@ -2,7 +2,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { appendToStream, prepareInsert, readChainCursor, type ChainCursor, type SchemaVersionOf } from "./append";
 import { createEventTable } from "./event-table";
 import type { EventMetadata } from "./opportunity-events";
-import { readAllAfter, readHead, readStream, readStreamPage } from "./read";
+import { readAllAfter, readHead, readStream, readStreamPage, streamVersion } from "./read";
 import type { EventRow, NewEvent, StoredEvent } from "./stored-event";
 
 /**
@@ -30,12 +30,57 @@ export interface EventStoreOptions {
   now?: () => Date;
 }
 
+/** Stream versions known to the transaction: its own appends over what was committed, else the database. */
+class CachedChain implements ChainCursor {
+  private overlay = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database,
+    public position: number,
+    public hash: string,
+    private readonly known: Map<string, number>,
+  ) {}
+
+  streamVersion(streamId: string): number {
+    const version = this.overlay.get(streamId) ?? this.known.get(streamId);
+    if (version !== undefined) return version;
+    // Not appended to by this transaction, so this is the committed version: worth remembering.
+    const committed = streamVersion(this.db, streamId);
+    this.known.set(streamId, committed);
+    return committed;
+  }
+
+  setStreamVersion(streamId: string, version: number): void {
+    this.overlay.set(streamId, version);
+  }
+
+  snapshot() {
+    return { position: this.position, hash: this.hash, overlay: new Map(this.overlay) };
+  }
+
+  restore(saved: ReturnType<CachedChain["snapshot"]>): void {
+    this.position = saved.position;
+    this.hash = saved.hash;
+    this.overlay = saved.overlay;
+  }
+
+  /** After the commit: what the next transaction may trust, if the head has not moved by then. */
+  commit(): { position: number; hash: string; versions: Map<string, number> } {
+    // Bounded: beyond this many streams, start over rather than hold them all.
+    const versions = this.known.size > 200_000 ? new Map<string, number>() : this.known;
+    for (const [streamId, version] of this.overlay) versions.set(streamId, version);
+    return { position: this.position, hash: this.hash, versions };
+  }
+}
+
 export class EventStore {
   private readonly insert: Statement<unknown, [EventRow]>;
   private readonly savepoint: Statement;
   private readonly release: Statement;
   private readonly rollbackToSavepoint: Statement;
   private readonly now: () => Date;
+  /** The head and stream versions as of this store's last commit. */
+  private committed: { position: number; hash: string; versions: Map<string, number> } | undefined;
 
   constructor(
     readonly db: Database,
@@ -55,19 +100,19 @@ export class EventStore {
    * rolls back every append and projection of the transaction.
    */
   write<T>(work: (tx: WriteTransaction) => T): T {
+    let chain: CachedChain | undefined;
     const run = this.db.transaction(() => {
       const recordedAt = this.now().toISOString();
-      let chain: ChainCursor | undefined;
       const tx: WriteTransaction = {
         db: this.db,
         append: (streamId, expectedVersion, events, metadata) => {
-          chain ??= readChainCursor(this.db);
+          chain ??= this.openChain();
           const stored = appendToStream(this.db, this.insert, this.options.schemaVersionOf, streamId, expectedVersion, events, metadata, recordedAt, chain);
           for (const event of stored) for (const project of this.options.projectors) project(this.db, event);
           return stored;
         },
         attempt: (attemptWork) => {
-          const saved = chain ? { ...chain } : undefined;
+          const saved = chain?.snapshot();
           this.savepoint.run();
           try {
             const result = attemptWork();
@@ -77,14 +122,32 @@ export class EventStore {
             if (!this.db.inTransaction) throw error;
             this.rollbackToSavepoint.run();
             this.release.run();
-            chain = saved;
+            if (chain && saved) chain.restore(saved);
             throw error;
           }
         },
       };
       return work(tx);
     });
-    return run.immediate();
+    try {
+      const result = run.immediate();
+      if (chain) this.committed = chain.commit();
+      return result;
+    } catch (error) {
+      // Whatever the transaction did is gone; so is what we knew of the chain.
+      this.committed = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The chain at the start of a transaction. What the last transaction of this store knew of stream versions
+   * is kept only if the head is still where it left it, i.e. no other process appended since.
+   */
+  private openChain(): CachedChain {
+    const head = readChainCursor(this.db);
+    const known = this.committed && this.committed.position === head.position && this.committed.hash === head.hash ? this.committed.versions : new Map<string, number>();
+    return new CachedChain(this.db, head.position, head.hash, known);
   }
 
   readStream(streamId: string): StoredEvent[] {

@@ -1,4 +1,3 @@
-import { canonicalJson } from "./canonical-json";
 import type { EventRow } from "./stored-event";
 
 /** The `prev_hash` of the first event. */
@@ -12,16 +11,18 @@ export type HashedColumns = Omit<EventRow, "prev_hash" | "hash">;
  * enter as the exact text stored, so anyone holding the rows can recompute the chain without our code.
  */
 export function eventHash(prevHash: string, columns: HashedColumns): string {
-  const covered = canonicalJson({
-    position: columns.position,
-    event_id: columns.event_id,
-    stream_id: columns.stream_id,
-    version: columns.version,
-    type: columns.type,
-    schema_version: columns.schema_version,
-    data: columns.data,
-    metadata: columns.metadata,
-    recorded_at: columns.recorded_at,
-  });
-  return Bun.CryptoHasher.hash("sha256", `${prevHash}\n${covered}`, "hex") as string;
+  return Bun.CryptoHasher.hash("sha256", `${prevHash}\n${hashedColumnsJson(columns)}`, "hex") as string;
+}
+
+/**
+ * canonicalJson of the hashed columns, written out with the keys already in sorted order: the same text,
+ * without sorting nine keys for every event appended or verified (the tests compare it with canonicalJson).
+ */
+export function hashedColumnsJson(c: HashedColumns): string {
+  const text = JSON.stringify;
+  return (
+    `{"data":${text(c.data)},"event_id":${text(c.event_id)},"metadata":${text(c.metadata)},"position":${text(c.position)},` +
+    `"recorded_at":${text(c.recorded_at)},"schema_version":${text(c.schema_version)},"stream_id":${text(c.stream_id)},` +
+    `"type":${text(c.type)},"version":${text(c.version)}}`
+  );
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
-import { eventHash, GENESIS_HASH, type HashedColumns } from "../../events/hash-chain";
+import { canonicalJson } from "../../events/canonical-json";
+import { eventHash, GENESIS_HASH, hashedColumnsJson, type HashedColumns } from "../../events/hash-chain";
 
 const COLUMNS: HashedColumns = {
   position: 1,
@@ -73,5 +74,22 @@ describe("eventHash", () => {
   test("data whitespace matters: the hash covers the exact stored text", () => {
     const spaced = { ...COLUMNS, data: '{"changes": {"stage":"won"},"previous":{"stage":"bidding"}}' };
     expect(eventHash(GENESIS_HASH, spaced)).not.toBe(eventHash(GENESIS_HASH, COLUMNS));
+  });
+});
+
+describe("hashedColumnsJson", () => {
+  test("is exactly canonicalJson of the hashed columns, whatever the strings hold", () => {
+    const columns = {
+      position: 12,
+      event_id: "01M8HQX3JCTCQFKTC9M9AH1ZGC",
+      stream_id: 'OPP-"引号"\\\n\u2028',
+      version: 3,
+      type: "OpportunityUpdated",
+      schema_version: 1,
+      data: '{"changes":{"description":"a\\"b"},"previous":{"description":null}}',
+      metadata: '{"actor":"oms","requestId":"r-1"}',
+      recorded_at: "2026-04-30T02:20:30.123Z",
+    };
+    expect(hashedColumnsJson(columns)).toBe(canonicalJson(columns));
   });
 });
