@@ -7,18 +7,7 @@ import { Database } from "bun:sqlite";
 import type { EventRow } from "../../events/stored-event";
 import { openDatabase } from "../../events/database";
 import { auditorHash, GENESIS, type Resources } from "../store/store-fixture";
-
-/** mulberry32: a tiny deterministic PRNG, so that a failing seed can be replayed. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from "../support/seeded-random";
 
 /** A random integer in [0, n). */
 export const pick = (random: () => number, n: number): number => Math.floor(random() * n);

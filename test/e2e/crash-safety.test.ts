@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
+import { prng } from "../support/seeded-random";
 
 // Issue "Nothing lost", crash safety: the compiled binary is killed with SIGKILL in the middle of concurrent
 // creates and updates, a few times over, and restarted on the same database each time. After every crash the
@@ -30,18 +31,6 @@ const SERVE_ARGS = ["--db", dbPath, "--secrets", secretsPath, "--shutdown-timeou
 
 useBinary();
 afterAll(() => dir.cleanup());
-
-/** A small seeded PRNG (mulberry32), so that the sequence of creates and updates of a failing run can be told. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome = "pending" | "acked" | "refused" | "unanswered";
 

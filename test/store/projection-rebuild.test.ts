@@ -7,23 +7,12 @@ import { OPPORTUNITY_FIELD_NAMES, type OpportunityField } from "../../events/opp
 import { foldStream } from "../../projections/opportunity-state";
 import { rebuildOpportunities } from "../../projections/rebuild";
 import { chainProblems, createBody, createCommand, eventRows, META, opportunityRows, Resources, SteppingClock, updateCommand } from "./store-fixture";
+import { prng } from "../support/seeded-random";
 
 const eventCount = (db: Database) => db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM events").get()!.n;
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
-
-/** mulberry32: a tiny deterministic PRNG, so that a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INT64_MAX = 9223372036854775807n;
 type Choice = readonly [raw: unknown, stored: unknown];
