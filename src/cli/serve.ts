@@ -189,6 +189,9 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       maxRequestBodySize: Math.max(config.bodyLimit * 16, 16 * 1048576),
     });
   } catch (error) {
+    // The writer thread would keep the process alive: close it with the database.
+    clearInterval(pruneTimer);
+    await workerWriter?.close();
     service.close();
     throw new UsageError(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
   }

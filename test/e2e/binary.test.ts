@@ -43,6 +43,21 @@ describe("compiled binary", () => {
     expect(version.stdout.trim()).toMatch(/^opportunity-service \d+\.\d+\.\d+ \(commit e2e-test\)$/);
   }, E2E_TIMEOUT);
 
+  test("a port already taken stops the second server at once with exit code 2, nothing left running", async () => {
+    const dir = makeTempDir("opportunity-e2e-port-");
+    try {
+      const env = { INTERNAL_SECRET: "port-secret-0123456789abcdef" };
+      const first = await startServer(["--db", join(dir.path, "one.db")], dir.path, env);
+      const port = new URL(first.baseUrl).port;
+      const second = await run(["serve", "--port", port, "--host", "127.0.0.1", "--db", join(dir.path, "two.db")], dir.path, env);
+      expect(second.code).toBe(2);
+      expect(second.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+      expect(await stop(first)).toBe(0);
+    } finally {
+      dir.cleanup();
+    }
+  }, E2E_TIMEOUT);
+
   test("a bad flag is a usage error with exit code 2", async () => {
     const result = await run(["serve", "--no-such-flag"]);
     expect(result.code).toBe(2);
