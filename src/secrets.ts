@@ -45,10 +45,6 @@ export class SecretVerifier {
     for (const client of this.digests) if (timingSafeEqual(client.digest, digest) && match === null) match = client.identity;
     return secret ? match : null;
   }
-
-  get clientNames(): string[] {
-    return this.digests.map((client) => client.identity.name);
-  }
 }
 
 /** Checks the parsed content of a secrets file: `[{"name","secret","role"?}]`, role defaulting to integrator. */

@@ -61,11 +61,6 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
     return this.expect((id) => this.send({ kind: "prune", id, before: before.getTime() }));
   }
 
-  /** Writes still waiting for their answer. */
-  get pending(): number {
-    return this.waiting.size;
-  }
-
   /** Waits for every pending write, then closes the writer's database and ends the thread. */
   async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
     while (this.waiting.size > 0) await Bun.sleep(5);

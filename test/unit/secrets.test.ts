@@ -68,10 +68,6 @@ describe("SecretVerifier.identify", () => {
     expect(verifier.identify(BIDDING_SECRET)).toEqual({ name: "bidding", role: "auditor" });
   });
 
-  test("lists the client names", () => {
-    expect(verifier.clientNames).toEqual(["oms", "bidding"]);
-  });
-
   test("refuses to run without clients", () => {
     expect(() => new SecretVerifier([])).toThrow("at least one secret is required");
   });
