@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps) {
     .use(deps.docs === false ? new Elysia({ name: "docs-off" }) : docs(deps.version))
     .use(healthRoutes({ readiness: deps.readiness ?? (() => null), metrics: deps.metrics }))
     .use(routes)
-    .use(readRoutes({ store: deps.store, opportunities: deps.opportunities, timeZone: deps.timeZone, stages: deps.stages() }));
+    .use(readRoutes({ store: deps.store, opportunities: deps.opportunities, timeZone: deps.timeZone, stages: deps.stages }));
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));

@@ -55,7 +55,10 @@ function fieldSchema(name: OpportunityField, rule: FieldRule, stages: StageDicti
       return { ...text("仅支持 A、B、C，小写会转为大写。错误时返回：项目把握度仅支持A、B、C"), enum: ["A", "B", "C"] };
     case "stage": {
       const list = stages.stages.map((stage) => `${stage.code}（${stage.label}）`).join("、");
-      return { ...text(`可传码值或中文名称，保存为码值。当前字典：${list}。错误时返回：项目阶段无效: 传入值`), example: "won" };
+      return {
+        ...text(`可传码值或中文名称，保存为码值。服务启动时的字典：${list}；运维可替换字典文件并重新加载，当前字典以 GET /api/stages 为准。错误时返回：项目阶段无效: 传入值`),
+        example: "won",
+      };
     }
     case "status":
       return { ...text(`仅支持 ${STATUSES.join("、")}，忽略大小写。`), enum: [...STATUSES] };
@@ -337,6 +340,26 @@ export function historyDocs(): DocumentDecoration {
               nextAfterVersion: null,
             },
           },
+        ),
+      },
+      ...readFaults,
+    },
+  } as DocumentDecoration;
+}
+
+export function stagesDocs(): DocumentDecoration {
+  return {
+    tags: ["商机对接"],
+    summary: "项目阶段字典",
+    description: "当前生效的项目阶段字典（码值与中文名称）。stage 字段可传码值或中文名称。字典文件重新加载后立即反映在这里。",
+    security: [{ InternalSecret: [] }],
+    parameters: requestIdHeader,
+    responses: {
+      "200": {
+        description: "data 为字典项列表",
+        content: envelope(
+          { type: "array", items: { type: "object", properties: { code: { type: "string" }, label: { type: "string" } } } },
+          { code: "0", msg: "success", data: [{ code: "won", label: "赢单" }] },
         ),
       },
       ...readFaults,

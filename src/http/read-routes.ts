@@ -7,7 +7,7 @@ import { stateAt } from "../audit/state-at";
 import { NOT_FOUND } from "../decide";
 import { formatZonedDateTime } from "../zoned-time";
 import { HttpFault, MESSAGES, rejection, success } from "./envelope";
-import { eventFeedDocs, historyDocs, readDocs } from "./openapi";
+import { eventFeedDocs, historyDocs, readDocs, stagesDocs } from "./openapi";
 import { presentOpportunity } from "./opportunity-record";
 import { QueryReader } from "./query-params";
 import { noteOpportunityCode, requestIdOf } from "./request-context";
@@ -17,8 +17,8 @@ export interface ReadRouteDeps {
   store: EventStore;
   opportunities: OpportunitiesTable;
   timeZone: string;
-  /** The dictionary the docs describe. */
-  stages: StageDictionary;
+  /** The stage dictionary in force (it can be reloaded). */
+  stages: () => StageDictionary;
 }
 
 export const MAX_PAGE = 1000;
@@ -50,7 +50,10 @@ function codeParam(params: { opportunityCode?: unknown }): string {
   return params.opportunityCode.trim();
 }
 
-/** The read-only routes: current or past state, history, and the global event feed. Auditors may call these. */
+/**
+ * The read-only routes: current or past state, history, the global event feed and the stage dictionary.
+ * Auditors may call these.
+ */
 export function readRoutes(deps: ReadRouteDeps) {
   const headersOf = (request: Request) => ({ "x-request-id": requestIdOf(request) });
 
@@ -88,7 +91,7 @@ export function readRoutes(deps: ReadRouteDeps) {
         // The version as an ETag: what an update sends back in If-Match to be applied only to this version.
         return success(answer.record, { ...headersOf(request), etag: `"${String(answer.record.version)}"` });
       },
-      { detail: readDocs(deps.stages) },
+      { detail: readDocs(deps.stages()) },
     )
     .get(
       "/api/opportunities/:opportunityCode/history",
@@ -108,6 +111,7 @@ export function readRoutes(deps: ReadRouteDeps) {
       },
       { detail: historyDocs() },
     )
+    .get("/api/stages", ({ request }) => success(deps.stages().stages, headersOf(request)), { detail: stagesDocs() })
     .get(
       "/api/events",
       ({ request }) => {

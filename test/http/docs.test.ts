@@ -95,6 +95,7 @@ describe("GET /swagger/json", () => {
       "/api/opportunities/integration/update",
       "/api/opportunities/{opportunityCode}",
       "/api/opportunities/{opportunityCode}/history",
+      "/api/stages",
       "/healthz",
       "/readyz",
     ]);
