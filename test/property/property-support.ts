@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { FIELD_RULES } from "../../src/field-rules";
 import { DEFAULT_STAGES } from "../../src/stage-dictionary";
 import { CONTRACT_FIELDS, JSON_UTF8 } from "../http/http-client";
+import { CONTRACT_FIELD_KINDS } from "../support/contract";
 
 /** The body limit of DESIGN.md ("Bodies have a size limit"; the default is 64 KiB). */
 export const BODY_LIMIT = 64 * 1024;
@@ -136,28 +137,7 @@ export interface Sent {
 }
 
 /** The kind of each field, from the contract's table and DESIGN.md's field rules. */
-export const FIELD_KINDS: Record<FieldName, "requiredText" | "optionalText" | "amount" | "id" | "boolean" | "date" | "dateTime" | "confidence" | "stage" | "status"> = {
-  opportunityName: "requiredText",
-  projectLocation: "optionalText",
-  operatorName: "optionalText",
-  amount: "amount",
-  expectedCloseDate: "date",
-  confidencePct: "confidence",
-  stage: "stage",
-  opportunityType: "optionalText",
-  productType: "optionalText",
-  source: "optionalText",
-  salesExpansionId: "id",
-  channelExpansionId: "id",
-  preSalesId: "id",
-  preSalesName: "optionalText",
-  competitorName: "optionalText",
-  archived: "boolean",
-  pushedToOms: "boolean",
-  omsPushTime: "dateTime",
-  status: "status",
-  description: "optionalText",
-};
+export const FIELD_KINDS: Record<FieldName, (typeof CONTRACT_FIELD_KINDS)[keyof typeof CONTRACT_FIELD_KINDS]> = CONTRACT_FIELD_KINDS;
 
 /** The documented length limit of a text field (in characters, i.e. code points). */
 export const maxLengthOf = (field: FieldName): number => FIELD_RULES[field].maxLength ?? 200;

@@ -3,33 +3,13 @@ import type { FieldValue, OpportunityField } from "../../events/opportunity-even
 import { OPPORTUNITY_FIELD_NAMES } from "../../events/opportunity-events";
 import { FIELD_RULES, MAX_AMOUNT, parseFieldValue, quote, type RuleKind } from "../../src/field-rules";
 import { SHANGHAI_CONTEXT } from "./field-context";
+import { CONTRACT_FIELD_KINDS } from "../support/contract";
 
 const parse = (name: OpportunityField, raw: unknown) => parseFieldValue(name, raw, SHANGHAI_CONTEXT);
 
 describe("FIELD_RULES", () => {
   // The contract's table: which kind of value each field takes.
-  const expectedKinds: Record<OpportunityField, RuleKind> = {
-    opportunityName: "requiredText",
-    projectLocation: "optionalText",
-    operatorName: "optionalText",
-    amount: "amount",
-    expectedCloseDate: "date",
-    confidencePct: "confidence",
-    stage: "stage",
-    opportunityType: "optionalText",
-    productType: "optionalText",
-    source: "optionalText",
-    salesExpansionId: "id",
-    channelExpansionId: "id",
-    preSalesId: "id",
-    preSalesName: "optionalText",
-    competitorName: "optionalText",
-    archived: "boolean",
-    pushedToOms: "boolean",
-    omsPushTime: "dateTime",
-    status: "status",
-    description: "optionalText",
-  };
+  const expectedKinds: Record<OpportunityField, RuleKind> = CONTRACT_FIELD_KINDS;
 
   test("covers exactly the contract's twenty optional fields", () => {
     expect([...OPPORTUNITY_FIELD_NAMES].sort() as string[]).toEqual(Object.keys(expectedKinds).sort());
