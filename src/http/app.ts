@@ -15,7 +15,7 @@ import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
 import { readRoutes } from "./read-routes";
 import { RouteTable } from "./route-table";
-import { authenticate, requestIdOf } from "./request-context";
+import { authenticate, pathOf, requestIdOf } from "./request-context";
 
 export interface AppDeps {
   writer: Pick<OpportunityWriter, "execute">;
@@ -39,13 +39,6 @@ export interface AppDeps {
   /** Where unexpected errors are reported; never given a secret. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
-
-const pathOf = (request: Request) => {
-  const url = request.url;
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return end === -1 ? url.slice(start) : url.slice(start, end);
-};
 
 /** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
 export function createApp(deps: AppDeps) {

@@ -1,19 +1,13 @@
 import { log } from "../log";
 import type { ServiceMetrics } from "../metrics";
 import { envelopeCodeOf, envelopeResponse, JSON_UTF8, MESSAGES } from "./envelope";
-import { requestFacts, requestIdOf } from "./request-context";
+import { pathOf, requestFacts, requestIdOf } from "./request-context";
 import { UNMATCHED, type RouteTable } from "./route-table";
 
 type Server = { requestIP(request: Request): { address: string } | null };
 
 /** Paths polled by supervisors and scrapers: logged at debug, so that they do not drown the request log. */
 const QUIET = new Set(["/healthz", "/readyz", "/metrics"]);
-
-const pathOf = (url: string) => {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return end === -1 ? url.slice(start) : url.slice(start, end);
-};
 
 /**
  * Elysia hands on the answers of parse failures (400, 413, 415) as new Response objects, so their code is not
@@ -38,11 +32,11 @@ export function instrument(
     try {
       response = await handle(request, server);
     } catch (error) {
-      log("error", "unhandled error", { requestId: requestIdOf(request), method: request.method, path: pathOf(request.url), error });
+      log("error", "unhandled error", { requestId: requestIdOf(request), method: request.method, path: pathOf(request), error });
       response = envelopeResponse(500, { code: "-1", msg: MESSAGES.internal, data: null }, { "x-request-id": requestIdOf(request) });
     }
     const seconds = (performance.now() - started) / 1000;
-    const path = pathOf(request.url);
+    const path = pathOf(request);
     const route = options.routes().routeOf(request.method, path);
     const code = envelopeCodeOf(response) ?? inferredEnvelopeCode(response);
     options.metrics?.requests.inc({ route, method: request.method, status: String(response.status), code });
