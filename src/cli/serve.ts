@@ -180,7 +180,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       hostname: config.host,
       fetch: instrument(
         (request, server) => {
-          noteClientAddress(request, server?.requestIP(request)?.address);
+          noteClientAddress(request, () => server?.requestIP(request)?.address);
           return app.handle(request);
         },
         { routes: app.routeTable, metrics },

@@ -27,6 +27,11 @@ export class AuthThrottle {
     this.now = options.now ?? Date.now;
   }
 
+  /** Whether any address has failures on record (when none has, nothing needs looking up). */
+  get counting(): boolean {
+    return this.options.limit !== 0 && this.entries.size > 0;
+  }
+
   /** Milliseconds the address must still wait, or 0 when it may try. */
   lockedFor(address: string): number {
     if (this.options.limit === 0) return 0;

@@ -23,7 +23,8 @@ async function drain(reader: BodyReader, alreadyRead: number): Promise<void> {
 
 /** Reads at most `limit` bytes of body, as Bun's own limit would answer 413 with an empty body. */
 async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  const tooLarge = new HttpFault(413, MESSAGES.tooLarge(limit), { connection: "close" });
+  // Made only when needed: an Error captures a stack trace, which every request would otherwise pay for.
+  const tooLarge = () => new HttpFault(413, MESSAGES.tooLarge(limit), { connection: "close" });
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (!request.body) return new Uint8Array(0);
   // The common case: a declared length within the limit (Bun holds the body to it). One read, no stream loop.
@@ -31,7 +32,7 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
   const reader = request.body.getReader() as unknown as BodyReader;
   if (declared > limit) {
     await drain(reader, 0);
-    throw tooLarge;
+    throw tooLarge();
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -41,7 +42,7 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
     total += value.byteLength;
     if (total > limit) {
       await drain(reader, total);
-      throw tooLarge;
+      throw tooLarge();
     }
     chunks.push(value);
   }

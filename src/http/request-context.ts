@@ -50,32 +50,42 @@ function secretOf(request: Request, path: string): string | null {
  */
 export function authenticate(request: Request, path: string, verifier: SecretVerifier, throttle?: AuthThrottle): void {
   if (isPublicPath(path)) return;
-  const address = clientAddressOf(request);
-  const wait = throttle?.lockedFor(address) ?? 0;
+  // The peer address is looked up only while some address is being counted, or on a failure.
+  const counting = throttle?.counting ?? false;
+  const wait = counting ? throttle!.lockedFor(clientAddressOf(request)) : 0;
   if (wait > 0) {
     const seconds = Math.ceil(wait / 1000);
     throw new HttpFault(429, MESSAGES.tooManyFailures(seconds), { "retry-after": String(seconds) });
   }
   const identity = verifier.identify(secretOf(request, path));
   if (identity === null) {
-    throttle?.noteFailure(address);
+    throttle?.noteFailure(clientAddressOf(request));
     throw new HttpFault(401, MESSAGES.unauthorized);
   }
-  throttle?.noteSuccess(address);
+  if (counting) throttle!.noteSuccess(clientAddressOf(request));
   if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
     throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
   }
   identities.set(request, identity);
 }
 
-const addresses = new WeakMap<Request, string>();
+type Address = string | undefined | (() => string | undefined);
+const addresses = new WeakMap<Request, Address>();
 
-/** The peer address of a request, as the server saw it (set by serve; "unknown" under app.handle). */
-export function noteClientAddress(request: Request, address: string | undefined): void {
+/**
+ * The peer address of a request as the server saw it, or a way to get it when it is asked for (looking it
+ * up costs time on every request, and it is only needed when authentication fails).
+ */
+export function noteClientAddress(request: Request, address: Address): void {
   if (address) addresses.set(request, address);
 }
 
-export const clientAddressOf = (request: Request) => addresses.get(request) ?? "unknown";
+/** The peer address noted for a request; "unknown" under app.handle. */
+export function clientAddressOf(request: Request): string {
+  const noted = addresses.get(request);
+  const address = typeof noted === "function" ? noted() : noted;
+  return address ?? "unknown";
+}
 
 const opportunityCodes = new WeakMap<Request, string>();
 
