@@ -1,4 +1,4 @@
-import { normalizeInteger } from "../events/exact-json";
+import { normalizeInteger, stringifyExactJson } from "../events/exact-json";
 import type { FieldValue, OpportunityField } from "../events/opportunity-events";
 import type { StageDictionary } from "./stage-dictionary";
 import { formatZonedDateTime, isCalendarDate, parseZonedDateTime } from "./zoned-time";
@@ -58,12 +58,10 @@ const fail = (error: string): FieldResult => ({ ok: false, error });
 
 /** A bad value as integrators see it in a message: JSON, cut short when long. */
 export function quote(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === "bigint" || (typeof value === "number" && !Number.isFinite(value)) ? String(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
+  // Anything a JSON body can hold, bigints inside objects included; never String(value) on an object, whose
+  // "toString" the body itself may have set to something that is not a function.
+  const text =
+    typeof value === "bigint" || (typeof value === "number" && !Number.isFinite(value)) ? String(value) : (stringifyExactJson(value) ?? "undefined");
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

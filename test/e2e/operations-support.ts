@@ -90,12 +90,17 @@ export function freePort(): number {
   return port;
 }
 
-/** True when something accepts a TCP connection on 127.0.0.1:port. */
+/**
+ * True when something accepts a TCP connection on 127.0.0.1:port. A connection whose own port is the one it
+ * dialled is TCP's "self-connect" (possible when nothing listens on a port in the ephemeral range), not a
+ * listener: it counts as nothing listening.
+ */
 export async function isListening(port: number): Promise<boolean> {
   try {
     const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    const selfConnected = socket.localPort === port;
     socket.end();
-    return true;
+    return !selfConnected;
   } catch {
     return false;
   }

@@ -205,3 +205,14 @@ describe("quote", () => {
     expect(quote(value)).toBe(expected);
   });
 });
+
+describe("quote, on what a hostile body can hold", () => {
+  test.each<[string, unknown, string]>([
+    ["an object with a bigint inside", { "": -9007199254740993n }, '{"":-9007199254740993}'],
+    ["an object whose toString is not a function", { toString: false }, '{"toString":false}'],
+    ["both (found by the property tests: it answered 500)", { "": -9007199254740992n, toString: false }, '{"":-9007199254740992,"toString":false}'],
+    ["an array with a bigint", [1n], "[1]"],
+  ])("%s", (_name, value, expected) => {
+    expect(quote(value)).toBe(expected);
+  });
+});
