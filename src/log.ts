@@ -16,7 +16,10 @@ export function setLogLevel(level: LogLevel): void {
 const serialize = (_key: string, value: unknown) =>
   typeof value === "bigint" ? value.toString() : value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value;
 
+/** Whether a line at `level` would be written: lets a hot path skip building fields nobody will read. */
+export const logs = (level: LogLevel) => RANK[level] >= RANK[threshold];
+
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-  if (RANK[level] < RANK[threshold]) return;
+  if (!logs(level)) return;
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, serialize)}\n`);
 }

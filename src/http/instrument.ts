@@ -1,4 +1,4 @@
-import { log } from "../log";
+import { log, logs } from "../log";
 import type { ServiceMetrics } from "../metrics";
 import { envelopeCodeOf, envelopeResponse, JSON_UTF8, MESSAGES } from "./envelope";
 import { pathOf, requestFacts, requestIdOf } from "./request-context";
@@ -41,7 +41,9 @@ export function instrument(
     const code = envelopeCodeOf(response) ?? inferredEnvelopeCode(response);
     options.metrics?.requests.inc({ route, method: request.method, status: String(response.status), code });
     options.metrics?.requestSeconds.observe({ route, method: request.method }, seconds);
-    log(QUIET.has(path) ? "debug" : "info", "request", {
+    const level = QUIET.has(path) ? "debug" : "info";
+    if (!logs(level)) return response;
+    log(level, "request", {
       requestId: requestIdOf(request),
       method: request.method,
       route: route === UNMATCHED ? `${UNMATCHED} ${path.slice(0, 100)}` : route,
