@@ -4,7 +4,7 @@ import { loadDemoData } from "../demo-data";
 import { createApp } from "../http/app";
 import { AuthThrottle } from "../http/auth-throttle";
 import { instrument } from "../http/instrument";
-import { noteClientAddress } from "../http/request-context";
+import { noteClientAddress, pathOf } from "../http/request-context";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
 import { Readiness } from "../readiness";
@@ -154,7 +154,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       windowMs: config.authLockoutSeconds * 1000,
       lockoutMs: config.authLockoutSeconds * 1000,
     }),
-    onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: new URL(request.url).pathname, error }),
+    onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: pathOf(request), error }),
   });
 
   reload = () => {

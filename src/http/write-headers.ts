@@ -1,5 +1,6 @@
 import { canonicalJson } from "../../events/canonical-json";
 import { quote } from "../field-rules";
+import { pathOf } from "./request-context";
 
 /**
  * The optional headers of the write routes. Bad values are reported with the body's field errors, in the
@@ -33,6 +34,5 @@ export function readIfMatch(request: Request, errors: string[]): number | undefi
 
 /** The same request, however its JSON was spelled: method, path and the body's canonical JSON. */
 export function fingerprintOf(request: Request, json: unknown): string {
-  const { pathname } = new URL(request.url);
-  return new Bun.CryptoHasher("sha256").update(`${request.method} ${pathname}\n${canonicalJson(json)}`).digest("hex");
+  return new Bun.CryptoHasher("sha256").update(`${request.method} ${pathOf(request)}\n${canonicalJson(json)}`).digest("hex");
 }
