@@ -280,35 +280,18 @@ describe("restore refuses", () => {
     });
   }
 
-  test("a tampered export: a (stream, version) used twice, every hash recomputed — refused, not thrown", async () => {
-    const source = await buildSource();
+  // Exports whose every hash holds but whose facts do not fit together: refused with the position, not thrown.
+  test.each<[string, string, number, (row: EventRow) => EventRow]>([
     // Event 3 is re-labelled as EXP-1's version 2, which event 2 already is.
-    const altered = rechain(source.rows.map((row) => (row.position === 3 ? { ...row, stream_id: "EXP-1", version: 2 } : row)));
-    expect(chainProblems(altered)).toEqual([]);
-    const file = join(source.dir, "duplicate.ndjson");
-    writeFileSync(file, `${altered.map((row) => JSON.stringify(row)).join("\n")}\n`);
-    const target = join(source.dir, "duplicate.db");
-
-    let result: Awaited<ReturnType<typeof restoreExport>> | undefined;
-    let thrown: unknown;
-    try {
-      result = await restoreExport(file, target);
-    } catch (error) {
-      thrown = error;
-    }
-    // Whatever happens, nothing is left behind.
-    expectNothingAt(target);
-    expect({ thrown: thrown === undefined ? null : String(thrown) }).toEqual({ thrown: null });
-    expect(result?.ok).toBe(false);
-    expect(result && !result.ok && result.reason).toContain("position 3");
-  });
-
-  test("a tampered export: an event's data not JSON, every hash recomputed — refused, not thrown", async () => {
+    ["a (stream, version) used twice", "duplicate", 3, (row) => (row.position === 3 ? { ...row, stream_id: "EXP-1", version: 2 } : row)],
+    ["an event's data not JSON", "bad-data", 2, (row) => (row.position === 2 ? { ...row, data: "not json" } : row)],
+  ])("a tampered export: %s, every hash recomputed — refused, not thrown", async (_name, fileName, position, alter) => {
     const source = await buildSource();
-    const altered = rechain(source.rows.map((row) => (row.position === 2 ? { ...row, data: "not json" } : row)));
-    const file = join(source.dir, "bad-data.ndjson");
+    const altered = rechain(source.rows.map(alter));
+    expect(chainProblems(altered)).toEqual([]);
+    const file = join(source.dir, `${fileName}.ndjson`);
     writeFileSync(file, `${altered.map((row) => JSON.stringify(row)).join("\n")}\n`);
-    const target = join(source.dir, "bad-data.db");
+    const target = join(source.dir, `${fileName}.db`);
 
     let result: Awaited<ReturnType<typeof restoreExport>> | undefined;
     let thrown: unknown;
@@ -321,7 +304,7 @@ describe("restore refuses", () => {
     expectNothingAt(target);
     expect({ thrown: thrown === undefined ? null : String(thrown) }).toEqual({ thrown: null });
     expect(result?.ok).toBe(false);
-    expect(result && !result.ok && result.reason).toContain("position 2");
+    expect(result && !result.ok && result.reason).toContain(`position ${position}`);
   });
 });
 
