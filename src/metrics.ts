@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 export interface MetricsSources {
   dbPath: string;
   countOpportunities: () => number;
+  /** With the writer thread: how many write requests were committed on the HTTP thread and how many there. */
+  writePaths?: () => { inProcess: number; writerThread: number };
 }
 
 export class ServiceMetrics {
@@ -74,6 +76,21 @@ export class ServiceMetrics {
         this.set(sources.countOpportunities());
       },
     });
+    const writePaths = sources.writePaths;
+    if (writePaths) {
+      new Counter({
+        name: "opportunity_write_requests_total",
+        help: "Write requests by where they were committed: writer_thread (group commit), or in_process for one that came alone",
+        labelNames: ["path"] as const,
+        registers: [this.registry],
+        collect() {
+          const counts = writePaths();
+          this.reset();
+          this.inc({ path: "in_process" }, counts.inProcess);
+          this.inc({ path: "writer_thread" }, counts.writerThread);
+        },
+      });
+    }
     new Gauge({
       name: "opportunity_process_resident_memory_bytes",
       help: "Resident memory of the process",

@@ -68,15 +68,28 @@ export class OpportunityWriter {
 
   /** Queues one command; resolves once it is committed (or refused), rejects when its write failed. */
   execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
+    return this.enqueue(command, metadata, idempotency, () => this.schedule());
+  }
+
+  /**
+   * Commits now, in this turn of the loop, with whatever is already queued: for a caller that knows no other
+   * request is coming to join the batch (the writer thread's client, for a request that arrives alone).
+   */
+  executeNow(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
+    return this.enqueue(command, metadata, idempotency, () => {
+      while (this.queue.length > 0) this.commitBatch(this.queue.splice(0, this.maxBatch));
+    });
+  }
+
+  private enqueue(command: OpportunityCommand, metadata: EventMetadata, idempotency: IdempotencyClaim | undefined, then: () => void): Promise<WriteResult> {
     if (idempotency) {
       const slot = `${idempotency.client}\n${idempotency.key}`;
       if (this.inFlight.has(slot)) return Promise.resolve({ ok: false, reason: "in_flight", message: MESSAGES.inFlight });
       this.inFlight.add(slot);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ command, metadata, idempotency, resolve, reject });
-      this.schedule();
-    });
+    const promise = new Promise<WriteResult>((resolve, reject) => this.queue.push({ command, metadata, idempotency, resolve, reject }));
+    then();
+    return promise;
   }
 
   /**
@@ -121,6 +134,8 @@ export class OpportunityWriter {
   }
 
   private commitBatch(batch: Pending[]): void {
+    // A flush scheduled before executeNow took the queue finds nothing left.
+    if (batch.length === 0) return;
     const outcomes: ({ result: WriteResult } | { error: unknown })[] = [];
     try {
       this.observed((types) =>

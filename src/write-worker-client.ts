@@ -15,27 +15,56 @@ function workerEntry(): string {
   return compiled ? "./write-worker.ts" : new URL("./write-worker.ts", import.meta.url).href;
 }
 
+/** Where the writes went: committed on this thread (a request that came alone) or by the writer thread. */
+export interface WritePathCounts {
+  inProcess: number;
+  writerThread: number;
+}
+
+/** The HTTP thread's own writer on the same database, and whether the request at hand is the only one. */
+export interface LoneRequests {
+  writer: OpportunityWriter;
+  /** True when no other request is being handled (Bun's server.pendingRequests is 1). */
+  isAlone: () => boolean;
+}
+
 /**
  * The HTTP thread's end of the writer thread: the same `execute` as the in-process OpportunityWriter, so
  * handlers do not know which they talk to. Each call resolves when the writer thread has committed (or
  * refused) it; a storage failure comes back as StorageUnavailableError, so it still answers 503.
+ *
+ * A request that comes alone (no other request is being handled, the writer thread has nothing in hand) is
+ * committed here instead, on this thread's own connection: there is no batch for it to join, and the hop to
+ * the other thread and back would only add latency (group commit promises none at concurrency 1). The two
+ * connections never write at once: this one commits only while the writer thread is idle, synchronously, so
+ * nothing is sent there until it is done.
  */
 export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "pruneIdempotencyKeys"> {
   onCommit: CommitObserver | undefined;
+  readonly counts: WritePathCounts = { inProcess: 0, writerThread: 0 };
   private readonly worker: Worker;
+  private readonly lone: LoneRequests | undefined;
   private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: unknown) => void }>();
   private nextId = 1;
   private outbox: ExecuteRequest[] = [];
   private closed: ((outcome: { checkpointed: boolean; checkpointError?: string }) => void) | undefined;
 
-  private constructor(worker: Worker) {
+  private constructor(worker: Worker, lone: LoneRequests | undefined) {
     this.worker = worker;
+    this.lone = lone;
+    if (lone) lone.writer.onCommit = (seconds, eventTypes) => this.onCommit?.(seconds, eventTypes);
   }
 
-  /** Starts the writer thread on `dbPath` (already migrated by the caller) and waits until it is ready. */
-  static async start(dbPath: string, writer: WriterOptions): Promise<WriteWorkerClient> {
+  /**
+   * Starts the writer thread on `dbPath` (already migrated by the caller) and waits until it is ready.
+   * `lone` takes the requests that come alone; it is used only with group commit as configured by default
+   * (more than one per batch, no batch wait): the other settings ask for something else than the fastest
+   * answer to a lone request.
+   */
+  static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests): Promise<WriteWorkerClient> {
     const worker = new Worker(workerEntry());
-    const client = new WriteWorkerClient(worker);
+    const groupCommitAsDefault = (writer.maxBatch ?? 256) > 1 && (writer.batchWaitMs ?? 0) === 0;
+    const client = new WriteWorkerClient(worker, groupCommitAsDefault ? lone : undefined);
     await new Promise<void>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
@@ -52,7 +81,8 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
 
   execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
     return this.expect((id) => {
-      if (this.outbox.length === 0) queueMicrotask(() => this.flush());
+      // After the I/O of this turn of the loop: every request that came in with this one is in the outbox by then.
+      if (this.outbox.length === 0) setImmediate(() => this.flush());
       this.outbox.push({ id, command, metadata, idempotency });
     });
   }
@@ -84,6 +114,16 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
   private flush(): void {
     const requests = this.outbox;
     this.outbox = [];
+    // Alone, and nothing else waiting on the writer thread (each request here is already among `waiting`).
+    if (this.lone && requests.length === 1 && this.waiting.size === 1 && this.lone.isAlone()) {
+      const request = requests[0]!;
+      this.counts.inProcess += 1;
+      const waiter = this.waiting.get(request.id)!;
+      this.waiting.delete(request.id);
+      this.lone.writer.executeNow(request.command, request.metadata, request.idempotency).then(waiter.resolve as (value: WriteResult) => void, waiter.reject);
+      return;
+    }
+    this.counts.writerThread += requests.length;
     this.send({ kind: "execute", requests });
   }
 

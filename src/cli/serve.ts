@@ -114,7 +114,10 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     if (created > 0) log("info", "demo opportunities loaded", { count: created });
   }
   // The writer thread commits (and waits for fsync) while this thread goes on parsing requests.
-  const workerWriter = config.writerThread ? await WriteWorkerClient.start(config.db, writerOptions) : undefined;
+  // A request that comes alone is committed on this thread: see write-worker-client.ts.
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  const lone = { writer: service.writer, isAlone: () => (server?.pendingRequests ?? 0) <= 1 };
+  const workerWriter = config.writerThread ? await WriteWorkerClient.start(config.db, writerOptions, lone) : undefined;
   const writer = workerWriter ?? service.writer;
   const pruneIdempotencyKeys = async () => {
     try {
@@ -127,7 +130,11 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   await pruneIdempotencyKeys();
   const pruneTimer = setInterval(pruneIdempotencyKeys, PRUNE_EVERY_MS);
   pruneTimer.unref();
-  const metrics = new ServiceMetrics({ dbPath: config.db, countOpportunities: () => service.opportunities.count() });
+  const metrics = new ServiceMetrics({
+    dbPath: config.db,
+    countOpportunities: () => service.opportunities.count(),
+    writePaths: workerWriter && (() => workerWriter.counts),
+  });
   const readiness = new Readiness(service.db);
   writer.onCommit = (seconds, types) => {
     metrics.recordCommit(seconds, types);
@@ -173,7 +180,6 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     }
   };
 
-  let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
       port: config.port,

@@ -98,6 +98,7 @@ describe("metrics", () => {
         "opportunity_http_request_duration_seconds",
         "opportunity_events_appended_total",
         "opportunity_write_transaction_duration_seconds",
+        "opportunity_write_requests_total",
         "opportunity_database_size_bytes",
         "opportunity_wal_size_bytes",
         "opportunity_opportunities",
@@ -137,6 +138,10 @@ describe("metrics", () => {
     expect(events(after, "OpportunityCreated") - events(before, "OpportunityCreated")).toBe(3);
     expect(events(after, "OpportunityUpdated") - events(before, "OpportunityUpdated")).toBe(2);
     expect(sampleValue(after, "opportunity_opportunities") - opportunitiesBefore).toBe(3);
+    // One request at a time: each write that reached the writer came alone, so it was committed in-process.
+    const paths = (families: typeof before, path: string) => sampleValue(families, "opportunity_write_requests_total", { path });
+    expect(paths(after, "in_process") - paths(before, "in_process")).toBe(6);
+    expect(paths(after, "writer_thread") - paths(before, "writer_thread")).toBe(0);
 
     const durations = (families: typeof before) => histogramCount(families, "opportunity_http_request_duration_seconds", { route: CREATE, method: "POST" });
     expect(durations(after) - durations(before)).toBe(3);

@@ -1,0 +1,113 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { verifyStore } from "../../src/audit/verify-store";
+import type { WriterOptions } from "../../src/opportunity-writer";
+import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import { WriteWorkerClient } from "../../src/write-worker-client";
+import { META, TempDatabase, createCommand, eventCount, updateCommand } from "./reliability-support";
+
+// The writer thread's client: requests of one turn of the loop go to the writer thread together (group
+// commit there); a request that comes alone is committed on the calling thread's own connection, so that
+// concurrency 1 pays no hop between threads. The two connections take turns on one database and chain.
+
+let temp: TempDatabase;
+let service: ServiceStore;
+let client: WriteWorkerClient | undefined;
+let alone = true;
+
+beforeEach(() => {
+  temp = new TempDatabase();
+  service = openServiceStore(temp.path);
+  alone = true;
+});
+afterEach(async () => {
+  await client?.close();
+  client = undefined;
+  service.close();
+  temp.dispose();
+});
+
+async function start(writer: WriterOptions = {}): Promise<{ client: WriteWorkerClient; commits: string[][] }> {
+  client = await WriteWorkerClient.start(temp.path, writer, { writer: service.writer, isAlone: () => alone });
+  const commits: string[][] = [];
+  client.onCommit = (_seconds, types) => commits.push([...types]);
+  return { client, commits };
+}
+
+const versionsOf = (code: string) =>
+  service.db.query<{ version: number }, [string]>("SELECT version FROM events WHERE stream_id = ? ORDER BY position").all(code).map((row) => row.version);
+
+describe("where a write is committed", () => {
+  test("a request that comes alone is committed on this thread, once, and reported like any commit", async () => {
+    const { client, commits } = await start();
+    expect(await client.execute(createCommand("OPP-LONE"), META)).toMatchObject({ ok: true, id: 1, version: 1, appended: 1 });
+    expect(client.counts).toEqual({ inProcess: 1, writerThread: 0 });
+    expect(commits).toEqual([["OpportunityCreated"]]);
+    expect(service.opportunities.find("OPP-LONE")?.version).toBe(1);
+  });
+
+  test("requests of one turn go to the writer thread together and commit in one transaction, in order", async () => {
+    const { client, commits } = await start();
+    const results = await Promise.all(["OPP-T1", "OPP-T2", "OPP-T3"].map((code) => client.execute(createCommand(code), META)));
+    expect(results.map((result) => (result.ok ? result.id : null))).toEqual([1, 2, 3]);
+    expect(client.counts).toEqual({ inProcess: 0, writerThread: 3 });
+    expect(commits).toEqual([["OpportunityCreated", "OpportunityCreated", "OpportunityCreated"]]);
+  });
+
+  test("while other requests are being handled, even a single write goes to the writer thread", async () => {
+    const { client } = await start();
+    alone = false;
+    expect(await client.execute(createCommand("OPP-BUSY"), META)).toMatchObject({ ok: true, id: 1 });
+    expect(client.counts).toEqual({ inProcess: 0, writerThread: 1 });
+  });
+
+  test.each([
+    ["one transaction per request (maxBatch 1)", { maxBatch: 1 }],
+    ["a batch wait", { batchWaitMs: 1 }],
+  ])("with %s, a lone request still goes to the writer thread", async (_name, writer) => {
+    const { client } = await start(writer);
+    expect(await client.execute(createCommand("OPP-SETTING"), META)).toMatchObject({ ok: true, id: 1 });
+    expect(client.counts).toEqual({ inProcess: 0, writerThread: 1 });
+  });
+});
+
+describe("two connections, one chain", () => {
+  test("lone and grouped writes to the same opportunity alternate: versions run on, the chain verifies", async () => {
+    const { client } = await start();
+    await client.execute(createCommand("OPP-ALT"), META);
+    for (let round = 0; round < 20; round++) {
+      // Alone: this thread. Then three in one turn: the writer thread, whose cached stream versions are stale.
+      expect(await client.execute(updateCommand("OPP-ALT", { amount: round * 10 + 1 }), META)).toMatchObject({ ok: true });
+      const group = await Promise.all([2, 3, 4].map((n) => client.execute(updateCommand("OPP-ALT", { amount: round * 10 + n }), META)));
+      expect(group.every((result) => result.ok)).toBe(true);
+    }
+    expect(client.counts).toEqual({ inProcess: 21, writerThread: 60 });
+    expect(versionsOf("OPP-ALT")).toEqual(Array.from({ length: 81 }, (_, index) => index + 1));
+    expect(service.opportunities.find("OPP-ALT")).toMatchObject({ version: 81, amount: 194 });
+    expect(verifyStore(service.db)).toMatchObject({ ok: true, events: 81 });
+  });
+
+  test("If-Match is checked against writes of the other connection", async () => {
+    const { client } = await start();
+    await Promise.all([client.execute(createCommand("OPP-IFM"), META), client.execute(createCommand("OPP-OTHER"), META)]);
+    // Version 1 was written by the writer thread; this lone update is decided here against it.
+    expect(await client.execute(updateCommand("OPP-IFM", { amount: 5 }, 1), META)).toMatchObject({ ok: true, version: 2 });
+    expect(await client.execute(updateCommand("OPP-IFM", { amount: 6 }, 1), META)).toMatchObject({ ok: false, reason: "conflict", version: 2 });
+    expect(eventCount(service.db)).toBe(3);
+  });
+
+  test("an idempotency key first used on one connection is replayed on the other, appending nothing", async () => {
+    const { client } = await start();
+    await client.execute(createCommand("OPP-KEY"), META);
+    const claim = { client: "oms", key: "key-1", fingerprint: "f1" };
+    const first = await client.execute(updateCommand("OPP-KEY", { amount: 7 }), META, claim);
+    expect(first).toMatchObject({ ok: true, version: 2 });
+    expect(client.counts.inProcess).toBe(2);
+    const [replay] = await Promise.all([
+      client.execute(updateCommand("OPP-KEY", { amount: 7 }), META, claim),
+      client.execute(createCommand("OPP-KEY-2"), META),
+    ]);
+    expect(client.counts.writerThread).toBe(2);
+    expect(replay).toMatchObject({ ok: true, version: 2, replayed: true });
+    expect(versionsOf("OPP-KEY")).toEqual([1, 2]);
+  });
+});
