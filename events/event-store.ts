@@ -32,7 +32,9 @@ export interface EventStoreOptions {
 
 /** Stream versions known to the transaction: its own appends over what was committed, else the database. */
 class CachedChain implements ChainCursor {
-  private overlay = new Map<string, number>();
+  private readonly overlay = new Map<string, number>();
+  private undo: [streamId: string, previous: number | undefined][] | undefined;
+  private attemptStart: { position: number; hash: string } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -51,17 +53,36 @@ class CachedChain implements ChainCursor {
   }
 
   setStreamVersion(streamId: string, version: number): void {
+    this.undo?.push([streamId, this.overlay.get(streamId)]);
     this.overlay.set(streamId, version);
   }
 
-  snapshot() {
-    return { position: this.position, hash: this.hash, overlay: new Map(this.overlay) };
+  /**
+   * Marks where a savepoint begins: from here, what changes is logged so that it can be taken back. A log
+   * of the few changes of one command, not a copy of the whole batch's overlay per command.
+   */
+  beginAttempt(): void {
+    this.undo = [];
+    this.attemptStart = { position: this.position, hash: this.hash };
   }
 
-  restore(saved: ReturnType<CachedChain["snapshot"]>): void {
-    this.position = saved.position;
-    this.hash = saved.hash;
-    this.overlay = saved.overlay;
+  endAttempt(): void {
+    this.undo = undefined;
+  }
+
+  /** Back to where the savepoint began, as ROLLBACK TO did to the database. */
+  rollbackAttempt(): void {
+    const undo = this.undo ?? [];
+    for (let index = undo.length - 1; index >= 0; index--) {
+      const [streamId, previous] = undo[index]!;
+      if (previous === undefined) this.overlay.delete(streamId);
+      else this.overlay.set(streamId, previous);
+    }
+    if (this.attemptStart) {
+      this.position = this.attemptStart.position;
+      this.hash = this.attemptStart.hash;
+    }
+    this.undo = undefined;
   }
 
   /** After the commit: what the next transaction may trust, if the head has not moved by then. */
@@ -112,17 +133,21 @@ export class EventStore {
           return stored;
         },
         attempt: (attemptWork) => {
-          const saved = chain?.snapshot();
+          const opened = chain;
+          opened?.beginAttempt();
           this.savepoint.run();
           try {
             const result = attemptWork();
             this.release.run();
+            opened?.endAttempt();
             return result;
           } catch (error) {
             if (!this.db.inTransaction) throw error;
             this.rollbackToSavepoint.run();
             this.release.run();
-            if (chain && saved) chain.restore(saved);
+            // A chain first read inside the failed attempt holds its appends: read it again when needed.
+            if (opened) opened.rollbackAttempt();
+            else chain = undefined;
             throw error;
           }
         },

@@ -227,6 +227,26 @@ describe("failures inside a batch", () => {
     expect(retry.replayed).toBeUndefined();
   });
 
+  test("the first command of a batch failing after its append leaves no gap and no broken link for the next", async () => {
+    // The first append of a transaction is where the store reads the chain's head; the failed attempt's
+    // position and hash must go with its rollback.
+    const s = open();
+    await s.writer.execute(createCommand("OPP-BEFORE"), META);
+    const boom = (_db: unknown, event: StoredEvent) => {
+      if (event.streamId === "OPP-FIRST-BOOM") throw new Error("projector failed");
+    };
+    const parts = writerWithProjector(s, boom);
+    const settled = await Promise.allSettled([
+      parts.writer.execute(createCommand("OPP-FIRST-BOOM"), META),
+      parts.writer.execute(createCommand("OPP-AFTER-1"), META),
+      parts.writer.execute(updateCommand("OPP-BEFORE", { amount: 3 }), META),
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(["rejected", "fulfilled", "fulfilled"]);
+    expect(positions(s.db)).toEqual([1, 2, 3]);
+    expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 3, problem: null });
+    expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ version: 2, amount: 3 });
+  });
+
   test("a failed COMMIT rejects every promise of its batch and writes nothing", async () => {
     const s = open();
     await s.writer.execute(createCommand("OPP-BEFORE", { amount: 1 }), META);
