@@ -141,11 +141,10 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
 
   private receive(message: FromWorker): void {
     switch (message.kind) {
-      case "answers":
+      case "settled":
+        // Commits first: a test or a scrape that sees an answer also sees its transaction counted.
+        for (const commit of message.commits) this.onCommit?.(commit.seconds, commit.eventTypes);
         for (const answer of message.answers) this.settle(answer);
-        return;
-      case "commit":
-        this.onCommit?.(message.seconds, message.eventTypes);
         return;
       case "closed":
         this.closed?.(message);

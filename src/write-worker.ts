@@ -9,7 +9,7 @@ import type { OpportunityCommand } from "./commands";
 import type { IdempotencyClaim } from "./idempotency";
 import { openServiceStore, type ServiceStore } from "./service-store";
 import { StorageUnavailableError } from "./storage-errors";
-import type { WriterOptions } from "./opportunity-writer";
+import type { WriteResult, WriterOptions } from "./opportunity-writer";
 
 export interface ExecuteRequest {
   id: number;
@@ -27,10 +27,15 @@ export type ToWorker =
   | { kind: "prune"; id: number; before: number }
   | { kind: "close" };
 
+/** A committed transaction, for the metrics: how long it took and which events it appended. */
+export interface Commit {
+  seconds: number;
+  eventTypes: string[];
+}
+
 export type FromWorker =
   | { kind: "opened" }
-  | { kind: "answers"; answers: Answer[] }
-  | { kind: "commit"; seconds: number; eventTypes: string[] }
+  | { kind: "settled"; commits: Commit[]; answers: Answer[] }
   | { kind: "closed"; checkpointed: boolean; checkpointError?: string }
   | { kind: "fatal"; message: string };
 
@@ -43,17 +48,29 @@ function failure(id: number, error: unknown): Answer {
   return { id, message: (error as Error)?.message ?? String(error) };
 }
 
-// Answers settled in one turn (a whole committed batch) go back in one message.
-let outbox: Answer[] = [];
+// What one turn settled (a committed batch: its commit and its answers) goes back in one message, so the
+// HTTP thread is woken once per batch. The commit is noted first and sent with the answers of its batch:
+// every batch answers each of its requests, and those answers are queued just after the commit, so the
+// first of them schedules the message after the rest (microtasks run in order).
+let commits: Commit[] = [];
+let answers: Answer[] = [];
 function answer(item: Answer): void {
-  if (outbox.length === 0) {
+  if (answers.length === 0) {
     queueMicrotask(() => {
-      const answers = outbox;
-      outbox = [];
-      post({ kind: "answers", answers });
+      post({ kind: "settled", commits, answers });
+      commits = [];
+      answers = [];
     });
   }
-  outbox.push(item);
+  answers.push(item);
+}
+
+/**
+ * The HTTP thread needs the outcome, not the events: they are in the database, `appended` says how many, and
+ * a request's events would be copied across for nothing.
+ */
+function outcomeOf(result: WriteResult): WriteResult {
+  return result.ok && result.events.length > 0 ? { ...result, events: [] } : result;
 }
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
@@ -62,7 +79,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "open":
       try {
         service = openServiceStore(message.dbPath, { writer: message.writer });
-        service.writer.onCommit = (seconds, eventTypes) => post({ kind: "commit", seconds, eventTypes: [...eventTypes] });
+        service.writer.onCommit = (seconds, eventTypes) => commits.push({ seconds, eventTypes: [...eventTypes] });
         post({ kind: "opened" });
       } catch (error) {
         post({ kind: "fatal", message: (error as Error).message });
@@ -71,7 +88,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "execute":
       for (const request of message.requests) {
         service!.writer.execute(request.command, request.metadata, request.idempotency).then(
-          (result) => answer({ id: request.id, result }),
+          (result) => answer({ id: request.id, result: outcomeOf(result) }),
           (error: unknown) => answer(failure(request.id, error)),
         );
       }
