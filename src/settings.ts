@@ -157,7 +157,7 @@ export const SETTINGS = {
     env: "WRITER_THREAD",
     fallback: true,
     parse: boolean,
-    help: "commit in a separate thread, so HTTP work goes on during fsync; --no-writer-thread commits in-process",
+    help: "commit batches in a separate thread, so HTTP work goes on during fsync (a write that comes alone is committed at once in-process); --no-writer-thread commits everything in-process",
   },
 } satisfies Record<string, SettingSpec<unknown>>;
 
