@@ -4,7 +4,7 @@ import type { OpportunitiesTable } from "../projections/opportunities-table";
 import type { OpportunityCommand } from "./commands";
 import { decide, type Decision } from "./decide";
 import type { IdempotencyClaim, IdempotencyKeys } from "./idempotency";
-import { asStorageError } from "./storage-errors";
+import { asStorageError, StorageUnavailableError } from "./storage-errors";
 
 /** A decision as the writer reports it, or a refusal of the idempotency key itself. */
 export type WriteResult = (Decision | { ok: false; reason: "idempotency_mismatch" | "in_flight"; message: string; version?: undefined }) & {
@@ -68,28 +68,46 @@ export class OpportunityWriter {
 
   /** Queues one command; resolves once it is committed (or refused), rejects when its write failed. */
   execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
-    return this.enqueue(command, metadata, idempotency, () => this.schedule());
-  }
-
-  /**
-   * Commits now, in this turn of the loop, with whatever is already queued: for a caller that knows no other
-   * request is coming to join the batch (the writer thread's client, for a request that arrives alone).
-   */
-  executeNow(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
-    return this.enqueue(command, metadata, idempotency, () => {
-      while (this.queue.length > 0) this.commitBatch(this.queue.splice(0, this.maxBatch));
+    const busy = this.claim(idempotency);
+    if (busy) return Promise.resolve(busy);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, metadata, idempotency, resolve, reject });
+      this.schedule();
     });
   }
 
-  private enqueue(command: OpportunityCommand, metadata: EventMetadata, idempotency: IdempotencyClaim | undefined, then: () => void): Promise<WriteResult> {
-    if (idempotency) {
-      const slot = `${idempotency.client}\n${idempotency.key}`;
-      if (this.inFlight.has(slot)) return Promise.resolve({ ok: false, reason: "in_flight", message: MESSAGES.inFlight });
-      this.inFlight.add(slot);
+  /**
+   * Commits one command now, in this turn of the loop, if the write lock is free at this instant: for a caller
+   * that knows no other request is coming to join a batch (the writer thread's client, for a lone request).
+   * When another connection holds the lock (an import beside the server), nothing is written and null comes
+   * back at once, rather than this thread sitting out the busy timeout: the caller hands the command to a
+   * writer that may wait. Null too while commands are queued here, which go first.
+   */
+  tryExecuteNow(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> | null {
+    if (this.queue.length > 0) return null;
+    const busy = this.claim(idempotency);
+    if (busy) return Promise.resolve(busy);
+    let pending: Pending | undefined;
+    const settled = new Promise<WriteResult>((resolve, reject) => {
+      pending = { command, metadata, idempotency, resolve, reject };
+    });
+    const db = this.store.db;
+    const patience = db.query<{ timeout: number }, []>("PRAGMA busy_timeout").get()?.timeout ?? 0;
+    db.run("PRAGMA busy_timeout = 0");
+    try {
+      return this.commitBatch([pending!], { handOverWhenLocked: true }) ? settled : null;
+    } finally {
+      db.run(`PRAGMA busy_timeout = ${patience}`);
     }
-    const promise = new Promise<WriteResult>((resolve, reject) => this.queue.push({ command, metadata, idempotency, resolve, reject }));
-    then();
-    return promise;
+  }
+
+  /** The in-flight refusal if the same idempotency key is being written right now; else takes the key. */
+  private claim(idempotency: IdempotencyClaim | undefined): WriteResult | null {
+    if (!idempotency) return null;
+    const slot = `${idempotency.client}\n${idempotency.key}`;
+    if (this.inFlight.has(slot)) return { ok: false, reason: "in_flight", message: MESSAGES.inFlight };
+    this.inFlight.add(slot);
+    return null;
   }
 
   /**
@@ -133,9 +151,12 @@ export class OpportunityWriter {
     else setImmediate(flush);
   }
 
-  private commitBatch(batch: Pending[]): void {
-    // A flush scheduled before executeNow took the queue finds nothing left.
-    if (batch.length === 0) return;
+  /**
+   * Commits a batch and settles each of its promises; returns true. With handOverWhenLocked, a batch that could
+   * not even take the write lock settles nothing and returns false: nothing was written, so it may go elsewhere.
+   */
+  private commitBatch(batch: Pending[], options: { handOverWhenLocked?: boolean } = {}): boolean {
+    if (batch.length === 0) return true;
     const outcomes: ({ result: WriteResult } | { error: unknown })[] = [];
     try {
       this.observed((types) =>
@@ -157,8 +178,9 @@ export class OpportunityWriter {
     } catch (error) {
       // The commit itself failed (disk full, read-only, lock timeout): nothing of the batch was written.
       const failure = asStorageError(error);
+      if (options.handOverWhenLocked && failure instanceof StorageUnavailableError && /^SQLITE_(BUSY|LOCKED)/.test(failure.sqliteCode)) return false;
       for (const item of batch) item.reject(failure);
-      return;
+      return true;
     } finally {
       for (const item of batch) if (item.idempotency) this.inFlight.delete(`${item.idempotency.client}\n${item.idempotency.key}`);
     }
@@ -167,6 +189,7 @@ export class OpportunityWriter {
       if ("result" in outcome) item.resolve(outcome.result);
       else item.reject(outcome.error);
     });
+    return true;
   }
 
   /** Times a write transaction and reports it once it has committed (a rolled-back one throws past this). */

@@ -117,11 +117,15 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
     // Alone, and nothing else waiting on the writer thread (each request here is already among `waiting`).
     if (this.lone && requests.length === 1 && this.waiting.size === 1 && this.lone.isAlone()) {
       const request = requests[0]!;
-      this.counts.inProcess += 1;
-      const waiter = this.waiting.get(request.id)!;
-      this.waiting.delete(request.id);
-      this.lone.writer.executeNow(request.command, request.metadata, request.idempotency).then(waiter.resolve as (value: WriteResult) => void, waiter.reject);
-      return;
+      const committed = this.lone.writer.tryExecuteNow(request.command, request.metadata, request.idempotency);
+      // Null: another process holds the write lock. The writer thread waits for it; this thread must not.
+      if (committed) {
+        this.counts.inProcess += 1;
+        const waiter = this.waiting.get(request.id)!;
+        this.waiting.delete(request.id);
+        committed.then(waiter.resolve as (value: WriteResult) => void, waiter.reject);
+        return;
+      }
     }
     this.counts.writerThread += requests.length;
     this.send({ kind: "execute", requests });

@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriterOptions } from "../../src/opportunity-writer";
@@ -67,6 +68,29 @@ describe("where a write is committed", () => {
     const { client } = await start(writer);
     expect(await client.execute(createCommand("OPP-SETTING"), META)).toMatchObject({ ok: true, id: 1 });
     expect(client.counts).toEqual({ inProcess: 0, writerThread: 1 });
+  });
+});
+
+describe("another process holding the write lock", () => {
+  test("a lone write is handed to the writer thread at once, which waits for the lock; this thread never blocks", async () => {
+    const { client } = await start();
+    await client.execute(createCommand("OPP-LOCK"), META);
+    // An import beside the server: another connection holds the write lock for 300 ms.
+    const other = new Database(temp.path);
+    other.run("BEGIN IMMEDIATE");
+    const released = Bun.sleep(300).then(() => other.run("COMMIT"));
+    const written = client.execute(updateCommand("OPP-LOCK", { amount: 9 }), META);
+    // With the busy timeout (5 s) on this thread, this timer would fire only after the lock is let go.
+    const started = performance.now();
+    await Bun.sleep(20);
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(await written).toMatchObject({ ok: true, version: 2 });
+    await released;
+    other.close();
+    expect(client.counts).toEqual({ inProcess: 1, writerThread: 1 });
+    // The wait for the lock is still the configured one for everything else on this connection.
+    expect(service.db.query<{ timeout: number }, []>("PRAGMA busy_timeout").get()?.timeout).toBe(5000);
+    expect(verifyStore(service.db)).toMatchObject({ ok: true, events: 2 });
   });
 });
 
