@@ -152,6 +152,46 @@ describe("compiled binary", () => {
     }
   }, E2E_TIMEOUT);
 
+  test("another process holding the write lock: a lone write waits for it off the HTTP thread, which keeps answering", async () => {
+    const dir = makeTempDir("opportunity-e2e-lock-");
+    const secret = "lock-secret-0123456789abcdef";
+    const headers = { "X-Internal-Secret": secret, "content-type": "application/json" };
+    try {
+      const dbPath = join(dir.path, "crm.db");
+      const server = await startServer(["--db", dbPath], dir.path, { INTERNAL_SECRET: secret });
+      const create = await fetch(`${server.baseUrl}/api/opportunities/integration/create`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ opportunityCode: "OPP-LOCKED", opportunityName: "锁", endCustomerName: "客户" }),
+      });
+      expect((await create.json()).code).toBe("0");
+      // An import beside the server, in the middle of a long transaction.
+      const other = new Database(dbPath);
+      other.run("BEGIN IMMEDIATE");
+      other.run("INSERT INTO idempotency_keys VALUES ('other', 'k', 'f', '{}', '2026-01-01T00:00:00.000Z')");
+      const update = fetch(`${server.baseUrl}/api/opportunities/integration/update`, {
+        method: "PUT",
+        headers,
+        body: JSON.stringify({ opportunityCode: "OPP-LOCKED", amount: 42 }),
+      });
+      // While the write waits for the lock, health checks and reads are answered at once.
+      for (let n = 0; n < 5; n++) {
+        const started = performance.now();
+        expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
+        expect(performance.now() - started).toBeLessThan(500);
+        await Bun.sleep(100);
+      }
+      other.run("COMMIT");
+      other.close();
+      expect(await (await update).json()).toEqual({ code: "0", msg: "success", data: 1 });
+      const read = await fetch(`${server.baseUrl}/api/opportunities/OPP-LOCKED`, { headers });
+      expect((await read.json()).data).toMatchObject({ amount: 42, version: 2 });
+      expect(await stop(server)).toBe(0);
+    } finally {
+      dir.cleanup();
+    }
+  }, E2E_TIMEOUT);
+
   test("import creates valid NDJSON lines and reports each rejected line with its number", async () => {
     const dir = makeTempDir("opportunity-e2e-import-");
     try {
