@@ -19,8 +19,8 @@ const root = resolve(import.meta.dir, "../..");
 const binary = join(root, "dist/opportunity-service");
 const SECRET = "bench-secret-0123456789abcdef";
 // Each mode is measured ROUNDS times per concurrency, DURATION seconds each time, interleaved with the others.
-const DURATION = process.env.BENCH_SECONDS ?? "4";
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = process.env.BENCH_SECONDS ?? "3";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = [1, 32, 128];
 const lines: string[] = [];
 const targets: string[] = [];
