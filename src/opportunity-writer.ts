@@ -79,23 +79,28 @@ export class OpportunityWriter {
   /**
    * Commits one command now, in this turn of the loop, if the write lock is free at this instant: for a caller
    * that knows no other request is coming to join a batch (the writer thread's client, for a lone request).
-   * When another connection holds the lock (an import beside the server), nothing is written and null comes
-   * back at once, rather than this thread sitting out the busy timeout: the caller hands the command to a
-   * writer that may wait. Null too while commands are queued here, which go first.
+   * Settles through `settle` and returns true; or, when another connection holds the lock (an import beside
+   * the server), writes nothing, settles nothing and returns false at once, rather than this thread sitting out
+   * the busy timeout: the caller hands the command to a writer that may wait. False too while commands are
+   * queued here, which go first.
    */
-  tryExecuteNow(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> | null {
-    if (this.queue.length > 0) return null;
+  tryExecuteNow(
+    command: OpportunityCommand,
+    metadata: EventMetadata,
+    idempotency: IdempotencyClaim | undefined,
+    settle: { resolve: (result: WriteResult) => void; reject: (error: unknown) => void },
+  ): boolean {
+    if (this.queue.length > 0) return false;
     const busy = this.claim(idempotency);
-    if (busy) return Promise.resolve(busy);
-    let pending: Pending | undefined;
-    const settled = new Promise<WriteResult>((resolve, reject) => {
-      pending = { command, metadata, idempotency, resolve, reject };
-    });
+    if (busy) {
+      settle.resolve(busy);
+      return true;
+    }
     const db = this.store.db;
     const patience = db.query<{ timeout: number }, []>("PRAGMA busy_timeout").get()?.timeout ?? 0;
     db.run("PRAGMA busy_timeout = 0");
     try {
-      return this.commitBatch([pending!], { handOverWhenLocked: true }) ? settled : null;
+      return this.commitBatch([{ command, metadata, idempotency, ...settle }], { handOverWhenLocked: true });
     } finally {
       db.run(`PRAGMA busy_timeout = ${patience}`);
     }

@@ -117,13 +117,12 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
     // Alone, and nothing else waiting on the writer thread (each request here is already among `waiting`).
     if (this.lone && requests.length === 1 && this.waiting.size === 1 && this.lone.isAlone()) {
       const request = requests[0]!;
-      const committed = this.lone.writer.tryExecuteNow(request.command, request.metadata, request.idempotency);
-      // Null: another process holds the write lock. The writer thread waits for it; this thread must not.
-      if (committed) {
+      const waiter = this.waiting.get(request.id)!;
+      // False: another process holds the write lock. The writer thread waits for it; this thread must not.
+      const settle = { resolve: waiter.resolve as (result: WriteResult) => void, reject: waiter.reject };
+      if (this.lone.writer.tryExecuteNow(request.command, request.metadata, request.idempotency, settle)) {
         this.counts.inProcess += 1;
-        const waiter = this.waiting.get(request.id)!;
         this.waiting.delete(request.id);
-        committed.then(waiter.resolve as (value: WriteResult) => void, waiter.reject);
         return;
       }
     }

@@ -164,7 +164,7 @@ describe("compiled binary", () => {
         headers,
         body: JSON.stringify({ opportunityCode: "OPP-LOCKED", opportunityName: "锁", endCustomerName: "客户" }),
       });
-      expect((await create.json()).code).toBe("0");
+      expect(((await create.json()) as { code: string }).code).toBe("0");
       // An import beside the server, in the middle of a long transaction.
       const other = new Database(dbPath);
       other.run("BEGIN IMMEDIATE");
@@ -185,7 +185,7 @@ describe("compiled binary", () => {
       other.close();
       expect(await (await update).json()).toEqual({ code: "0", msg: "success", data: 1 });
       const read = await fetch(`${server.baseUrl}/api/opportunities/OPP-LOCKED`, { headers });
-      expect((await read.json()).data).toMatchObject({ amount: 42, version: 2 });
+      expect(((await read.json()) as { data: unknown }).data).toMatchObject({ amount: 42, version: 2 });
       expect(await stop(server)).toBe(0);
     } finally {
       dir.cleanup();
