@@ -139,11 +139,14 @@ function summary(results: WrkResult[]): WrkResult & { low: number; high: number 
  * All modes run side by side and are loaded in turn, round after round: this machine's speed drifts by tens
  * of percent over minutes (other tenants), and measuring one mode after the other would put that drift into
  * the ratios. Interleaved rounds spread it over every mode alike; each figure is the median of its rounds.
+ * Each round starts one mode further on: a mode always loaded right after another one's fsyncs (while the disk
+ * still writes back) would be measured on a busier disk than one loaded after the database-free ceiling.
  */
 async function measureInterleaved(running: RunningMode[]): Promise<void> {
   for (const connections of CONCURRENCY) {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const entry of running) {
+      const order = running.map((_, index) => running[(index + round - 1) % running.length]!);
+      for (const entry of order) {
         const result = await wrk(entry.url, connections, DURATION);
         entry.rounds.set(connections, [...(entry.rounds.get(connections) ?? []), result]);
         console.log(`  round ${round}, ${entry.mode.name}, concurrency ${connections}: ${Math.round(result.rps)} req/s`);
