@@ -1,0 +1,50 @@
+/**
+ * Compares service commands under the same load, for judging one change: each command is started on its own
+ * copy of the benchmark database and loaded in interleaved rounds (see load.ts), and the medians are printed
+ * with the spread of the rounds and the server CPU per request, which on a shared machine is steadier than
+ * requests per second.
+ *
+ *   bun test/bench/compare.ts [--concurrency 32] [--rounds 6] [--seconds 5] "BINARY [FLAGS]" "BINARY [FLAGS]" ...
+ *
+ * e.g. the built binary against one built from another commit, or one binary with two sets of flags:
+ *   bun test/bench/compare.ts --concurrency 1 "dist/opportunity-service --no-writer-thread --group-commit-max-batch 1" dist/opportunity-service
+ */
+import { parseArgs } from "node:util";
+import { makeTempDir } from "../support/temp-dir";
+import { measureInterleaved, prepareDatabase, startMode, stopModes, summary, type RunningMode } from "./load";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    concurrency: { type: "string", default: "32" },
+    rounds: { type: "string", default: "6" },
+    seconds: { type: "string", default: "5" },
+  },
+});
+if (positionals.length < 1) throw new Error('usage: compare.ts [--concurrency N] [--rounds N] [--seconds N] "BINARY [FLAGS]" ...');
+if (!Bun.which("wrk")) throw new Error("wrk is not installed (make bench installs it from Debian's packages)");
+
+const commands = positionals.map((text) => text.split(/\s+/).filter(Boolean));
+const concurrency = Number(values.concurrency);
+const dir = makeTempDir("opportunity-compare-");
+const running: RunningMode[] = [];
+try {
+  const template = await prepareDatabase(commands[0]![0]!, dir.path);
+  for (const [index, [binary, ...flags]] of commands.entries()) {
+    const name = `${index + 1}: ${positionals[index]}`;
+    const command = (db: string, port: number) => [binary!, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, ...flags];
+    running.push(await startMode({ name, command }, template, dir.path, concurrency));
+  }
+  await measureInterleaved(running, [concurrency], Number(values.rounds), values.seconds!);
+  console.log("");
+  for (const entry of running) {
+    const result = summary(entry.rounds.get(concurrency)!);
+    console.log(
+      `${entry.mode.name}\n    ${Math.round(result.rps)} req/s (rounds ${Math.round(result.low)}–${Math.round(result.high)}), ` +
+        `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, server CPU ${result.cpuPerRequestUs.toFixed(1)} µs/request, errors ${result.errors}`,
+    );
+  }
+} finally {
+  await stopModes(running);
+  dir.cleanup();
+}
