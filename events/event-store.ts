@@ -33,8 +33,8 @@ export interface EventStoreOptions {
 /** Stream versions known to the transaction: its own appends over what was committed, else the database. */
 class CachedChain implements ChainCursor {
   private readonly overlay = new Map<string, number>();
-  private undo: [streamId: string, previous: number | undefined][] | undefined;
-  private attemptStart: { position: number; hash: string } | undefined;
+  /** While a savepoint is open: where the chain stood, and the stream versions it changed since. */
+  private attempt: { position: number; hash: string; undo: [streamId: string, previous: number | undefined][] } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -53,7 +53,7 @@ class CachedChain implements ChainCursor {
   }
 
   setStreamVersion(streamId: string, version: number): void {
-    this.undo?.push([streamId, this.overlay.get(streamId)]);
+    this.attempt?.undo.push([streamId, this.overlay.get(streamId)]);
     this.overlay.set(streamId, version);
   }
 
@@ -62,27 +62,25 @@ class CachedChain implements ChainCursor {
    * of the few changes of one command, not a copy of the whole batch's overlay per command.
    */
   beginAttempt(): void {
-    this.undo = [];
-    this.attemptStart = { position: this.position, hash: this.hash };
+    this.attempt = { position: this.position, hash: this.hash, undo: [] };
   }
 
   endAttempt(): void {
-    this.undo = undefined;
+    this.attempt = undefined;
   }
 
   /** Back to where the savepoint began, as ROLLBACK TO did to the database. */
   rollbackAttempt(): void {
-    const undo = this.undo ?? [];
-    for (let index = undo.length - 1; index >= 0; index--) {
-      const [streamId, previous] = undo[index]!;
+    const attempt = this.attempt;
+    if (!attempt) return;
+    for (let index = attempt.undo.length - 1; index >= 0; index--) {
+      const [streamId, previous] = attempt.undo[index]!;
       if (previous === undefined) this.overlay.delete(streamId);
       else this.overlay.set(streamId, previous);
     }
-    if (this.attemptStart) {
-      this.position = this.attemptStart.position;
-      this.hash = this.attemptStart.hash;
-    }
-    this.undo = undefined;
+    this.position = attempt.position;
+    this.hash = attempt.hash;
+    this.attempt = undefined;
   }
 
   /** After the commit: what the next transaction may trust, if the head has not moved by then. */

@@ -32,6 +32,17 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** Most requests per transaction unless configured (the groupCommitMaxBatch setting's default too). */
+export const DEFAULT_MAX_BATCH = 256;
+
+/** Whether these options commit a request that comes alone at once: group commit, without a batch wait. */
+export function commitsLoneRequestAtOnce(options: WriterOptions): boolean {
+  return (options.maxBatch ?? DEFAULT_MAX_BATCH) > 1 && (options.batchWaitMs ?? 0) === 0;
+}
+
+/** An idempotency key's place among the writes in flight. */
+const inFlightSlot = (claim: IdempotencyClaim) => `${claim.client}\n${claim.key}`;
+
 export const MESSAGES = {
   idempotencyMismatch: "Idempotency-Key 已用于另一个内容不同的请求，本次未做任何修改",
   inFlight: "相同 Idempotency-Key 的请求正在处理中，请稍后重试",
@@ -61,7 +72,7 @@ export class OpportunityWriter {
     private readonly idempotency: IdempotencyKeys | null = null,
     options: WriterOptions = {},
   ) {
-    this.maxBatch = Math.max(1, options.maxBatch ?? 256);
+    this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
     this.batchWaitMs = Math.max(0, options.batchWaitMs ?? 0);
     this.now = options.now ?? (() => new Date());
   }
@@ -109,7 +120,7 @@ export class OpportunityWriter {
   /** The in-flight refusal if the same idempotency key is being written right now; else takes the key. */
   private claim(idempotency: IdempotencyClaim | undefined): WriteResult | null {
     if (!idempotency) return null;
-    const slot = `${idempotency.client}\n${idempotency.key}`;
+    const slot = inFlightSlot(idempotency);
     if (this.inFlight.has(slot)) return { ok: false, reason: "in_flight", message: MESSAGES.inFlight };
     this.inFlight.add(slot);
     return null;
@@ -183,11 +194,11 @@ export class OpportunityWriter {
     } catch (error) {
       // The commit itself failed (disk full, read-only, lock timeout): nothing of the batch was written.
       const failure = asStorageError(error);
-      if (options.handOverWhenLocked && failure instanceof StorageUnavailableError && /^SQLITE_(BUSY|LOCKED)/.test(failure.sqliteCode)) return false;
+      if (options.handOverWhenLocked && failure instanceof StorageUnavailableError && failure.lockHeld) return false;
       for (const item of batch) item.reject(failure);
       return true;
     } finally {
-      for (const item of batch) if (item.idempotency) this.inFlight.delete(`${item.idempotency.client}\n${item.idempotency.key}`);
+      for (const item of batch) if (item.idempotency) this.inFlight.delete(inFlightSlot(item.idempotency));
     }
     batch.forEach((item, index) => {
       const outcome = outcomes[index]!;

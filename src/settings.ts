@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { assertTimeZone } from "./zoned-time";
+import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
 
 /**
  * Every setting of the service in one table: its flag, environment variable, config-file key, default and
@@ -123,7 +124,7 @@ export const SETTINGS = {
     key: "groupCommitMaxBatch",
     flag: "group-commit-max-batch",
     env: "GROUP_COMMIT_MAX_BATCH",
-    fallback: 256,
+    fallback: DEFAULT_MAX_BATCH,
     parse: integer(1, 10_000),
     help: "most requests committed in one transaction; 1 turns group commit off",
   },

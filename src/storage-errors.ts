@@ -14,11 +14,16 @@ export class StorageUnavailableError extends Error {
     this.name = "StorageUnavailableError";
   }
 
+  /** Another connection held the lock past the busy timeout: nothing is wrong with the storage itself. */
+  get lockHeld(): boolean {
+    return /^SQLITE_(BUSY|LOCKED)/.test(this.sqliteCode);
+  }
+
   /** What integrators read: Chinese, saying what happened and that a retry later is the remedy. */
   get userMessage(): string {
     if (this.sqliteCode.startsWith("SQLITE_FULL")) return "数据库磁盘空间已满，本次修改未保存，请稍后重试";
     if (this.sqliteCode.startsWith("SQLITE_READONLY")) return "数据库当前为只读，本次修改未保存，请稍后重试";
-    if (/^SQLITE_(BUSY|LOCKED)/.test(this.sqliteCode)) return "数据库繁忙，本次修改未保存，请稍后重试";
+    if (this.lockHeld) return "数据库繁忙，本次修改未保存，请稍后重试";
     return "数据库暂时无法写入，本次修改未保存，请稍后重试";
   }
 }

@@ -1,7 +1,7 @@
 import type { EventMetadata } from "../events/opportunity-events";
 import type { OpportunityCommand } from "./commands";
 import type { IdempotencyClaim } from "./idempotency";
-import type { CommitObserver, OpportunityWriter, WriteResult, WriterOptions } from "./opportunity-writer";
+import { commitsLoneRequestAtOnce, type CommitObserver, type OpportunityWriter, type WriteResult, type WriterOptions } from "./opportunity-writer";
 import { StorageUnavailableError } from "./storage-errors";
 import type { Answer, ExecuteRequest, FromWorker, ToWorker } from "./write-worker";
 
@@ -63,8 +63,7 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
    */
   static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests): Promise<WriteWorkerClient> {
     const worker = new Worker(workerEntry());
-    const groupCommitAsDefault = (writer.maxBatch ?? 256) > 1 && (writer.batchWaitMs ?? 0) === 0;
-    const client = new WriteWorkerClient(worker, groupCommitAsDefault ? lone : undefined);
+    const client = new WriteWorkerClient(worker, commitsLoneRequestAtOnce(writer) ? lone : undefined);
     await new Promise<void>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeTempDir } from "../support/temp-dir";
-import { measureInterleaved, prepareDatabase, startMode, stopModes, summary, type RunningMode } from "./load";
+import { measureInterleaved, prepareDatabase, serveCommand, startMode, stopModes, summary, type RunningMode } from "./load";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,8 +32,7 @@ try {
   const template = await prepareDatabase(commands[0]![0]!, dir.path);
   for (const [index, [binary, ...flags]] of commands.entries()) {
     const name = `${index + 1}: ${positionals[index]}`;
-    const command = (db: string, port: number) => [binary!, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, ...flags];
-    running.push(await startMode({ name, command }, template, dir.path, concurrency));
+    running.push(await startMode({ name, command: serveCommand(binary!, ...flags) }, template, dir.path, concurrency));
   }
   await measureInterleaved(running, [concurrency], Number(values.rounds), values.seconds!);
   console.log("");

@@ -91,6 +91,11 @@ export async function prepareDatabase(binary: string, dir: string): Promise<stri
 
 export type Mode = { name: string; command: (db: string, port: number) => string[] };
 
+/** `binary serve` on the given database and port (loopback), with extra flags. */
+export const serveCommand =
+  (binary: string, ...flags: string[]) =>
+  (db: string, port: number): string[] => [binary, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, ...flags];
+
 export interface RunningMode {
   mode: Mode;
   url: string;

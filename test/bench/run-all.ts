@@ -13,7 +13,7 @@ import { statSync, writeFileSync } from "node:fs";
 import { cpus as cpuList, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "../support/temp-dir";
-import { freePort, measureInterleaved, median, peakRss, prepareDatabase, SECRET, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode } from "./load";
+import { freePort, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode } from "./load";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
 
 const root = resolve(import.meta.dir, "../..");
@@ -62,12 +62,11 @@ async function main() {
     say("## HTTP: PUT /api/opportunities/integration/update, every request a real change (one event)");
     say("");
     const template = await prepareDatabase(binary, dir.path);
-    const serve = (db: string, port: number, ...flags: string[]) => [binary, "serve", "--port", String(port), "--host", "127.0.0.1", "--db", db, ...flags];
     const modes: Mode[] = [
       { name: "HTTP ceiling (validation, no database)", command: (db, port) => [process.execPath, "run", join(import.meta.dir, "ceiling-server.ts"), String(port), db, SECRET] },
-      { name: "one transaction per request, in-process", command: (db, port) => serve(db, port, "--group-commit-max-batch", "1", "--no-writer-thread") },
-      { name: "one transaction per request, writer thread", command: (db, port) => serve(db, port, "--group-commit-max-batch", "1") },
-      { name: "group commit, writer thread (the default)", command: (db, port) => serve(db, port) },
+      { name: "one transaction per request, in-process", command: serveCommand(binary, "--group-commit-max-batch", "1", "--no-writer-thread") },
+      { name: "one transaction per request, writer thread", command: serveCommand(binary, "--group-commit-max-batch", "1") },
+      { name: "group commit, writer thread (the default)", command: serveCommand(binary) },
     ];
     const running: RunningMode[] = [];
     const measured: { mode: Mode; results: Map<number, ReturnType<typeof summary>>; rss: number }[] = [];
