@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeTempDir } from "../support/temp-dir";
-import { measureInterleaved, prepareDatabase, serveCommand, startMode, stopModes, summary, type RunningMode } from "./load";
+import { describeCpu, measureInterleaved, prepareDatabase, serveCommand, startMode, stopModes, summary, type RunningMode } from "./load";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -40,7 +40,7 @@ try {
     const result = summary(entry.rounds.get(concurrency)!);
     console.log(
       `${entry.mode.name}\n    ${Math.round(result.rps)} req/s (rounds ${Math.round(result.low)}–${Math.round(result.high)}), ` +
-        `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, server CPU ${result.cpuPerRequestUs.toFixed(1)} µs/request, errors ${result.errors}`,
+        `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${describeCpu(result, 1)}, errors ${result.errors}`,
     );
   }
 } finally {

@@ -2,7 +2,7 @@
  * The load runs of the benchmarks: services started on copies of one database, wrk driving them in interleaved
  * rounds, and what each round cost the service in CPU. Used by `make bench` (run-all.ts) and compare.ts.
  */
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const SECRET = "bench-secret-0123456789abcdef";
@@ -14,6 +14,12 @@ export interface WrkResult {
   errors: number;
   /** CPU time of the service's process (all its threads) per answered request, in µs. */
   cpuPerRequestUs: number;
+  /** The same split by thread: the main (HTTP) thread, the writer thread, and the rest (JIT, GC, I/O pool). */
+  cpuHttpUs: number;
+  cpuWriterUs: number;
+  cpuOtherUs: number;
+  /** CPU time of the load generator per request: it runs on the same cores, so it counts against them too. */
+  wrkCpuPerRequestUs: number;
 }
 
 const MS_PER_UNIT: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -27,15 +33,39 @@ function parseDuration(text: string): number {
   return Number(match[1]) * MS_PER_UNIT[match[2]!]!;
 }
 
-/** User plus system CPU time of a process and all its threads so far, in seconds (Linux clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // After "pid (comm) ": state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12 here.
+/** User plus system CPU time in a /proc stat file, in seconds (Linux clock ticks of 10 ms). */
+function statCpuSeconds(path: string): number {
+  const text = readFileSync(path, "utf8");
+  // After "pid (comm) " (comm may hold spaces): state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+  const fields = text.slice(text.lastIndexOf(") ") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Bun's name for a Worker's thread (the writer thread); JSC's helpers are JITWorker, HeapHelper and so on. */
+const WORKER_THREAD = "Worker";
+
+interface ThreadCpu {
+  total: number;
+  http: number;
+  writer: number;
+}
+
+/**
+ * CPU seconds of a process so far: in all (threads that have ended included), in its main thread, which
+ * serves HTTP, and in its Worker threads (the writer thread).
+ */
+function threadCpu(pid: number): ThreadCpu {
+  let writer = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() === WORKER_THREAD) writer += statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+  }
+  return { total: statCpuSeconds(`/proc/${pid}/stat`), http: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`), writer };
+}
+
+const NO_CPU: ThreadCpu = { total: NaN, http: NaN, writer: NaN };
+
 export async function wrk(url: string, connections: number, seconds: string, pid?: number): Promise<WrkResult> {
-  const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
+  const cpuBefore = pid === undefined ? NO_CPU : threadCpu(pid);
   const child = Bun.spawn(["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", join(import.meta.dir, "update.lua"), url], {
     env: { ...process.env, BENCH_SECRET: SECRET },
     stdout: "pipe",
@@ -43,7 +73,8 @@ export async function wrk(url: string, connections: number, seconds: string, pid
   });
   const out = await new Response(child.stdout).text();
   await child.exited;
-  const cpu = pid === undefined ? NaN : cpuSeconds(pid) - cpuBefore;
+  const cpuAfter = pid === undefined ? NO_CPU : threadCpu(pid);
+  const wrkCpu = Number(child.resourceUsage()?.cpuTime.total ?? NaN) / 1e6;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   // The "Latency Distribution" lines: a percentage at the start of a line (elsewhere "50%" can end a number).
@@ -52,7 +83,21 @@ export async function wrk(url: string, connections: number, seconds: string, pid
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
-  return { rps, p50, p99, errors, cpuPerRequestUs: (cpu * 1e6) / requests };
+  const perRequest = (seconds: number) => (seconds * 1e6) / requests;
+  const http = perRequest(cpuAfter.http - cpuBefore.http);
+  const writer = perRequest(cpuAfter.writer - cpuBefore.writer);
+  const total = perRequest(cpuAfter.total - cpuBefore.total);
+  return {
+    rps,
+    p50,
+    p99,
+    errors,
+    cpuPerRequestUs: total,
+    cpuHttpUs: http,
+    cpuWriterUs: writer,
+    cpuOtherUs: total - http - writer,
+    wrkCpuPerRequestUs: perRequest(wrkCpu),
+  };
 }
 
 /** A port nobody listens on right now. */
@@ -126,6 +171,13 @@ export async function stopModes(running: RunningMode[]): Promise<void> {
   await Promise.all(running.map((entry) => entry.child.exited));
 }
 
+/** "server CPU … µs/request (HTTP thread …, writer thread …, other …), wrk … µs/request" for reports. */
+export function describeCpu(result: WrkResult, digits = 0): string {
+  const us = (value: number) => value.toFixed(digits);
+  const threads = [`HTTP thread ${us(result.cpuHttpUs)}`, ...(result.cpuWriterUs > 0 ? [`writer thread ${us(result.cpuWriterUs)}`] : []), `other ${us(result.cpuOtherUs)}`];
+  return `server CPU ${us(result.cpuPerRequestUs)} µs/request (${threads.join(", ")}), wrk ${us(result.wrkCpuPerRequestUs)} µs/request`;
+}
+
 export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** The median of each figure over the rounds (errors: the total), and the slowest and fastest round. */
@@ -138,6 +190,10 @@ export function summary(results: WrkResult[]): WrkResult & { low: number; high: 
     p99: median(results.map((r) => r.p99)),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     cpuPerRequestUs: median(results.map((r) => r.cpuPerRequestUs)),
+    cpuHttpUs: median(results.map((r) => r.cpuHttpUs)),
+    cpuWriterUs: median(results.map((r) => r.cpuWriterUs)),
+    cpuOtherUs: median(results.map((r) => r.cpuOtherUs)),
+    wrkCpuPerRequestUs: median(results.map((r) => r.wrkCpuPerRequestUs)),
   };
 }
 
@@ -155,7 +211,7 @@ export async function measureInterleaved(running: RunningMode[], concurrencies: 
       for (const entry of order) {
         const result = await wrk(entry.url, connections, seconds, entry.child.pid);
         entry.rounds.set(connections, [...(entry.rounds.get(connections) ?? []), result]);
-        console.log(`  round ${round}, ${entry.mode.name}, concurrency ${connections}: ${Math.round(result.rps)} req/s, ${result.cpuPerRequestUs.toFixed(1)} µs CPU per request`);
+        console.log(`  round ${round}, ${entry.mode.name}, concurrency ${connections}: ${Math.round(result.rps)} req/s, ${describeCpu(result, 1)}`);
       }
     }
   }
