@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { run, startServer, stop, useBinary, type Server } from "../support/binary";
-import { makeTempDir } from "../support/temp-dir";
+import { makeTempDir, type TempDir } from "../support/temp-dir";
 
 // Issue "Nothing lost", storage failures: the compiled binary on a database that suddenly cannot take writes
 // (disk full, files made unwritable). Every write must answer 503 with a Chinese message in the envelope and
@@ -81,7 +81,7 @@ function immutableIsEnforced(): { ok: boolean; why: string } {
 const immutable = immutableIsEnforced();
 if (!immutable.ok) console.warn(`SKIPPING the unwritable-database test: ${immutable.why}`);
 
-let work: { path: string; cleanup: () => void };
+let work: TempDir;
 let secretsPath = "";
 let mountPoint = "";
 let mounted = false;

@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import type { App } from "../../src/http/app";
 import { AuthThrottle, type ThrottleOptions } from "../../src/http/auth-throttle";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import type { ServiceStore } from "../../src/service-store";
 import { CREATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
 import { OTHER_CLIENT_SECRET, TEST_SECRET } from "../support/test-service";
-import { TempDatabase, appFor, callApp, eventCount, type RequestOptions } from "./reliability-support";
+import { appFor, callApp, eventCount, useTempService, type RequestOptions } from "./reliability-support";
 
 // Secret guessing is slowed down per address: after `limit` failures within the window an address is refused
 // with 429 for the lockout, even with the right secret, while every other address goes on as before.
@@ -15,17 +15,12 @@ const tooMany = (seconds: number) => `鉴权失败次数过多，请 ${seconds} 
 const ATTACKER = "203.0.113.7";
 const NEIGHBOUR = "198.51.100.20";
 
-let temp: TempDatabase;
+const temp = useTempService();
 let service: ServiceStore;
 let nowMs: number;
 beforeEach(() => {
-  temp = new TempDatabase();
-  service = openServiceStore(temp.path);
+  service = temp.open();
   nowMs = Date.UTC(2026, 4, 1, 9, 0, 0, 0);
-});
-afterEach(() => {
-  service.close();
-  temp.dispose();
 });
 
 function appWithThrottle(options: Omit<ThrottleOptions, "now">): App {

@@ -1,15 +1,14 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { WriteTransaction } from "../../events/event-store";
 import type { StoredEvent } from "../../events/stored-event";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriteResult } from "../../src/opportunity-writer";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, call, expectSuccess } from "../http/http-client";
 import { startTestService } from "../support/test-service";
 import {
   META,
-  TempDatabase,
   createCommand,
   eventCount,
   idempotencyKeysOf,
@@ -17,6 +16,7 @@ import {
   recordCommits,
   settlesBefore,
   updateCommand,
+  useTempService,
   writerWithProjector,
 } from "./reliability-support";
 
@@ -27,28 +27,14 @@ import {
 const CREATED = "OpportunityCreated";
 const UPDATED = "OpportunityUpdated";
 
-let temp: TempDatabase;
-let service: ServiceStore | undefined;
-beforeEach(() => {
-  temp = new TempDatabase();
-});
-afterEach(() => {
-  service?.close();
-  service = undefined;
-  temp.dispose();
-});
-
-function open(writer: { maxBatch?: number; batchWaitMs?: number } = {}): ServiceStore {
-  service = openServiceStore(temp.path, { writer });
-  return service;
-}
+const temp = useTempService();
 
 const okId = (result: WriteResult) => (result.ok ? result.id : null);
 const codesInTable = (s: ServiceStore) => s.opportunities.list().map((row) => [row.id, row.opportunityCode, row.version]);
 
 describe("batching", () => {
   test("fifty creates sent at once: fewer transactions than requests, ids 1..50 in order, no gaps", async () => {
-    const s = open();
+    const s = temp.open();
     const commits = recordCommits(s.writer);
     const codes = Array.from({ length: 50 }, (_, index) => `OPP-GC-${String(index + 1).padStart(2, "0")}`);
     const results = await Promise.all(codes.map((code) => s.writer.execute(createCommand(code), META)));
@@ -65,7 +51,7 @@ describe("batching", () => {
   });
 
   test("a create and then an update of the same new code in one batch both succeed", async () => {
-    const s = open();
+    const s = temp.open();
     const commits = recordCommits(s.writer);
     const [created, updated, guarded, stale] = await Promise.all([
       s.writer.execute(createCommand("OPP-GC-NEW", { amount: 1 }), META),
@@ -83,7 +69,7 @@ describe("batching", () => {
   });
 
   test("one command's rejection does not affect the others in its batch", async () => {
-    const s = open();
+    const s = temp.open();
     const commits = recordCommits(s.writer);
     const results = await Promise.all([
       s.writer.execute(createCommand("OPP-GC-A"), META),
@@ -102,7 +88,7 @@ describe("batching", () => {
   });
 
   test("maxBatch: 1 commits one transaction per request", async () => {
-    const s = open({ maxBatch: 1 });
+    const s = temp.open({ writer: { maxBatch: 1 } });
     const commits = recordCommits(s.writer);
     const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB1-${index}`), META)));
     expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -110,7 +96,7 @@ describe("batching", () => {
   });
 
   test("maxBatch caps each transaction; every request is still committed", async () => {
-    const s = open({ maxBatch: 4 });
+    const s = temp.open({ writer: { maxBatch: 4 } });
     const commits = recordCommits(s.writer);
     const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB4-${index}`), META)));
     expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -120,7 +106,7 @@ describe("batching", () => {
   });
 
   test("a single request at concurrency 1 is committed without waiting for others", async () => {
-    const s = open();
+    const s = temp.open();
     const commits = recordCommits(s.writer);
     const alone = s.writer.execute(createCommand("OPP-ALONE"), META);
     expect(await settlesBefore(alone, 100)).toBe("settled");
@@ -130,17 +116,16 @@ describe("batching", () => {
 
   test("batchWaitMs lets requests of later turns of the loop join the batch; with 0 they commit on their own", async () => {
     const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-    const waiting = open({ batchWaitMs: 300 });
+    const waiting = temp.open({ writer: { batchWaitMs: 300 } });
     const waitingCommits = recordCommits(waiting.writer);
     const first = waiting.writer.execute(createCommand("OPP-BW-1"), META);
     await nextTurn();
     const second = waiting.writer.execute(createCommand("OPP-BW-2"), META);
     expect((await Promise.all([first, second])).map(okId)).toEqual([1, 2]);
     expect(waitingCommits).toEqual([[CREATED, CREATED]]);
-    waiting.close();
-    service = undefined;
+    temp.close(waiting);
 
-    const eager = open({ batchWaitMs: 0 });
+    const eager = temp.open({ writer: { batchWaitMs: 0 } });
     const eagerCommits = recordCommits(eager.writer);
     const third = eager.writer.execute(createCommand("OPP-BW-3"), META);
     await nextTurn();
@@ -153,7 +138,7 @@ describe("batching", () => {
     "a batch that is full commits at once instead of waiting out batchWaitMs",
     async () => {
       // batchWaitMs is how long a batch may wait "for more requests"; a full batch can take no more.
-      const s = open({ maxBatch: 2, batchWaitMs: 2_000 });
+      const s = temp.open({ writer: { maxBatch: 2, batchWaitMs: 2_000 } });
       const commits = recordCommits(s.writer);
       const both = Promise.all([s.writer.execute(createCommand("OPP-FULL-1"), META), s.writer.execute(createCommand("OPP-FULL-2"), META)]);
       const outcome = await settlesBefore(both, 500);
@@ -188,7 +173,7 @@ describe("batching", () => {
 
 describe("failures inside a batch", () => {
   test("an unexpected error in one command rejects only its promise; the others commit and no trace of it remains", async () => {
-    const s = open();
+    const s = temp.open();
     let failing = true;
     const boom = (_db: unknown, event: StoredEvent) => {
       if (failing && event.streamId === "OPP-BOOM") throw new Error("projector failed for OPP-BOOM");
@@ -230,7 +215,7 @@ describe("failures inside a batch", () => {
   test("the first command of a batch failing after its append leaves no gap and no broken link for the next", async () => {
     // The first append of a transaction is where the store reads the chain's head; the failed attempt's
     // position and hash must go with its rollback.
-    const s = open();
+    const s = temp.open();
     await s.writer.execute(createCommand("OPP-BEFORE"), META);
     const boom = (_db: unknown, event: StoredEvent) => {
       if (event.streamId === "OPP-FIRST-BOOM") throw new Error("projector failed");
@@ -248,7 +233,7 @@ describe("failures inside a batch", () => {
   });
 
   test("a failed COMMIT rejects every promise of its batch and writes nothing", async () => {
-    const s = open();
+    const s = temp.open();
     await s.writer.execute(createCommand("OPP-BEFORE", { amount: 1 }), META);
     // A deferred foreign key is checked at COMMIT: an event of OPP-POISON makes the COMMIT itself fail.
     s.db.run("CREATE TABLE commit_guard_parent (id INTEGER PRIMARY KEY)");
@@ -278,7 +263,7 @@ describe("failures inside a batch", () => {
   });
 
   test("a commit that fails for the storage rejects every promise of its batch with StorageUnavailableError", async () => {
-    const s = open();
+    const s = temp.open();
     await s.writer.execute(createCommand("OPP-KEPT"), META);
     const before = eventCount(s.db);
     const commits = recordCommits(s.writer);

@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { openServiceStore } from "../../src/service-store";
 import { MESSAGES } from "../../src/opportunity-writer";
 import { CREATE_PATH, UPDATE_PATH, call, expectFailure, expectSuccess, readRecord, reasonsOf, send, snapshot, streamOf } from "../http/http-client";
 import { OTHER_CLIENT_SECRET, startTestService, type TestService } from "../support/test-service";
-import { META, TempDatabase, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, updateCommand } from "./reliability-support";
+import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, updateCommand, useTempService } from "./reliability-support";
 
 // "Nothing lost": a client that retries a write with the same Idempotency-Key gets the first answer again and
 // nothing is applied twice; a key reused for another request is refused; keys are per client and survive restarts.
@@ -218,154 +217,126 @@ describe("Idempotency-Key over HTTP", () => {
 });
 
 describe("Idempotency keys across a restart and pruning", () => {
-  let temp: TempDatabase;
-  beforeEach(() => {
-    temp = new TempDatabase();
-  });
-  afterEach(() => temp.dispose());
+  const temp = useTempService();
 
   test("keys survive a restart: the reopened service replays the first answer and still refuses another body", async () => {
-    const first = openServiceStore(temp.path);
+    const first = temp.open();
     const answer = await callApp(appFor(first), "POST", CREATE_PATH, { body: createBody("OPP-RESTART"), headers: withKey("key-restart") });
     expect(expectSuccess(answer)).toBe(1);
-    first.close();
+    temp.close(first);
 
-    const second = openServiceStore(temp.path);
-    try {
-      const app = appFor(second);
-      const retry = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART"), headers: withKey("key-restart") });
-      expect(retry.text).toBe(answer.text);
-      expect(retry.headers.get("idempotent-replayed")).toBe("true");
-      expect(retry.headers.get("etag")).toBe('"1"');
-      const other = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART-2"), headers: withKey("key-restart") });
-      expectFailure(other, 200, MISMATCH);
-      expect(eventCount(second.db)).toBe(1);
-    } finally {
-      second.close();
-    }
+    const second = temp.open();
+    const app = appFor(second);
+    const retry = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART"), headers: withKey("key-restart") });
+    expect(retry.text).toBe(answer.text);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(retry.headers.get("etag")).toBe('"1"');
+    const other = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART-2"), headers: withKey("key-restart") });
+    expectFailure(other, 200, MISMATCH);
+    expect(eventCount(second.db)).toBe(1);
   });
 
   test("pruneIdempotencyKeys forgets keys first used before a date; the key is then usable afresh", async () => {
     const start = Date.UTC(2026, 3, 1, 8, 0, 0, 0);
     let nowMs = start;
     const hour = 3_600_000;
-    const service = openServiceStore(temp.path, { now: () => new Date(nowMs) });
-    try {
-      const app = appFor(service);
-      expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OLD"), headers: withKey("old-key") }));
-      nowMs = start + 2 * hour;
-      expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-NEW"), headers: withKey("new-key") }));
-      nowMs = start + 26 * hour;
+    const service = temp.open({ now: () => new Date(nowMs) });
+    const app = appFor(service);
+    expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OLD"), headers: withKey("old-key") }));
+    nowMs = start + 2 * hour;
+    expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-NEW"), headers: withKey("new-key") }));
+    nowMs = start + 26 * hour;
 
-      expect(await service.writer.pruneIdempotencyKeys(new Date(start + hour))).toBe(1);
-      expect(idempotencyKeysOf(service.db)).toEqual([{ client: "oms", key: "new-key" }]);
-      // A key used exactly at the cut-off was not used before it: kept.
-      expect(await service.writer.pruneIdempotencyKeys(new Date(start + 2 * hour))).toBe(0);
+    expect(await service.writer.pruneIdempotencyKeys(new Date(start + hour))).toBe(1);
+    expect(idempotencyKeysOf(service.db)).toEqual([{ client: "oms", key: "new-key" }]);
+    // A key used exactly at the cut-off was not used before it: kept.
+    expect(await service.writer.pruneIdempotencyKeys(new Date(start + 2 * hour))).toBe(0);
 
-      // The forgotten key: the same request is decided afresh (the code now exists), another body is accepted.
-      const same = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OLD"), headers: withKey("old-key") });
-      expectFailure(same, 200, "商机编号已存在: OPP-OLD");
-      expect(same.headers.get("idempotent-replayed")).toBeNull();
-      // That refusal is now what "old-key" answers; prune it again to reuse the key for another body.
-      expect(await service.writer.pruneIdempotencyKeys(new Date(start + 27 * hour))).toBe(2);
-      const reused = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OTHER"), headers: withKey("old-key") });
-      expect(expectSuccess(reused)).toBe(3);
-      expect(reused.headers.get("idempotent-replayed")).toBeNull();
-      expect(eventCount(service.db)).toBe(3);
-    } finally {
-      service.close();
-    }
+    // The forgotten key: the same request is decided afresh (the code now exists), another body is accepted.
+    const same = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OLD"), headers: withKey("old-key") });
+    expectFailure(same, 200, "商机编号已存在: OPP-OLD");
+    expect(same.headers.get("idempotent-replayed")).toBeNull();
+    // That refusal is now what "old-key" answers; prune it again to reuse the key for another body.
+    expect(await service.writer.pruneIdempotencyKeys(new Date(start + 27 * hour))).toBe(2);
+    const reused = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OTHER"), headers: withKey("old-key") });
+    expect(expectSuccess(reused)).toBe(3);
+    expect(reused.headers.get("idempotent-replayed")).toBeNull();
+    expect(eventCount(service.db)).toBe(3);
   });
 
   test("a kept key is still replayed after pruning older ones", async () => {
     const start = Date.UTC(2026, 3, 1, 8, 0, 0, 0);
     let nowMs = start;
-    const service = openServiceStore(temp.path, { now: () => new Date(nowMs) });
-    try {
-      const app = appFor(service);
-      expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-A"), headers: withKey("key-a") }));
-      nowMs = start + 10_000;
-      const kept = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-B"), headers: withKey("key-b") });
-      expect(await service.writer.pruneIdempotencyKeys(new Date(start + 5_000))).toBe(1);
-      const retry = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-B"), headers: withKey("key-b") });
-      expect(retry.text).toBe(kept.text);
-      expect(retry.headers.get("idempotent-replayed")).toBe("true");
-      // The pruned one is decided afresh with another body.
-      expect(expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-C"), headers: withKey("key-a") }))).toBe(3);
-    } finally {
-      service.close();
-    }
+    const service = temp.open({ now: () => new Date(nowMs) });
+    const app = appFor(service);
+    expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-A"), headers: withKey("key-a") }));
+    nowMs = start + 10_000;
+    const kept = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-B"), headers: withKey("key-b") });
+    expect(await service.writer.pruneIdempotencyKeys(new Date(start + 5_000))).toBe(1);
+    const retry = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-B"), headers: withKey("key-b") });
+    expect(retry.text).toBe(kept.text);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    // The pruned one is decided afresh with another body.
+    expect(expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-C"), headers: withKey("key-a") }))).toBe(3);
   });
 });
 
 describe("Idempotency keys in the writer", () => {
-  let temp: TempDatabase;
-  beforeEach(() => {
-    temp = new TempDatabase();
-  });
-  afterEach(() => temp.dispose());
+  const temp = useTempService();
 
   test("a second execute with a key still in flight resolves at once with in_flight; other clients and keys are not held up", async () => {
-    const service = openServiceStore(temp.path);
-    try {
-      const claim = { client: "oms", key: "k-1", fingerprint: "fp-a" };
-      const first = service.writer.execute(createCommand("OPP-W1"), META, claim);
-      const sameKey = service.writer.execute(createCommand("OPP-W1"), META, claim);
-      const otherBody = service.writer.execute(createCommand("OPP-W2"), META, { ...claim, fingerprint: "fp-b" });
-      const otherClient = service.writer.execute(createCommand("OPP-W3"), META, { ...claim, client: "bidding" });
-      const otherKey = service.writer.execute(createCommand("OPP-W4"), META, { ...claim, key: "k-2" });
-      // The in-flight answers do not wait for the commit.
-      expect(service.writer.pending).toBe(3);
-      expect(await sameKey).toEqual({ ok: false, reason: "in_flight", message: IN_FLIGHT });
-      expect(await otherBody).toEqual({ ok: false, reason: "in_flight", message: IN_FLIGHT });
-      expect(service.writer.pending).toBe(3);
+    const service = temp.open();
+    const claim = { client: "oms", key: "k-1", fingerprint: "fp-a" };
+    const first = service.writer.execute(createCommand("OPP-W1"), META, claim);
+    const sameKey = service.writer.execute(createCommand("OPP-W1"), META, claim);
+    const otherBody = service.writer.execute(createCommand("OPP-W2"), META, { ...claim, fingerprint: "fp-b" });
+    const otherClient = service.writer.execute(createCommand("OPP-W3"), META, { ...claim, client: "bidding" });
+    const otherKey = service.writer.execute(createCommand("OPP-W4"), META, { ...claim, key: "k-2" });
+    // The in-flight answers do not wait for the commit.
+    expect(service.writer.pending).toBe(3);
+    expect(await sameKey).toEqual({ ok: false, reason: "in_flight", message: IN_FLIGHT });
+    expect(await otherBody).toEqual({ ok: false, reason: "in_flight", message: IN_FLIGHT });
+    expect(service.writer.pending).toBe(3);
 
-      const results = await Promise.all([first, otherClient, otherKey]);
-      expect(results.map((result) => [result.ok, result.ok ? result.id : null])).toEqual([
-        [true, 1],
-        [true, 2],
-        [true, 3],
-      ]);
-      expect(eventCount(service.db)).toBe(3);
+    const results = await Promise.all([first, otherClient, otherKey]);
+    expect(results.map((result) => [result.ok, result.ok ? result.id : null])).toEqual([
+      [true, 1],
+      [true, 2],
+      [true, 3],
+    ]);
+    expect(eventCount(service.db)).toBe(3);
 
-      const replay = await service.writer.execute(createCommand("OPP-W1"), META, claim);
-      expect(replay).toMatchObject({ ok: true, id: 1, version: 1, events: [], replayed: true });
-      const mismatch = await service.writer.execute(createCommand("OPP-W9"), META, { ...claim, fingerprint: "fp-z" });
-      expect(mismatch).toEqual({ ok: false, reason: "idempotency_mismatch", message: MISMATCH });
-      expect(eventCount(service.db)).toBe(3);
-    } finally {
-      service.close();
-    }
+    const replay = await service.writer.execute(createCommand("OPP-W1"), META, claim);
+    expect(replay).toMatchObject({ ok: true, id: 1, version: 1, events: [], replayed: true });
+    const mismatch = await service.writer.execute(createCommand("OPP-W9"), META, { ...claim, fingerprint: "fp-z" });
+    expect(mismatch).toEqual({ ok: false, reason: "idempotency_mismatch", message: MISMATCH });
+    expect(eventCount(service.db)).toBe(3);
   });
 
   test("a rejection and a no-op update are stored as outcomes and replayed without appending", async () => {
-    const service = openServiceStore(temp.path);
-    try {
-      const claim = (key: string) => ({ client: "oms", key, fingerprint: `fp-${key}` });
-      expect(await service.writer.execute(updateCommand("OPP-NONE", { amount: 1 }), META, claim("r"))).toEqual({
-        ok: false,
-        reason: "not_found",
-        message: "商机不存在",
-      });
-      await service.writer.execute(createCommand("OPP-NOOP", { amount: 2 }), META);
-      const noop = await service.writer.execute(updateCommand("OPP-NOOP", { amount: 2 }), META, claim("n"));
-      expect(noop).toEqual({ ok: true, id: 1, version: 1, events: [] });
-      expect(await service.writer.execute(updateCommand("OPP-NONE", { amount: 1 }), META, claim("r"))).toEqual({
-        ok: false,
-        reason: "not_found",
-        message: "商机不存在",
-        replayed: true,
-      });
-      expect(await service.writer.execute(updateCommand("OPP-NOOP", { amount: 2 }), META, claim("n"))).toEqual({
-        ok: true,
-        id: 1,
-        version: 1,
-        events: [],
-        replayed: true,
-      });
-      expect(eventCount(service.db)).toBe(1);
-    } finally {
-      service.close();
-    }
+    const service = temp.open();
+    const claim = (key: string) => ({ client: "oms", key, fingerprint: `fp-${key}` });
+    expect(await service.writer.execute(updateCommand("OPP-NONE", { amount: 1 }), META, claim("r"))).toEqual({
+      ok: false,
+      reason: "not_found",
+      message: "商机不存在",
+    });
+    await service.writer.execute(createCommand("OPP-NOOP", { amount: 2 }), META);
+    const noop = await service.writer.execute(updateCommand("OPP-NOOP", { amount: 2 }), META, claim("n"));
+    expect(noop).toEqual({ ok: true, id: 1, version: 1, events: [] });
+    expect(await service.writer.execute(updateCommand("OPP-NONE", { amount: 1 }), META, claim("r"))).toEqual({
+      ok: false,
+      reason: "not_found",
+      message: "商机不存在",
+      replayed: true,
+    });
+    expect(await service.writer.execute(updateCommand("OPP-NOOP", { amount: 2 }), META, claim("n"))).toEqual({
+      ok: true,
+      id: 1,
+      version: 1,
+      events: [],
+      replayed: true,
+    });
+    expect(eventCount(service.db)).toBe(1);
   });
 });

@@ -4,6 +4,7 @@
  * through app.handle with a chosen secret and peer address.
  */
 import type { Database } from "bun:sqlite";
+import { afterEach, beforeEach } from "bun:test";
 import { join } from "node:path";
 import { openDatabase } from "../../events/database";
 import { EventStore, type Projector } from "../../events/event-store";
@@ -16,11 +17,11 @@ import { noteClientAddress } from "../../src/http/request-context";
 import { IdempotencyKeys } from "../../src/idempotency";
 import { OpportunityWriter, type WriterOptions } from "../../src/opportunity-writer";
 import { SecretVerifier } from "../../src/secrets";
-import type { ServiceStore } from "../../src/service-store";
+import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
 import type { StorageUnavailableError } from "../../src/storage-errors";
 import { answerOf, type Answer } from "../http/http-client";
-import { makeTempDir } from "../support/temp-dir";
+import { makeTempDir, type TempDir } from "../support/temp-dir";
 import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, TIME_ZONE } from "../support/test-service";
 
 export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" };
@@ -90,13 +91,53 @@ export async function callApp(app: App, method: string, path: string, options: R
 }
 
 /** A temporary directory holding one database file; `dispose` removes it. */
-export class TempDatabase {
-  private readonly dir = makeTempDir("opportunity-reliability-");
-  readonly path = join(this.dir.path, "opportunities.db");
+type ServiceOptions = Parameters<typeof openServiceStore>[1];
 
-  dispose(): void {
-    this.dir.cleanup();
-  }
+/** A database file of one test, and the services it opened on it. */
+export interface TempService {
+  /** The database file of the test running now. */
+  readonly path: string;
+  /** A service on that file, closed after the test unless the test has closed it with `close`. */
+  open(options?: ServiceOptions): ServiceStore;
+  /** Closes a service now (to reopen the file, as a restart does); it is not closed again after the test. */
+  close(service: ServiceStore): void;
+}
+
+/**
+ * For each test of the calling file (or describe block): a new temporary database, removed after the test
+ * once every service opened on it is closed. `beforeClose` runs first, for what must end before the services
+ * do (a writer thread on the same file).
+ */
+export function useTempService(options: { beforeClose?: () => void | Promise<void> } = {}): TempService {
+  let dir: TempDir | undefined;
+  const opened = new Set<ServiceStore>();
+  const path = () => join(dir!.path, "opportunities.db");
+  beforeEach(() => {
+    dir = makeTempDir("opportunity-reliability-");
+  });
+  afterEach(async () => {
+    try {
+      await options.beforeClose?.();
+    } finally {
+      for (const service of opened) service.close();
+      opened.clear();
+      dir?.cleanup();
+      dir = undefined;
+    }
+  });
+  return {
+    get path() {
+      return path();
+    },
+    open(options = {}) {
+      const service = openServiceStore(path(), options);
+      opened.add(service);
+      return service;
+    },
+    close(service) {
+      if (opened.delete(service)) service.close();
+    },
+  };
 }
 
 /**

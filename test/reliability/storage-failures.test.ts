@@ -1,12 +1,12 @@
 import { Database } from "bun:sqlite";
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { WriteTransaction } from "../../events/event-store";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { App } from "../../src/http/app";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
-import { META, TempDatabase, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, openReadOnly, sendTo } from "./reliability-support";
+import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, openReadOnly, sendTo, useTempService } from "./reliability-support";
 
 // When the database cannot take a write (read-only file, lock held too long, disk full, I/O error) the answer is
 // HTTP 503 with a Chinese message and Retry-After, nothing is half-written, and the service recovers by itself
@@ -39,21 +39,11 @@ function stateOf(db: Database) {
   };
 }
 
-let temp: TempDatabase;
-let service: ServiceStore | undefined;
-beforeEach(() => {
-  temp = new TempDatabase();
-});
-afterEach(() => {
-  service?.close();
-  service = undefined;
-  temp.dispose();
-});
+const temp = useTempService();
 
 /** The service with an app that records what it reports as storage failures and as unexpected errors. */
 function openWithApp(): { s: ServiceStore; app: App; unavailable: StorageUnavailableError[]; unexpected: unknown[] } {
-  const s = openServiceStore(temp.path);
-  service = s;
+  const s = temp.open();
   const unavailable: StorageUnavailableError[] = [];
   const unexpected: unknown[] = [];
   const app = appFor(s, { onStorageUnavailable: (error) => unavailable.push(error), onUnexpectedError: (error) => unexpected.push(error) });
@@ -64,9 +54,9 @@ describe("read-only database", () => {
   test("writes answer 503 with a Chinese message and Retry-After, reads go on, nothing is half-written", async () => {
     // Running as root, `chmod 0444` would not stop SQLite from writing: open the file read-only instead, which is
     // what SQLite falls back to for a file it may not write.
-    const first = openServiceStore(temp.path);
+    const first = temp.open();
     expectSuccess(await callApp(appFor(first), "POST", CREATE_PATH, { body: createBody("OPP-RO", { amount: 1 }) }));
-    first.close();
+    temp.close(first);
     const readOnly = openReadOnly(temp.path);
     const before = stateOf(readOnly.db);
     const unavailable: StorageUnavailableError[] = [];
@@ -97,8 +87,7 @@ describe("read-only database", () => {
     }
 
     // Writable again: the store is whole, and the failed request's key was never recorded, so a retry applies it.
-    const again = openServiceStore(temp.path);
-    service = again;
+    const again = temp.open();
     expect(verifyStore(again.db)).toMatchObject({ ok: true, events: 1, opportunities: 1, problem: null });
     expect(stateOf(again.db)).toEqual(before);
     const retry = await callApp(appFor(again), "POST", CREATE_PATH, { body: createBody("OPP-RO-NEW"), headers: { "idempotency-key": "ro-key" } });
@@ -212,8 +201,7 @@ describe("disk full", () => {
   });
 
   test("in the writer, a full disk rejects with StorageUnavailableError (SQLITE_FULL), not a savepoint error", async () => {
-    const s = openServiceStore(temp.path);
-    service = s;
+    const s = temp.open();
     await s.writer.execute(createCommand("OPP-FULL", { description: bigText }), META);
     fill(s.db);
     const settled = await Promise.allSettled([s.writer.execute(createCommand("OPP-FULL-5", { description: bigText }), META)]);

@@ -1,30 +1,29 @@
 import { Database } from "bun:sqlite";
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriterOptions } from "../../src/opportunity-writer";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
+import type { ServiceStore } from "../../src/service-store";
 import { WriteWorkerClient } from "../../src/write-worker-client";
-import { META, TempDatabase, createCommand, eventCount, updateCommand } from "./reliability-support";
+import { META, createCommand, eventCount, updateCommand, useTempService } from "./reliability-support";
 
 // The writer thread's client: requests of one turn of the loop go to the writer thread together (group
 // commit there); a request that comes alone is committed on the calling thread's own connection, so that
 // concurrency 1 pays no hop between threads. The two connections take turns on one database and chain.
 
-let temp: TempDatabase;
-let service: ServiceStore;
 let client: WriteWorkerClient | undefined;
+// The writer thread ends before the services on its database close.
+const temp = useTempService({
+  beforeClose: async () => {
+    await client?.close();
+    client = undefined;
+  },
+});
+let service: ServiceStore;
 let alone = true;
 
 beforeEach(() => {
-  temp = new TempDatabase();
-  service = openServiceStore(temp.path);
+  service = temp.open();
   alone = true;
-});
-afterEach(async () => {
-  await client?.close();
-  client = undefined;
-  service.close();
-  temp.dispose();
 });
 
 async function start(writer: WriterOptions = {}): Promise<{ client: WriteWorkerClient; commits: string[][] }> {
