@@ -18,6 +18,7 @@ import { makeTempDir } from "../support/temp-dir";
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const OPPORTUNITIES = Number(process.env.BENCH_OPPORTUNITIES ?? 10_000);
 const BATCH = 10_000;
+const REBUILD_RUNS = 3;
 const STAGES = ["lead", "initial_contact", "requirement_confirmed", "solution", "bidding", "negotiation", "won", "lost"];
 
 // A fixed-seed generator so every run builds the same store.
@@ -77,10 +78,20 @@ export function rebuildAndVerify(log: (line: string) => void = console.log): { e
   log(`generated ${events} events over ${OPPORTUNITIES} opportunities in ${(generateMs / 1000).toFixed(1)} s (${rate(events, generateMs)} events/s through decide + append); database ${(statSync(path).size / 1048576).toFixed(0)} MiB`);
 
   const db = openDatabase(path);
-  started = performance.now();
-  const rebuilt = rebuildOpportunities(db);
-  const rebuildMs = performance.now() - started;
-  log(`rebuild: ${rebuilt.events} events -> ${rebuilt.opportunities} opportunities in ${(rebuildMs / 1000).toFixed(2)} s = ${rate(rebuilt.events, rebuildMs)} events/s (target >= 300000)`);
+  // One timing is one sample of a machine whose speed drifts: rebuild (which starts over each time) three
+  // times and take the median, as the HTTP figures are medians of rounds.
+  const runs: { ms: number; events: number; opportunities: number }[] = [];
+  for (let run = 0; run < REBUILD_RUNS; run++) {
+    started = performance.now();
+    const rebuilt = rebuildOpportunities(db);
+    runs.push({ ms: performance.now() - started, ...rebuilt });
+  }
+  const rebuilt = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)]!;
+  const rebuildMs = rebuilt.ms;
+  log(
+    `rebuild: ${rebuilt.events} events -> ${rebuilt.opportunities} opportunities, median of ${runs.length} runs ${(rebuildMs / 1000).toFixed(2)} s = ` +
+      `${rate(rebuilt.events, rebuildMs)} events/s (runs: ${runs.map((entry) => rate(entry.events, entry.ms)).join(", ")} events/s; target >= 300000)`,
+  );
 
   started = performance.now();
   const report = db.transaction(() => verifyStore(db))();
