@@ -11,6 +11,7 @@ import { SCHEMA_VERSION, schemaVersionOf } from "../../src/schema-migrations";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import { chainProblems, eventRows, opportunityRows } from "../store/store-fixture";
 import { makeTempDir } from "../support/temp-dir";
+import { startWriterProcess } from "../support/writer-process";
 
 // backupDatabase(db, target): a consistent, verified copy of a live database, never over an existing file.
 
@@ -223,31 +224,16 @@ describe("while another connection keeps writing", () => {
     const main = service();
     await create(main, "OPP-BUSY-SEED");
     const count = 150;
-    const child = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "busy-writer.ts"), main.path, "BUSY", String(count)], {
-      cwd: join(import.meta.dir, "..", ".."),
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    cleanups.push(() => {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    });
-    const reader = child.stdout.getReader();
-    const decoder = new TextDecoder();
-    let output = "";
-    while (!output.includes("ready\n")) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`writer did not start: ${output} ${await new Response(child.stderr).text()}`);
-      output += decoder.decode(value);
-    }
-    child.stdin.write("go\n");
-    child.stdin.flush();
+    const busy = await startWriterProcess(main.path, { prefix: "BUSY", count, sharedCode: "OPP-BUSY-SEED" });
+    cleanups.push(busy.kill);
+    busy.go();
 
     const dir = tempDir();
     const copies: { path: string; events: number }[] = [];
     let exited = false;
-    void child.exited.then(() => {
+    const finished = busy.finished().then((outcome) => {
       exited = true;
+      return outcome;
     });
     while (!exited) {
       const path = join(dir, `copy-${copies.length}.db`);
@@ -256,7 +242,7 @@ describe("while another connection keeps writing", () => {
       copies.push({ path, events: result.report.events });
       await Bun.sleep(5);
     }
-    expect(await child.exited).toBe(0);
+    expect(await finished).toEqual({ exitCode: 0, stdout: "ready\ndone\n", stderr: "" });
 
     const final: EventRow[] = eventRows(main.db);
     // The seed, then a create and an update per step.

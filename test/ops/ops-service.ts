@@ -5,15 +5,13 @@
  */
 import { join } from "node:path";
 import parsePrometheusTextFormat, { type OpsPrometheusFamily as PrometheusFamily, type OpsPrometheusSample as PrometheusSample } from "parse-prometheus-text-format";
-import { createApp, type App } from "../../src/http/app";
+import type { App } from "../../src/http/app";
 import { instrument } from "../../src/http/instrument";
 import { ServiceMetrics } from "../../src/metrics";
 import { readinessProblem } from "../../src/readiness";
-import { SecretVerifier } from "../../src/secrets";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
-import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
 import { makeTempDir } from "../support/temp-dir";
-import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, TIME_ZONE } from "../support/test-service";
+import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, createTestApp } from "../support/test-service";
 
 export { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET };
 
@@ -51,24 +49,8 @@ export function startOpsService(options: { readiness?: (service: ServiceStore) =
   const store = openServiceStore(dbPath);
   const metrics = new ServiceMetrics({ dbPath, countOpportunities: () => store.opportunities.count() });
   store.writer.onCommit = (seconds, types) => metrics.recordCommit(seconds, types);
-  const verifier = new SecretVerifier([
-    { name: "oms", secret: TEST_SECRET, role: "integrator" },
-    { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
-    { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
-  ]);
-  const stages = new StageDictionary(DEFAULT_STAGES);
   const readiness = options.readiness ?? ((service: ServiceStore) => readinessProblem(service.db));
-  const app = createApp({
-    writer: store.writer,
-    store: store.store,
-    opportunities: store.opportunities,
-    verifier: () => verifier,
-    stages: () => stages,
-    timeZone: TIME_ZONE,
-    version: "test",
-    readiness: () => readiness(store),
-    metrics,
-  });
+  const app = createTestApp(store, { readiness: () => readiness(store), metrics });
   const handle = instrument((request) => app.handle(request), { routes: app.routeTable, metrics });
   let closed = false;
   return {

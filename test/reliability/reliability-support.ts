@@ -11,27 +11,18 @@ import { EventStore, type Projector } from "../../events/event-store";
 import { SCHEMA_VERSIONS, type EventMetadata } from "../../events/opportunity-events";
 import { OpportunitiesTable } from "../../projections/opportunities-table";
 import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
-import { createApp, type App } from "../../src/http/app";
+import type { App } from "../../src/http/app";
 import type { AuthThrottle } from "../../src/http/auth-throttle";
 import { noteClientAddress } from "../../src/http/request-context";
 import { IdempotencyKeys } from "../../src/idempotency";
 import { OpportunityWriter, type WriterOptions } from "../../src/opportunity-writer";
-import { SecretVerifier } from "../../src/secrets";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
-import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
 import type { StorageUnavailableError } from "../../src/storage-errors";
 import { answerOf, type Answer } from "../http/http-client";
 import { makeTempDir, type TempDir } from "../support/temp-dir";
-import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, TIME_ZONE } from "../support/test-service";
+import { TEST_SECRET, createTestApp } from "../support/test-service";
 
 export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" };
-
-const verifier = new SecretVerifier([
-  { name: "oms", secret: TEST_SECRET, role: "integrator" },
-  { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
-  { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
-]);
-const stages = new StageDictionary(DEFAULT_STAGES);
 
 /** What createApp needs of a store: the write path and the read models. */
 export interface StoreParts {
@@ -46,19 +37,9 @@ export interface AppOptions {
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
 
-/** The full HTTP app over the given store, with the same clients as test/support/test-service.ts. */
+/** The full HTTP app over the given store, with the clients of test/support/test-service.ts, docs off. */
 export function appFor(parts: StoreParts, options: AppOptions = {}): App {
-  return createApp({
-    writer: parts.writer,
-    store: parts.store,
-    opportunities: parts.opportunities,
-    verifier: () => verifier,
-    stages: () => stages,
-    timeZone: TIME_ZONE,
-    version: "test",
-    docs: false,
-    ...options,
-  });
+  return createTestApp(parts, { docs: false, ...options });
 }
 
 export interface RequestOptions {

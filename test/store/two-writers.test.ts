@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { rebuildOpportunities } from "../../projections/rebuild";
+import { startWriterProcess } from "../support/writer-process";
 import { chainProblems, createBody, createCommand, eventRows, opportunityRows, Resources, SteppingClock, updateCommand } from "./store-fixture";
 
 const resources = new Resources();
@@ -53,25 +53,9 @@ describe("two stores on the same file", () => {
     await server.writer.execute(createCommand(createBody("SHARED")), meta("oms", "seed"));
     const perWriter = 40;
 
-    const child = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures", "concurrent-writer.ts"), server.path, "child", String(perWriter)], {
-      cwd: join(import.meta.dir, "..", ".."),
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    resources.onDispose(() => {
-      if (child.exitCode === null) child.kill();
-    });
-    const reader = child.stdout.getReader();
-    let output = "";
-    while (!output.includes("ready\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`child ended before ready: ${await new Response(child.stderr).text()}`);
-      output += new TextDecoder().decode(value);
-    }
-    child.stdin.write("go\n");
-    await child.stdin.flush();
-    await child.stdin.end();
+    const child = await startWriterProcess(server.path, { prefix: "child", count: perWriter, sharedCode: "SHARED" });
+    resources.onDispose(child.kill);
+    child.go();
 
     for (let i = 1; i <= perWriter; i++) {
       const created = await server.writer.execute(createCommand(createBody(`parent-${i}`)), meta("parent", `parent-${i}`));
@@ -79,15 +63,7 @@ describe("two stores on the same file", () => {
       expect([created.ok, updated.ok && updated.appended]).toEqual([true, 1]);
       await Bun.sleep(1);
     }
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      output += new TextDecoder().decode(value);
-    }
-    const exitCode = await child.exited;
-    const stderr = await new Response(child.stderr).text();
-    expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
-    expect(output).toBe("ready\ndone\n");
+    expect(await child.finished()).toEqual({ exitCode: 0, stdout: "ready\ndone\n", stderr: "" });
 
     const rows = eventRows(server.db);
     const total = 1 + 4 * perWriter;

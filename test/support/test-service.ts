@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { createApp } from "../../src/http/app";
+import { createApp, type App, type AppDeps } from "../../src/http/app";
 import { SecretVerifier } from "../../src/secrets";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
@@ -11,8 +11,33 @@ export const OTHER_CLIENT_SECRET = "other-secret-0123456789abcdef";
 export const AUDITOR_SECRET = "auditor-secret-0123456789abcdef";
 export const TIME_ZONE = "Asia/Shanghai";
 
+const verifier = new SecretVerifier([
+  { name: "oms", secret: TEST_SECRET, role: "integrator" },
+  { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
+  { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
+]);
+const stages = new StageDictionary(DEFAULT_STAGES);
+
+/**
+ * The HTTP app over a store's write path and read models, with the test clients: integrators "oms"
+ * (TEST_SECRET) and "bidding" (OTHER_CLIENT_SECRET), the auditor "audit-firm" (AUDITOR_SECRET); the built-in
+ * stages and TIME_ZONE. `extra` adds the rest of what serve wires (metrics, readiness, hooks) or overrides.
+ */
+export function createTestApp(parts: Pick<AppDeps, "writer" | "store" | "opportunities">, extra: Partial<AppDeps> = {}): App {
+  return createApp({
+    writer: parts.writer,
+    store: parts.store,
+    opportunities: parts.opportunities,
+    verifier: () => verifier,
+    stages: () => stages,
+    timeZone: TIME_ZONE,
+    version: "test",
+    ...extra,
+  });
+}
+
 export interface TestService extends ServiceStore {
-  app: ReturnType<typeof createApp>;
+  app: App;
   dbPath: string;
   /** Sends a request through app.handle (no socket). */
   request(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response>;
@@ -28,21 +53,7 @@ export function startTestService(options: { now?: () => Date } = {}): TestServic
   const dir = makeTempDir();
   const dbPath = join(dir.path, "opportunities.db");
   const store = openServiceStore(dbPath, options);
-  const verifier = new SecretVerifier([
-    { name: "oms", secret: TEST_SECRET, role: "integrator" },
-    { name: "bidding", secret: OTHER_CLIENT_SECRET, role: "integrator" },
-    { name: "audit-firm", secret: AUDITOR_SECRET, role: "auditor" },
-  ]);
-  const stages = new StageDictionary(DEFAULT_STAGES);
-  const app = createApp({
-    writer: store.writer,
-    store: store.store,
-    opportunities: store.opportunities,
-    verifier: () => verifier,
-    stages: () => stages,
-    timeZone: TIME_ZONE,
-    version: "test",
-  });
+  const app = createTestApp(store);
   return {
     ...store,
     app,
