@@ -323,4 +323,12 @@ describe("log levels", () => {
     expect(text.split("\n")).toHaveLength(2);
     expect(lines[0]).toMatchObject({ level: "warn", msg: "fields", big: "9007199254740993", error: { name: "TypeError", message: "bad thing" }, nested: { a: [1] } });
   });
+
+  test("log() with plain values only: the same text as with objects, undefined left out, null kept", async () => {
+    const { text } = await captureStdout(() => log("warn", "plain", { s: "文本 \"q\"", n: 1.5, t: true, z: null, u: undefined, i: -0 }));
+    expect(text.replace(/"time":"[^"]+"/, '"time":"T"')).toBe('{"time":"T","level":"warn","msg":"plain","s":"文本 \\"q\\"","n":1.5,"t":true,"z":null,"i":0}\n');
+    // A bigint at the top level or an object anywhere takes the other path, and the plain fields beside it read the same.
+    const mixed = await captureStdout(() => log("warn", "plain", { s: "文本 \"q\"", n: 1.5, t: true, z: null, u: undefined, i: -0, big: 12n }));
+    expect(mixed.text.replace(/"time":"[^"]+"/, '"time":"T"')).toBe('{"time":"T","level":"warn","msg":"plain","s":"文本 \\"q\\"","n":1.5,"t":true,"z":null,"i":0,"big":"12"}\n');
+  });
 });
