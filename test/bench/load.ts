@@ -4,6 +4,7 @@
  */
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "../support/free-port";
 
 export const SECRET = "bench-secret-0123456789abcdef";
 
@@ -83,7 +84,7 @@ export async function wrk(url: string, connections: number, seconds: string, pid
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
-  const perRequest = (seconds: number) => (seconds * 1e6) / requests;
+  const perRequest = (cpuSeconds: number) => (cpuSeconds * 1e6) / requests;
   const http = perRequest(cpuAfter.http - cpuBefore.http);
   const writer = perRequest(cpuAfter.writer - cpuBefore.writer);
   const total = perRequest(cpuAfter.total - cpuBefore.total);
@@ -98,14 +99,6 @@ export async function wrk(url: string, connections: number, seconds: string, pid
     cpuOtherUs: total - http - writer,
     wrkCpuPerRequestUs: perRequest(wrkCpu),
   };
-}
-
-/** A port nobody listens on right now. */
-export function freePort(): number {
-  const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = probe.port!;
-  void probe.stop(true);
-  return port;
 }
 
 /** Polls /healthz until the server answers (servers run with LOG_LEVEL=warn, so there is no "listening" line). */

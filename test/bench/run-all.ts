@@ -13,7 +13,8 @@ import { statSync, writeFileSync } from "node:fs";
 import { cpus as cpuList, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "../support/temp-dir";
-import { describeCpu, freePort, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode } from "./load";
+import { freePort } from "../support/free-port";
+import { describeCpu, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode } from "./load";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
 
 const root = resolve(import.meta.dir, "../..");

@@ -2,11 +2,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { E2E_TIMEOUT, run, startServer, useBinary } from "../support/binary";
+import { freePort } from "../support/free-port";
 import { makeTempDir } from "../support/temp-dir";
 import {
   api,
   configurationOf,
-  freePort,
   isListening,
   killSpawned,
   listeningPort,

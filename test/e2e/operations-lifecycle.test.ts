@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { SCHEMA_VERSION } from "../../src/schema-migrations";
 import { E2E_TIMEOUT, run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
-import { api, freePort, isListening, logLines, stopAndCollect, waitFor, writeJson } from "./operations-support";
+import { freePort } from "../support/free-port";
+import { api, isListening, logLines, stopAndCollect, waitFor, writeJson } from "./operations-support";
 
 // The service's life as operators run it: stop under load (SIGTERM), secret rotation and dictionary reload
 // (SIGHUP), backups of the live database, and schema upgrades at start.

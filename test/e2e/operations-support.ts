@@ -82,14 +82,6 @@ export async function stopAndCollect(server: Server): Promise<{ code: number; st
   return { code, stdout: server.output(), stderr };
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
-
 /**
  * True when something accepts a TCP connection on 127.0.0.1:port. A connection whose own port is the one it
  * dialled is TCP's "self-connect" (possible when nothing listens on a port in the ephemeral range), not a

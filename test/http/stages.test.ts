@@ -1,30 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { createApp } from "../../src/http/app";
-import { SecretVerifier } from "../../src/secrets";
 import { openServiceStore } from "../../src/service-store";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
 import { makeTempDir } from "../support/temp-dir";
+import { AUDITOR_SECRET, TEST_SECRET, createTestApp } from "../support/test-service";
 
 // GET /api/stages answers the dictionary in force, so integrators can see the codes after an operator reloads it.
 const dir = makeTempDir("opportunity-stages-");
 const store = openServiceStore(join(dir.path, "stages.db"));
 let stages = new StageDictionary(DEFAULT_STAGES);
-const SECRET = "stages-secret-0123456789abcdef";
-const AUDITOR = "stages-auditor-0123456789abcdef";
-const verifier = new SecretVerifier([
-  { name: "oms", secret: SECRET, role: "integrator" },
-  { name: "audit", secret: AUDITOR, role: "auditor" },
-]);
-const app = createApp({
-  writer: store.writer,
-  store: store.store,
-  opportunities: store.opportunities,
-  verifier: () => verifier,
-  stages: () => stages,
-  timeZone: "Asia/Shanghai",
-  version: "test",
-});
+// The test clients, with this file's dictionary, which a test replaces as a reload does.
+const app = createTestApp(store, { stages: () => stages });
 
 afterAll(() => {
   store.close();
@@ -38,7 +24,7 @@ const get = async (secret: string | null) => {
 
 describe("GET /api/stages", () => {
   test("answers the built-in dictionary, codes and labels, to integrators and auditors", async () => {
-    for (const secret of [SECRET, AUDITOR]) {
+    for (const secret of [TEST_SECRET, AUDITOR_SECRET]) {
       const answer = await get(secret);
       expect(answer.status).toBe(200);
       expect(answer.body).toEqual({ code: "0", msg: "success", data: DEFAULT_STAGES.map((stage) => ({ code: stage.code, label: stage.label })) });
@@ -54,14 +40,14 @@ describe("GET /api/stages", () => {
       { code: "open", label: "进行中" },
       { code: "done", label: "完成" },
     ]);
-    expect((await get(SECRET)).body.data).toEqual([
+    expect((await get(TEST_SECRET)).body.data).toEqual([
       { code: "open", label: "进行中" },
       { code: "done", label: "完成" },
     ]);
     const create = await app.handle(
       new Request("http://localhost/api/opportunities/integration/create", {
         method: "POST",
-        headers: { "content-type": "application/json", "x-internal-secret": SECRET },
+        headers: { "content-type": "application/json", "x-internal-secret": TEST_SECRET },
         body: JSON.stringify({ opportunityCode: "STG-1", opportunityName: "n", endCustomerName: "c", stage: "won" }),
       }),
     );
