@@ -1,7 +1,7 @@
 import { normalizeInteger, stringifyExactJson } from "../events/exact-json";
 import type { FieldValue, OpportunityField } from "../events/opportunity-events";
 import type { StageDictionary } from "./stage-dictionary";
-import { formatZonedDateTime, isCalendarDate, parseZonedDateTime } from "./zoned-time";
+import { formatZonedDateTime, isCalendarDate, isSupportedDate, isSupportedInstant, parseZonedDateTime, SUPPORTED_RANGE_TEXT } from "./zoned-time";
 
 /**
  * The contract's rules for each updatable field, and the Chinese text integrators read in the docs.
@@ -75,6 +75,23 @@ const codePointLength = (text: string) => {
 export const wellFormedTextError = (name: string, text: string) =>
   text.isWellFormed() ? null : `${name} 含有无效的 Unicode 字符（不成对的代理项，如 \\ud800）`;
 
+/** The message for a time or date outside the supported years (zoned-time.ts), quoting the value as sent. */
+export const outOfRangeError = (name: string, raw: unknown) => `${name} 超出支持的范围（${SUPPORTED_RANGE_TEXT}）: ${quote(raw)}`;
+
+function parseDate(name: string, raw: unknown): FieldResult {
+  const match = typeof raw === "string" ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(raw.trim()) : null;
+  if (!match || !isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
+    return fail(`${name} 必须是有效日期，格式 YYYY-MM-DD，收到: ${quote(raw)}`);
+  }
+  return isSupportedDate(Number(match[1])) ? ok(match[0]) : fail(outOfRangeError(name, raw));
+}
+
+function parseDateTime(name: string, raw: unknown, timeZone: string): FieldResult {
+  const epochMs = typeof raw === "string" || typeof raw === "number" ? parseZonedDateTime(raw, timeZone) : null;
+  if (epochMs === null) return fail(`${name} 必须是 ISO 8601 时间、yyyy-MM-dd HH:mm:ss 或毫秒时间戳，收到: ${quote(raw)}`);
+  return isSupportedInstant(epochMs, timeZone) ? ok(formatZonedDateTime(epochMs, timeZone)) : fail(outOfRangeError(name, raw));
+}
+
 function parseText(name: string, rule: FieldRule, raw: unknown): FieldResult {
   if (typeof raw !== "string") return fail(`${name} 必须是字符串，收到: ${quote(raw)}`);
   const malformed = wellFormedTextError(name, raw);
@@ -119,20 +136,10 @@ export function parseFieldValue(name: OpportunityField, raw: unknown, context: F
       return parseId(name, raw);
     case "boolean":
       return typeof raw === "boolean" ? ok(raw) : fail(`${name} 必须是布尔值 true 或 false，收到: ${quote(raw)}`);
-    case "date": {
-      const match = typeof raw === "string" ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(raw.trim()) : null;
-      if (!match || !isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
-        return fail(`${name} 必须是有效日期，格式 YYYY-MM-DD，收到: ${quote(raw)}`);
-      }
-      return ok(match[0]);
-    }
-    case "dateTime": {
-      const epochMs = typeof raw === "string" || typeof raw === "number" ? parseZonedDateTime(raw, context.timeZone) : null;
-      if (epochMs === null) {
-        return fail(`${name} 必须是 ISO 8601 时间、yyyy-MM-dd HH:mm:ss 或毫秒时间戳，收到: ${quote(raw)}`);
-      }
-      return ok(formatZonedDateTime(epochMs, context.timeZone));
-    }
+    case "date":
+      return parseDate(name, raw);
+    case "dateTime":
+      return parseDateTime(name, raw, context.timeZone);
     case "confidence": {
       const level = typeof raw === "string" ? raw.trim().toUpperCase() : null;
       return level !== null && (CONFIDENCE_LEVELS as readonly string[]).includes(level) ? ok(level) : fail("项目把握度仅支持A、B、C");

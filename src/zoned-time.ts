@@ -2,7 +2,16 @@
  * Date-times in a configured IANA zone without a library: Intl knows every zone's offset at any instant.
  * `omsPushTime` arrives as ISO 8601, as Java's `yyyy-MM-dd HH:mm:ss`, or as epoch milliseconds, and is
  * stored and answered as ISO 8601 with the zone's offset, e.g. `2026-04-30T10:20:30+08:00`.
+ *
+ * Supported times run from 1970-01-01 00:00:00 to 9999-12-31 23:59:59.999 on the zone's wall clock: four-digit
+ * years that every client can read, and no local mean time (offsets with seconds, such as Shanghai's
+ * +08:05:43 before 1901), which RFC 3339 cannot write.
  */
+
+export const FIRST_SUPPORTED_YEAR = 1970;
+export const LAST_SUPPORTED_YEAR = 9999;
+/** The supported range as the messages and the docs state it. */
+export const SUPPORTED_RANGE_TEXT = `${FIRST_SUPPORTED_YEAR}-01-01 至 ${LAST_SUPPORTED_YEAR}-12-31`;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -61,6 +70,26 @@ function zonedWallTimeToEpoch(wallAsUtc: number, zone: string): number {
   return candidates.length > 0 ? Math.min(...candidates) : wallAsUtc - offsetBefore;
 }
 
+/** Whether a date (`expectedCloseDate`, or a day of `asOf`) is in a supported year. */
+export function isSupportedDate(year: number): boolean {
+  return year >= FIRST_SUPPORTED_YEAR && year <= LAST_SUPPORTED_YEAR;
+}
+
+const rangeOfZone = new Map<string, { first: number; last: number }>();
+
+/** Whether the instant's wall time in the zone lies within the supported range. */
+export function isSupportedInstant(epochMs: number, zone: string): boolean {
+  let range = rangeOfZone.get(zone);
+  if (!range) {
+    range = {
+      first: zonedWallTimeToEpoch(utcMillis(FIRST_SUPPORTED_YEAR, 1, 1), zone),
+      last: zonedWallTimeToEpoch(utcMillis(LAST_SUPPORTED_YEAR + 1, 1, 1), zone) - 1,
+    };
+    rangeOfZone.set(zone, range);
+  }
+  return epochMs >= range.first && epochMs <= range.last;
+}
+
 export function isCalendarDate(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
   const date = new Date(utcMillis(year, month, day));
@@ -98,18 +127,28 @@ export function parseZonedDateTime(raw: string | number, zone: string): number |
 }
 
 const pad = (value: number, width = 2) => String(value).padStart(width, "0");
+const MINUTE_MS = 60_000;
 
-/** ISO 8601 in the zone with its offset; milliseconds only when there are any. */
+/** A year as ISO 8601 writes it: four digits, or the expanded six with a sign beyond 0000-9999. */
+const isoYear = (year: number) => (year >= 0 && year <= 9999 ? pad(year, 4) : `${year < 0 ? "-" : "+"}${pad(Math.abs(year), 6)}`);
+
+/**
+ * ISO 8601 in the zone with its offset; milliseconds only when there are any. An offset that is not a whole
+ * number of minutes (local mean time: Africa/Monrovia's -00:44:30 until 1972) has no RFC 3339 form, so such
+ * an instant is written in UTC with `Z`: another wall clock, the same instant.
+ */
 export function formatZonedDateTime(epochMs: number, zone: string): string {
-  const offset = offsetAt(epochMs, zone);
-  const wall = new Date(epochMs + offset);
+  const zoneOffset = offsetAt(epochMs, zone);
+  // Intl reads years before 1 as eras, which makes the computed offset absurd: UTC then too.
+  const offset = zoneOffset % MINUTE_MS === 0 && Math.abs(zoneOffset) < DAY_MS ? zoneOffset : null;
+  const wall = new Date(epochMs + (offset ?? 0));
   const millis = wall.getUTCMilliseconds();
-  const sign = offset < 0 ? "-" : "+";
-  const offsetMinutes = Math.abs(offset) / 60_000;
+  const offsetMinutes = Math.abs(offset ?? 0) / MINUTE_MS;
+  const suffix = offset === null ? "Z" : `${offset < 0 ? "-" : "+"}${pad(Math.floor(offsetMinutes / 60))}:${pad(offsetMinutes % 60)}`;
   return (
-    `${pad(wall.getUTCFullYear(), 4)}-${pad(wall.getUTCMonth() + 1)}-${pad(wall.getUTCDate())}` +
+    `${isoYear(wall.getUTCFullYear())}-${pad(wall.getUTCMonth() + 1)}-${pad(wall.getUTCDate())}` +
     `T${pad(wall.getUTCHours())}:${pad(wall.getUTCMinutes())}:${pad(wall.getUTCSeconds())}` +
     (millis ? `.${pad(millis, 3)}` : "") +
-    `${sign}${pad(Math.floor(offsetMinutes / 60))}:${pad(offsetMinutes % 60)}`
+    suffix
   );
 }

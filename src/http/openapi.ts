@@ -3,6 +3,7 @@ import { OPPORTUNITY_FIELD_NAMES, type OpportunityField } from "../../events/opp
 import { MAX_CODE_LENGTH, MAX_END_CUSTOMER_LENGTH } from "../commands";
 import { FIELD_RULES, MAX_AMOUNT, STATUSES, type FieldRule } from "../field-rules";
 import type { StageDictionary } from "../stage-dictionary";
+import { SUPPORTED_RANGE_TEXT } from "../zoned-time";
 import { JSON_UTF8, MESSAGES } from "./envelope";
 
 /**
@@ -42,12 +43,18 @@ function fieldSchema(name: OpportunityField, rule: FieldRule, stages: StageDicti
     case "boolean":
       return { type: "boolean", ...nullable, description: `${rule.label}。只接受 true 或 false。` };
     case "date":
-      return { ...text("必须是真实存在的日期，如 2026-04-30（2026-02-30、2026/04/30 会被拒绝）。"), format: "date", example: "2026-04-30" };
+      return {
+        ...text(`必须是真实存在的日期，如 2026-04-30（2026-02-30、2026/04/30 会被拒绝），且在 ${SUPPORTED_RANGE_TEXT} 之间。`),
+        format: "date",
+        example: "2026-04-30",
+      };
     case "dateTime":
       return {
         ...text(
           "接受 ISO 8601（如 2026-04-30T10:20:30+08:00，不带时区按服务配置的时区，默认 Asia/Shanghai）、" +
-            "yyyy-MM-dd HH:mm:ss（按配置的时区）或毫秒时间戳（数字）。统一保存并返回为带时区偏移的 ISO 8601。",
+            "yyyy-MM-dd HH:mm:ss（按配置的时区）或毫秒时间戳（数字，2000 至 2100 年之间）。" +
+            `时间须在配置时区的 ${SUPPORTED_RANGE_TEXT} 之间，否则返回：omsPushTime 超出支持的范围（${SUPPORTED_RANGE_TEXT}）: 传入值。` +
+            "统一保存并返回为带时区偏移的 ISO 8601（RFC 3339，偏移为整分钟；该时区当时的偏移不是整分钟时，如 1972 年前的 Africa/Monrovia，以 UTC 的 Z 表示同一时刻），原样传回即为同一时刻。",
         ),
         example: "2026-04-30T10:20:30+08:00",
       };
@@ -269,7 +276,9 @@ export function readDocs(stages: StageDictionary): DocumentDecoration {
         name: "asOf",
         required: false,
         schema: { type: "string" },
-        description: "时间点：ISO 8601（如 2026-04-01T12:00:00+08:00，不带时区按服务时区）或日期（如 2026-04-01，表示该日结束时）。返回该时刻（含）之前最后一次变化后的状态。",
+        description:
+          "时间点：ISO 8601（如 2026-04-01T12:00:00+08:00，不带时区按服务时区）或日期（如 2026-04-01，表示该日结束时）。返回该时刻（含）之前最后一次变化后的状态。" +
+          `须在服务时区的 ${SUPPORTED_RANGE_TEXT} 之间，否则返回：asOf 超出支持的范围（${SUPPORTED_RANGE_TEXT}）: 传入值。`,
       },
       { in: "query", name: "version", required: false, schema: { type: "integer", minimum: 1 }, description: "版本号：返回该版本时的状态。不能与 asOf 同时传。" },
       ...requestIdHeader,

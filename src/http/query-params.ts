@@ -1,6 +1,6 @@
 import { ERROR_SEPARATOR } from "../commands";
-import { quote } from "../field-rules";
-import { parseZonedDateTime } from "../zoned-time";
+import { outOfRangeError, quote } from "../field-rules";
+import { isSupportedInstant, parseZonedDateTime } from "../zoned-time";
 
 /**
  * Checks of the read routes' query strings, each reporting every problem in the contract's style, so a typo
@@ -56,6 +56,10 @@ export class QueryReader {
     const epochMs = parseZonedDateTime(dateOnly ? `${time} 23:59:59.999` : time, timeZone);
     if (epochMs === null) {
       this.errors.push(`${name} 必须是 ISO 8601 时间（如 2026-04-01T12:00:00+08:00）或日期（如 2026-04-01），收到: ${quote(raw)}`);
+      return undefined;
+    }
+    if (!isSupportedInstant(epochMs, timeZone)) {
+      this.errors.push(outOfRangeError(name, raw));
       return undefined;
     }
     return epochMs;

@@ -159,6 +159,27 @@ describe("parseFieldValue rejects, naming the field and quoting the value", () =
     for (const fragment of fragments) expect(result.error).toContain(fragment);
   });
 
+  test.each<[OpportunityField, unknown]>([
+    ["omsPushTime", "1900-01-01 00:00:00"],
+    ["omsPushTime", "0000-01-01T00:00:00Z"],
+    ["omsPushTime", "1969-12-31T23:59:59+08:00"],
+    ["omsPushTime", "9999-12-31T23:59:59-05:00"],
+    ["expectedCloseDate", "1969-12-31"],
+    ["expectedCloseDate", "0000-01-01"],
+    ["expectedCloseDate", "0202-04-30"],
+  ])("%s = %p is outside the supported range, and the message says so", (name, raw) => {
+    expect(parse(name, raw)).toEqual({ ok: false, error: `${name} 超出支持的范围（1970-01-01 至 9999-12-31）: ${JSON.stringify(raw)}` });
+  });
+
+  test.each<[OpportunityField, unknown, FieldValue]>([
+    ["omsPushTime", "1970-01-01 00:00:00", "1970-01-01T00:00:00+08:00"],
+    ["omsPushTime", "9999-12-31 23:59:59.999", "9999-12-31T23:59:59.999+08:00"],
+    ["expectedCloseDate", "1970-01-01", "1970-01-01"],
+    ["expectedCloseDate", "9999-12-31", "9999-12-31"],
+  ])("%s = %p at the edge of the range is accepted as %p", (name, raw, expected) => {
+    expect(parse(name, raw)).toEqual({ ok: true, value: expected });
+  });
+
   test("status error names the allowed values", () => {
     const result = parse("status", "pending");
     expect(result).toEqual({ ok: false, error: "商机状态无效: pending，仅支持 active、closed、won、lost" });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { assertTimeZone, formatZonedDateTime, isCalendarDate, parseZonedDateTime } from "../../src/zoned-time";
+import { assertTimeZone, formatZonedDateTime, isCalendarDate, isSupportedDate, isSupportedInstant, parseZonedDateTime } from "../../src/zoned-time";
 
 const SHANGHAI = "Asia/Shanghai";
 const NEW_YORK = "America/New_York";
@@ -101,6 +101,82 @@ describe("formatZonedDateTime", () => {
     const epochMs = parseZonedDateTime(raw, SHANGHAI);
     expect(epochMs).not.toBeNull();
     expect(formatZonedDateTime(epochMs!, SHANGHAI)).toBe(expected);
+  });
+});
+
+// What a stored time must look like: RFC 3339 (ISO 8601 extended) with a whole-minute offset.
+const ISO_OFFSET_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?(Z|[+-]\d{2}:\d{2})$/;
+
+describe("formatZonedDateTime writes only whole-minute offsets", () => {
+  // Before standard time, zones kept local mean time, an offset with seconds: Shanghai +08:05:43 until 1901,
+  // and Africa/Monrovia -00:44:30 until 1972, inside the supported range.
+  test.each<[string, string, string, string]>([
+    ["Monrovia on local mean time (1971)", "1971-05-31T23:15:30-00:44:30", "Africa/Monrovia", "1971-06-01T00:00:00Z"],
+    ["Monrovia at the start of the range", "1970-01-01T00:00:00-00:44:30", "Africa/Monrovia", "1970-01-01T00:44:30Z"],
+    ["Shanghai on local mean time (1900)", "1900-01-01T00:00:00+08:05:43", SHANGHAI, "1899-12-31T15:54:17Z"],
+  ])("%s falls back to UTC", (_name, _wall, zone, expected) => {
+    const formatted = formatZonedDateTime(Date.parse(expected), zone);
+    expect(formatted).toBe(expected);
+    expect(parseZonedDateTime(formatted, zone)).toBe(Date.parse(expected));
+  });
+
+  test("Monrovia after 1972 keeps its zone offset", () => {
+    expect(formatZonedDateTime(Date.UTC(1972, 5, 1), "Africa/Monrovia")).toBe("1972-06-01T00:00:00+00:00");
+  });
+
+  test.each<[string, number]>([
+    ["0000-01-01T00:00:00Z", Date.parse("0000-01-01T00:00:00Z")],
+    ["year 10000", Date.parse("+010000-01-01T00:00:00Z")],
+    ["year -1", Date.parse("-000001-06-01T00:00:00Z")],
+  ])("%s (outside the range) is still written as ISO 8601 naming the same instant", (_name, epochMs) => {
+    const formatted = formatZonedDateTime(epochMs, SHANGHAI);
+    expect(formatted).toMatch(/^([+-]\d{6}|\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?(Z|[+-]\d{2}:\d{2})$/);
+    expect(Date.parse(formatted)).toBe(epochMs);
+  });
+
+  test.each(["Asia/Shanghai", "Africa/Monrovia", "America/New_York", "Asia/Kathmandu", "Pacific/Chatham", "America/St_Johns", "UTC"])(
+    "every day from 1970 to 1975 and around 2026 in %s is written as RFC 3339 and read back as the same instant",
+    (zone) => {
+      const days = [...Array(6 * 366).keys()].map((day) => Date.UTC(1970, 0, 1) + day * 86_400_000 + 12_345);
+      days.push(...[...Array(400).keys()].map((day) => Date.UTC(2026, 0, 1) + day * 86_400_000 + 678));
+      for (const epochMs of days) {
+        const formatted = formatZonedDateTime(epochMs, zone);
+        expect(formatted).toMatch(ISO_OFFSET_DATE_TIME);
+        expect(parseZonedDateTime(formatted, zone)).toBe(epochMs);
+      }
+    },
+  );
+});
+
+describe("the supported range, 1970-01-01 to 9999-12-31 in the zone", () => {
+  const wall = (text: string, zone: string) => parseZonedDateTime(text, zone)!;
+  test.each<[string, string, boolean]>([
+    ["1970-01-01 00:00:00", SHANGHAI, true],
+    ["1969-12-31 23:59:59", SHANGHAI, false],
+    ["1900-01-01 00:00:00", SHANGHAI, false],
+    ["0000-01-01T00:00:00Z", SHANGHAI, false],
+    ["2026-04-30 10:20:30", SHANGHAI, true],
+    ["9999-12-31 23:59:59", SHANGHAI, true],
+    ["9999-12-31T23:59:59.999-05:00", SHANGHAI, false],
+    ["9999-12-31 23:59:59", NEW_YORK, true],
+    ["9999-12-31T23:59:59Z", NEW_YORK, true],
+    ["9999-12-31T23:59:59Z", SHANGHAI, false],
+    ["1970-01-01T00:00:00Z", SHANGHAI, true],
+    ["1969-12-31T15:59:59.999Z", SHANGHAI, false],
+    ["1970-01-01T00:00:00Z", NEW_YORK, false],
+    ["1970-01-01T05:00:00Z", NEW_YORK, true],
+  ])("%s in %s: %p", (text, zone, expected) => {
+    expect(isSupportedInstant(wall(text, zone), zone)).toBe(expected);
+  });
+
+  test.each<[number, boolean]>([
+    [1969, false],
+    [1970, true],
+    [9999, true],
+    [10000, false],
+    [0, false],
+  ])("a date in year %d: %p", (year, expected) => {
+    expect(isSupportedDate(year)).toBe(expected);
   });
 });
 
