@@ -8,14 +8,17 @@ import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
 import { StorageUnavailableError } from "../storage-errors";
 import type { AuthThrottle } from "./auth-throttle";
-import { docs } from "./docs";
+import { docs, DOCS_PUBLIC_ROUTES } from "./docs";
 import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
 import { readRoutes } from "./read-routes";
 import { RouteTable } from "./route-table";
-import { authenticate, pathOf, requestIdOf } from "./request-context";
+import { authenticate, isAuthenticated, requestIdOf } from "./request-context";
+import { AccessTable } from "./route-access";
+import { hasRoutableTarget } from "./request-target";
+import type { TrustedProxies } from "./trusted-proxies";
 
 export interface AppDeps {
   writer: Pick<OpportunityWriter, "execute">;
@@ -34,6 +37,8 @@ export interface AppDeps {
   metrics?: ServiceMetrics;
   /** Refuses addresses that keep failing authentication; none means no throttling. */
   authThrottle?: AuthThrottle;
+  /** Proxies whose X-Forwarded-For names the client (for the throttle); none means the peer is the client. */
+  trustedProxies?: TrustedProxies;
   /** Told when a write failed because the database could not take it (for readiness and logs). */
   onStorageUnavailable?: (error: StorageUnavailableError) => void;
   /** Where unexpected errors are reported; never given a secret. */
@@ -60,17 +65,28 @@ export function createApp(deps: AppDeps) {
     return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
   }
 
-  const app = new Elysia({ normalize: false })
-    .onRequest(({ request }) => {
+  // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
+  // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
+  const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
+    .onRequest((context) => {
       // Before routing and body parsing: an unauthenticated caller learns nothing else about its request.
+      // `path` is the very string the router is about to match (Elysia puts it in the context; its types omit it).
+      const { request, path } = context as typeof context & { path: string };
+      const headers = { "x-request-id": requestIdOf(request) };
+      if (!hasRoutableTarget(request.url)) return new HttpFault(400, MESSAGES.badHost).toResponse(headers);
       try {
-        authenticate(request, pathOf(request), deps.verifier(), deps.authThrottle);
+        authenticate(request, accessTable().forPath(path), { verifier: deps.verifier(), throttle: deps.authThrottle, proxies: deps.trustedProxies });
       } catch (error) {
-        if (error instanceof HttpFault) return error.toResponse({ "x-request-id": requestIdOf(request) });
+        if (error instanceof HttpFault) return error.toResponse(headers);
         throw error;
       }
     })
-    .onError(({ code, error, request }) => {
+    .onTransform(({ request, route }) => {
+      // A second look, at the route that actually runs: should the router ever match a path that the access
+      // table did not know as this route's, the route's own declaration still holds.
+      if (!isAuthenticated(request) && !accessTable().forRoute(route).public) throw new HttpFault(401, MESSAGES.unauthorized);
+    })
+    .onError(({ code, error, request, path }) => {
       const headers = { "x-request-id": requestIdOf(request) };
       const fault = error instanceof HttpFault ? error : (error as { cause?: unknown })?.cause;
       if (fault instanceof HttpFault) return fault.toResponse(headers);
@@ -78,7 +94,7 @@ export function createApp(deps: AppDeps) {
         deps.onStorageUnavailable?.(error);
         return envelopeResponse(503, { code: "-1", msg: error.userMessage, data: null }, { ...headers, "retry-after": "5" });
       }
-      if (code === "NOT_FOUND") return notFound(request, pathOf(request));
+      if (code === "NOT_FOUND") return notFound(request, path);
       if (code === "PARSE") return new HttpFault(400, MESSAGES.notJson).toResponse(headers);
       deps.onUnexpectedError?.(error, request);
       return envelopeResponse(500, { code: "-1", msg: MESSAGES.internal, data: null }, headers);
@@ -95,7 +111,11 @@ export function createApp(deps: AppDeps) {
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));
-  return Object.assign(app, { routeTable });
+  let access: AccessTable | undefined;
+  function accessTable(): AccessTable {
+    return (access ??= new AccessTable(app.routes, deps.docs === false ? [] : DOCS_PUBLIC_ROUTES));
+  }
+  return Object.assign(app, { routeTable, accessTable });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -7,6 +7,12 @@ import { documentation } from "./openapi";
 export const DOCS_PATH = "/swagger";
 const SCALAR_PATH = `${DOCS_PATH}/assets/scalar.js`;
 
+/**
+ * The docs' routes, declared public here. The swagger plugin's own routes take no `detail` from us (and a guard
+ * around the plugin would hide every other route from the document), so they are named instead.
+ */
+export const DOCS_PUBLIC_ROUTES = [DOCS_PATH, `${DOCS_PATH}/json`, SCALAR_PATH] as const;
+
 /** Swagger (Scalar) at /swagger and the OpenAPI JSON at /swagger/json, fully offline: no CDN, no web font. */
 export function docs(version: string) {
   return new Elysia({ name: "docs" })
@@ -28,7 +34,7 @@ export function docs(version: string) {
           mcp: { disabled: true },
         } as Record<string, unknown>,
         documentation: documentation(version) as Parameters<typeof swagger>[0] extends infer O ? (O extends { documentation?: infer D } ? D : never) : never,
-        exclude: [DOCS_PATH, `${DOCS_PATH}/json`, SCALAR_PATH],
+        exclude: [...DOCS_PUBLIC_ROUTES],
       }),
     );
 }

@@ -52,6 +52,7 @@ export const MESSAGES = {
   tooManyFailures: (seconds: number) => `鉴权失败次数过多，请 ${seconds} 秒后重试`,
   readOnlyRole: (client: string) => `密钥 ${client} 为只读审计（auditor）角色，不能调用写接口`,
   notJson: "请求体不是合法的 JSON",
+  badHost: "请求的 Host 头无效：须为主机名或 IP 地址，可带端口",
   badPath: "请求路径不是合法的 URL 编码（% 后须为两位十六进制数，且为 UTF-8）",
   emptyBody: "请求体不能为空",
   notUtf8: "请求体不是合法的 UTF-8 文本",

@@ -1,7 +1,8 @@
 import { log, logs } from "../log";
 import type { ServiceMetrics } from "../metrics";
 import { envelopeCodeOf, envelopeResponse, JSON_UTF8, MESSAGES } from "./envelope";
-import { pathOf, requestFacts, requestIdOf } from "./request-context";
+import { requestFacts, requestIdOf } from "./request-context";
+import { pathOf } from "./request-target";
 import { UNMATCHED, type RouteTable } from "./route-table";
 
 type Server = { requestIP(request: Request): { address: string } | null };

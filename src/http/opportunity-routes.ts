@@ -32,7 +32,7 @@ function noted(request: Request, body: unknown): unknown {
 export function opportunityRoutes(deps: OpportunityRouteDeps) {
   const parseJson = async ({ request }: { request: Request }): Promise<JsonBody> => ({ json: await readJsonBody(request, deps.bodyLimit) });
 
-  async function write(request: Request, json: unknown, parsed: Parsed<OpportunityCommand>, takesIfMatch: boolean): Promise<Response> {
+  async function write(request: Request, route: string, json: unknown, parsed: Parsed<OpportunityCommand>, takesIfMatch: boolean): Promise<Response> {
     const requestId = requestIdOf(request);
     const headers: Record<string, string> = { "x-request-id": requestId };
     const errors = parsed.ok ? [] : [...parsed.errors];
@@ -41,7 +41,7 @@ export function opportunityRoutes(deps: OpportunityRouteDeps) {
     if (!parsed.ok || errors.length > 0) return rejection(errors.join(ERROR_SEPARATOR), headers);
     const command = expectedVersion === undefined ? parsed.command : { ...parsed.command, expectedVersion };
     const actor = actorOf(request);
-    const claim = key === undefined ? undefined : { client: actor, key, fingerprint: fingerprintOf(request, json) };
+    const claim = key === undefined ? undefined : { client: actor, key, fingerprint: fingerprintOf(request.method, route, json) };
     const result = await deps.writer.execute(command, { actor, requestId }, claim);
     if (result.version !== undefined) headers.etag = `"${result.version}"`;
     if (result.replayed) headers["idempotent-replayed"] = "true";
@@ -51,17 +51,17 @@ export function opportunityRoutes(deps: OpportunityRouteDeps) {
   return new Elysia({ name: "opportunity-routes", normalize: false, prefix: "/api/opportunities" })
     .put(
       "/integration/update",
-      ({ request, body }) => {
+      ({ request, route, body }) => {
         const json = noted(request, body);
-        return write(request, json, parseUpdateBody(json, deps.fieldContext()), true);
+        return write(request, route, json, parseUpdateBody(json, deps.fieldContext()), true);
       },
       { parse: parseJson, detail: updateDocs(deps.stages) },
     )
     .post(
       "/integration/create",
-      ({ request, body }) => {
+      ({ request, route, body }) => {
         const json = noted(request, body);
-        return write(request, json, parseCreateBody(json, deps.fieldContext()), false);
+        return write(request, route, json, parseCreateBody(json, deps.fieldContext()), false);
       },
       { parse: parseJson, detail: createDocs(deps.stages) },
     );

@@ -1,6 +1,8 @@
 import type { Identity, SecretVerifier } from "../secrets";
 import type { AuthThrottle } from "./auth-throttle";
 import { HttpFault, MESSAGES } from "./envelope";
+import type { RouteAccess } from "./route-access";
+import { TrustedProxies } from "./trusted-proxies";
 
 /**
  * What the service knows of a request before its body is read: the client behind the secret and the request
@@ -10,14 +12,6 @@ const identities = new WeakMap<Request, Identity>();
 const requestIds = new WeakMap<Request, string>();
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-
-/** The path of a request without its query, straight from the URL text (no URL object per request). */
-export function pathOf(request: Request): string {
-  const url = request.url;
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return end === -1 ? url.slice(start) : url.slice(start, end);
-}
 
 /** The caller's `X-Request-Id` when it is sane, else a new one; the same value for the whole request. */
 export function requestIdOf(request: Request): string {
@@ -30,44 +24,47 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
-/**
- * Paths that answer without a secret: health checks, the docs, and unknown paths outside /api (a 404 tells
- * nothing). The API and the metrics need one.
- */
-export const isPublicPath = (path: string) => !path.startsWith("/api/") && path !== "/metrics";
-
-/** Prometheus sends credentials as `Authorization: Bearer …`; only the metrics route takes them that way. */
-function secretOf(request: Request, path: string): string | null {
+/** Prometheus sends credentials as `Authorization: Bearer …`; only routes that declare it take them that way. */
+function secretOf(request: Request, access: RouteAccess): string | null {
   const header = request.headers.get("x-internal-secret");
-  if (header !== null || path !== "/metrics") return header;
+  if (header !== null || !access.bearer) return header;
   const authorization = request.headers.get("authorization");
   return authorization?.startsWith("Bearer ") ? authorization.slice(7) : null;
 }
 
+export interface Gatekeepers {
+  verifier: SecretVerifier;
+  throttle?: AuthThrottle;
+  proxies?: TrustedProxies;
+}
+
 /**
- * Runs before routing and body parsing, so an unauthenticated caller gets 401 and never a validation message,
- * whatever its body holds; an auditor's secret on anything but a read gets 403 before a body is even read.
+ * Runs before routing and body parsing, with the access declared by the route the router will run, so an
+ * unauthenticated caller gets 401 and never a validation message, whatever its body holds; an auditor's secret
+ * on anything but a read gets 403 before a body is even read.
  */
-export function authenticate(request: Request, path: string, verifier: SecretVerifier, throttle?: AuthThrottle): void {
-  if (isPublicPath(path)) return;
-  // The peer address is looked up only while some address is being counted, or on a failure.
+export function authenticate(request: Request, access: RouteAccess, { verifier, throttle, proxies }: Gatekeepers): void {
+  if (access.public) return;
+  // The client address is looked up only while some address is being counted, or on a failure.
   const counting = throttle?.counting ?? false;
-  const wait = counting ? throttle!.lockedFor(clientAddressOf(request)) : 0;
+  const wait = counting ? throttle!.lockedFor(clientAddressOf(request, proxies)) : 0;
   if (wait > 0) {
     const seconds = Math.ceil(wait / 1000);
     throw new HttpFault(429, MESSAGES.tooManyFailures(seconds), { "retry-after": String(seconds) });
   }
-  const identity = verifier.identify(secretOf(request, path));
+  const identity = verifier.identify(secretOf(request, access));
   if (identity === null) {
-    throttle?.noteFailure(clientAddressOf(request));
+    throttle?.noteFailure(clientAddressOf(request, proxies));
     throw new HttpFault(401, MESSAGES.unauthorized);
   }
-  if (counting) throttle!.noteSuccess(clientAddressOf(request));
   if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
     throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
   }
   identities.set(request, identity);
 }
+
+/** Whether `authenticate` let this request through with a secret. */
+export const isAuthenticated = (request: Request) => identities.has(request);
 
 type Address = string | undefined | (() => string | undefined);
 const addresses = new WeakMap<Request, Address>();
@@ -80,11 +77,14 @@ export function noteClientAddress(request: Request, address: Address): void {
   if (address) addresses.set(request, address);
 }
 
-/** The peer address noted for a request; "unknown" under app.handle. */
-export function clientAddressOf(request: Request): string {
+/**
+ * The client address of a request: the peer as noted ("unknown" under app.handle without one), or behind a
+ * trusted proxy the address it forwarded for.
+ */
+export function clientAddressOf(request: Request, proxies: TrustedProxies = TrustedProxies.NONE): string {
   const noted = addresses.get(request);
-  const address = typeof noted === "function" ? noted() : noted;
-  return address ?? "unknown";
+  const peer = (typeof noted === "function" ? noted() : noted) ?? "unknown";
+  return proxies.size === 0 ? peer : proxies.clientAddress(peer, request.headers.get("x-forwarded-for"));
 }
 
 const opportunityCodes = new WeakMap<Request, string>();

@@ -1,6 +1,5 @@
 import { canonicalJson } from "../../events/canonical-json";
 import { quote } from "../field-rules";
-import { pathOf } from "./request-context";
 
 /**
  * The optional headers of the write routes. Bad values are reported with the body's field errors, in the
@@ -32,7 +31,10 @@ export function readIfMatch(request: Request, errors: string[]): number | undefi
   return Number(match[1]);
 }
 
-/** The same request, however its JSON was spelled: method, path and the body's canonical JSON. */
-export function fingerprintOf(request: Request, json: unknown): string {
-  return new Bun.CryptoHasher("sha256").update(`${request.method} ${pathOf(request)}\n${canonicalJson(json)}`).digest("hex");
+/**
+ * The same request, however it was spelled: method, the route that ran (its pattern, so that `/update/` and
+ * `/update` are one request, as they are one route) and the body's canonical JSON.
+ */
+export function fingerprintOf(method: string, route: string, json: unknown): string {
+  return new Bun.CryptoHasher("sha256").update(`${method} ${route}\n${canonicalJson(json)}`).digest("hex");
 }

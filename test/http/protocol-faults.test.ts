@@ -70,7 +70,9 @@ const faults: FaultCase[] = [
 
   // 404 and 405.
   { name: "unknown /api route", method: "PUT", path: "/api/opportunities/integration/upsert", options: { body: valid }, status: 404, msg: /upsert/ },
-  { name: "unknown route outside /api", method: "GET", path: "/nothing-here", options: { secret: null }, status: 404, msg: /nothing-here/ },
+  { name: "unknown route outside /api, with a secret", method: "GET", path: "/nothing-here", options: {}, status: 404, msg: /nothing-here/ },
+  // Default deny: no route runs for an unknown path, and only a declared public route answers without a secret.
+  { name: "unknown route outside /api, without a secret", method: "GET", path: "/nothing-here", options: { secret: null }, status: 401, msg: "内部接口鉴权失败" },
   { name: "GET on the update path", method: "GET", options: {}, status: 405, msg: /GET/ },
   { name: "POST on the update path", method: "POST", options: { body: valid }, status: 405, msg: /POST/ },
   { name: "DELETE on the read path", method: "DELETE", path: readPath(CODE), options: {}, status: 405, msg: /DELETE/ },

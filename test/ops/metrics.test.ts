@@ -114,7 +114,7 @@ describe("requests through instrument()", () => {
     await svc.request("GET", `/api/opportunities/${code}`);
     await svc.request("GET", "/api/opportunities/OPP-UNKNOWN-999");
     await svc.request("GET", `/api/opportunities/${code}/history`);
-    await svc.request("GET", `/nothing/${code}`, { secret: null });
+    await svc.request("GET", `/nothing/${code}`);
     await svc.request("GET", "/healthz", { secret: null });
     await svc.request("DELETE", UPDATE_PATH);
 
