@@ -1,39 +1,20 @@
 /**
  * JSON that keeps 64-bit integers exact. Java clients send snowflake IDs beyond 2^53, which plain
- * `JSON.parse` silently rounds. An integer that is not a safe double becomes a bigint read from its source
- * text; every other number stays a number, so each value has one in-memory form.
+ * `JSON.parse` silently rounds. An integer literal that is not a safe double becomes a bigint read from its
+ * source text; every other number stays a number, so each value has one in-memory form.
  */
 
-// Only text with a run of 16+ digits can hold an unsafe integer; the reviver is slow, so skip it otherwise.
+// Only a plain integer literal becomes a bigint: it alone names one exact integer as written. "1.5e17" or
+// "9007199254740993.0" stay the doubles JSON.parse makes of them (an ID rule can then refuse them). A plain
+// integer beyond 2^53 has at least 16 digits, so text without such a run parses the same without the slow
+// reviver: whether it runs never changes a value, and one value never depends on another.
 const LONG_DIGITS = /\d{16}/;
-const NUMBER_SOURCE = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
-
-/**
- * The exact integer a JSON number literal denotes ("9007199254740993", "9007199254740993.0", "1.2e17"), or
- * null when it is not a whole number. Decimal arithmetic on the text, so nothing is rounded on the way.
- */
-export function exactIntegerOf(source: string): bigint | null {
-  const match = NUMBER_SOURCE.exec(source);
-  if (!match) return null;
-  const [, sign, whole, fraction = "", exponentText = "0"] = match;
-  const exponent = Number(exponentText) - fraction.length;
-  let digits = `${whole}${fraction}`;
-  // Far beyond any 64-bit ID or amount: no need to build the number to reject it.
-  if (exponent > 400) return null;
-  if (exponent >= 0) digits += "0".repeat(exponent);
-  else {
-    const cut = digits.length + exponent;
-    if (!/^0*$/.test(digits.slice(Math.max(0, cut)))) return null;
-    digits = cut > 0 ? digits.slice(0, cut) : "0";
-  }
-  return BigInt(`${sign}${digits}`);
-}
+const PLAIN_INTEGER = /^-?\d+$/;
 
 function exactIntegers(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value)) {
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
     const source = context?.source;
-    const exact = source === undefined ? null : exactIntegerOf(source);
-    if (exact !== null) return exact;
+    if (source !== undefined && PLAIN_INTEGER.test(source)) return BigInt(source);
   }
   return value;
 }

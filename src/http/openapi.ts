@@ -38,7 +38,9 @@ function fieldSchema(name: OpportunityField, rule: FieldRule, stages: StageDicti
         format: "int64",
         ...nullable,
         minimum: 1,
-        description: `${rule.label}。64 位整数（雪花 ID 也可，按原值精确保存，不会丢精度）；也接受纯数字字符串，如 "1790000000000000001"。`,
+        description:
+          `${rule.label}。64 位整数（雪花 ID 也可，按原值精确保存，不会丢精度）；也接受纯数字字符串，如 "1790000000000000001"。` +
+          "超过 2^53 时须写成不带小数点和指数的整数（1.5e17、9007199254740993.0 会被拒绝）。",
       };
     case "boolean":
       return { type: "boolean", ...nullable, description: `${rule.label}。只接受 true 或 false。` };

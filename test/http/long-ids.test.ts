@@ -92,3 +92,34 @@ describe("64-bit IDs are kept exact", () => {
     expect(await readText(CODE)).toContain(`"salesExpansionId":42,`);
   });
 });
+
+// The rule for one ID must not depend on the other fields: the exact parse once switched on only when some
+// value in the body had 16 digits in a row, and 1.5e17 was then accepted as 150000000000000000.
+describe("an ID beyond 2^53 written with an exponent or a fraction is refused, whatever else the body holds", () => {
+  const LONG_TEXT = `"description":"订单号 1234567890123456"`;
+  const LONG_ID = `"salesExpansionId":9007199254740993`;
+  test.each<[string, string]>([
+    ["alone", `"preSalesId":1.5e17`],
+    ["after a 16-digit run in a text field", `${LONG_TEXT},"preSalesId":1.5e17`],
+    ["before a 16-digit run in a text field", `"preSalesId":1.5e17,${LONG_TEXT}`],
+    ["beside another 64-bit ID", `${LONG_ID},"preSalesId":1.5e17`],
+    ["upper-case exponent beside another 64-bit ID", `"preSalesId":1.5E17,${LONG_ID}`],
+    ["a trailing .0, alone", `"preSalesId":9007199254740993.0`],
+    ["a trailing .0 beside another 64-bit ID", `${LONG_ID},"preSalesId":9007199254740993.0`],
+    ["an exponent 0 beside another 64-bit ID", `${LONG_ID},"preSalesId":9007199254740993e0`],
+  ])("%s", async (_name, fields) => {
+    const before = snapshot(service);
+    const answer = await rawUpdate(fields);
+    expectFailure(answer, 200);
+    expect(answer.json.msg).toContain("preSalesId");
+    expect(answer.json.msg).toContain("不带小数点和指数");
+    expect(snapshot(service)).toEqual(before);
+  });
+
+  test("an ID up to 2^53 in exponent form is the same plain number with or without a long value beside it", async () => {
+    expectSuccess(await rawUpdate(`"preSalesId":1.5e3`));
+    expect(storedId("pre_sales_id")).toBe(1500n);
+    expectSuccess(await rawUpdate(`"preSalesId":1.6e3,${LONG_TEXT}`));
+    expect(storedId("pre_sales_id")).toBe(1600n);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { normalizeInteger, parseExactJson, stringifyExactJson } from "../../events/exact-json";
 
 describe("parseExactJson", () => {
@@ -22,6 +23,39 @@ describe("parseExactJson", () => {
     const parsed = parseExactJson('{"id":9007199254740993}') as { id: unknown };
     expect(typeof parsed.id).toBe("bigint");
     expect(String(parsed.id)).toBe("9007199254740993");
+  });
+
+  // Only a plain integer literal says which integer beyond 2^53 it is meant to be: a fraction or an exponent
+  // ("9007199254740993.0", "1.5e17") is a double like any other, so an ID rule can refuse it.
+  test.each(["1.5e17", "1.5E17", "9007199254740993.0", "9007199254740993e0", "9007199254740993.5", "1e19"])(
+    "%s is the same double alone, beside a long digit run, or beside a 64-bit integer",
+    (literal) => {
+      const alone = (parseExactJson(`{"id":${literal}}`) as { id: unknown }).id;
+      expect(typeof alone).toBe("number");
+      for (const text of [`{"id":${literal},"code":"1234567890123456"}`, `{"other":9223372036854775807,"id":${literal}}`]) {
+        expect((parseExactJson(text) as { id: unknown }).id).toBe(alone);
+      }
+    },
+  );
+
+  test("each number's value does not depend on the rest of the text", () => {
+    const literals = fc.oneof(
+      fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map((value) => JSON.stringify(value)),
+      fc.tuple(fc.bigInt({ min: 1n, max: 2n ** 64n }), fc.constantFrom(".0", "e0", ".5", "e1", "E-1")).map(([digits, tail]) => `${digits}${tail}`),
+      fc.tuple(fc.integer({ min: 1, max: 9 }), fc.nat(99_999), fc.integer({ min: 0, max: 25 })).map(([lead, fraction, exponent]) => `${lead}.${fraction}e${exponent}`),
+    );
+    const neighbours = fc.constantFrom('"x"', '"1234567890123456"', "9007199254740993", "1.5e17", "12345678901234567.25", "1");
+    fc.assert(
+      fc.property(literals, neighbours, fc.boolean(), (literal, neighbour, before) => {
+        const alone = (parseExactJson(`{"id":${literal}}`) as { id: unknown }).id;
+        const text = before ? `{"n":${neighbour},"id":${literal}}` : `{"id":${literal},"n":${neighbour}}`;
+        const beside = (parseExactJson(text) as { id: unknown }).id;
+        expect(typeof beside).toBe(typeof alone);
+        expect(beside).toBe(alone as never);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test("1e20 is a number, not a bigint", () => {
