@@ -1,13 +1,14 @@
 import type { EventStore, WriteTransaction } from "../events/event-store";
+import { readHead } from "../events/read";
 import type { EventMetadata } from "../events/opportunity-events";
 import type { OpportunitiesTable } from "../projections/opportunities-table";
 import type { OpportunityCommand } from "./commands";
 import { decide, type Decision } from "./decide";
-import type { IdempotencyClaim, IdempotencyKeys } from "./idempotency";
+import { KeyRetention, type IdempotencyClaim, type IdempotencyKeys } from "./idempotency";
 import { asStorageError, StorageUnavailableError } from "./storage-errors";
 
 /** A decision as the writer reports it, or a refusal of the idempotency key itself. */
-export type WriteResult = (Decision | { ok: false; reason: "idempotency_mismatch" | "in_flight"; message: string; version?: undefined }) & {
+export type WriteResult = (Decision | { ok: false; reason: "idempotency_mismatch" | "in_flight" | "idempotency_limit"; message: string; version?: undefined }) & {
   appended?: number;
   replayed?: boolean;
 };
@@ -22,6 +23,12 @@ export interface WriterOptions {
   batchWaitMs?: number;
   /** The clock for idempotency records. */
   now?: () => Date;
+  /** How long an idempotency key is kept (the idempotencyTtlHours setting); keys older than that do not count. */
+  idempotencyTtlHours?: number;
+  /** Most unexpired idempotency keys one client may hold; a new key beyond it is refused, nothing stored. */
+  idempotencyMaxKeysPerClient?: number;
+  /** Most expired keys deleted in one transaction when pruning. */
+  idempotencyPruneChunk?: number;
 }
 
 interface Pending {
@@ -39,6 +46,12 @@ export const DEFAULT_MAX_BATCH = 256;
 export function commitsLoneRequestAtOnce(options: WriterOptions): boolean {
   return (options.maxBatch ?? DEFAULT_MAX_BATCH) > 1 && (options.batchWaitMs ?? 0) === 0;
 }
+
+/** Expired keys deleted per transaction: a few milliseconds of work, so batches wait little for a chunk. */
+const DEFAULT_PRUNE_CHUNK = 500;
+
+/** Lets whatever the event loop has queued (the next batch's commit) run first. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** An idempotency key's place among the writes in flight. */
 const inFlightSlot = (claim: IdempotencyClaim) => `${claim.client}\n${claim.key}`;
@@ -65,6 +78,8 @@ export class OpportunityWriter {
   private readonly maxBatch: number;
   private readonly batchWaitMs: number;
   private readonly now: () => Date;
+  private readonly retention: KeyRetention;
+  private readonly pruneChunk: number;
 
   constructor(
     private readonly store: EventStore,
@@ -75,6 +90,8 @@ export class OpportunityWriter {
     this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
     this.batchWaitMs = Math.max(0, options.batchWaitMs ?? 0);
     this.now = options.now ?? (() => new Date());
+    this.retention = new KeyRetention(options.idempotencyTtlHours, options.idempotencyMaxKeysPerClient);
+    this.pruneChunk = Math.max(1, options.idempotencyPruneChunk ?? DEFAULT_PRUNE_CHUNK);
   }
 
   /** Queues one command; resolves once it is committed (or refused), rejects when its write failed. */
@@ -135,11 +152,21 @@ export class OpportunityWriter {
     return this.observed((types) => this.store.write((tx) => items.map((item) => this.decideAndAppend(tx, item, types))));
   }
 
-  /** Forgets idempotency keys first used before `before`, through the write path like any write. */
+  /**
+   * Forgets idempotency keys first used before `before`; returns how many. In small transactions, each after
+   * the batches already queued: one large DELETE would hold the write lock, and every write, for as long as it
+   * runs. Pruning late costs only disk space: expired keys no longer count toward the cap.
+   */
   async pruneIdempotencyKeys(before: Date): Promise<number> {
     const keys = this.idempotency;
     if (!keys) return 0;
-    return this.store.write(() => keys.prune(before));
+    let total = 0;
+    for (;;) {
+      await nextTurn();
+      const pruned = this.store.write(() => keys.pruneChunk(before, this.pruneChunk));
+      total += pruned;
+      if (pruned < this.pruneChunk) return total;
+    }
   }
 
   /** Requests waiting for their commit. */
@@ -223,27 +250,33 @@ export class OpportunityWriter {
     appendedTypes: string[],
   ): WriteResult {
     const { command, idempotency } = item;
-    if (idempotency && this.idempotency) {
-      const earlier = this.idempotency.find(idempotency);
+    const keys = idempotency && this.idempotency;
+    const now = keys ? this.now() : undefined;
+    if (idempotency && keys) {
+      const earlier = keys.find(idempotency);
       if (earlier) {
         if (earlier.fingerprint !== idempotency.fingerprint) return { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch };
         const outcome = earlier.outcome as Decision;
         return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
       }
+      // A new key beyond the cap: refused before anything is decided, so nothing is stored or appended.
+      if (keys.heldBy(idempotency.client, now!, this.retention) >= this.retention.maxKeysPerClient) {
+        return { ok: false, reason: "idempotency_limit", message: this.retention.limitMessage() };
+      }
     }
     const state = this.table.find(command.opportunityCode);
     const decision = decide(command, state, { nextId: state ? state.id : this.table.nextId() });
     const metadata = idempotency ? { ...item.metadata, idempotencyKey: idempotency.key } : item.metadata;
-    if (decision.ok && decision.events.length > 0) {
-      tx.append(command.opportunityCode, state?.version ?? 0, decision.events, metadata);
-      for (const event of decision.events) appendedTypes.push(event.type);
-    }
-    if (idempotency && this.idempotency) {
-      // The outcome, not the events: a replay answers the same without appending anything.
+    const appended = decision.ok && decision.events.length > 0 ? tx.append(command.opportunityCode, state?.version ?? 0, decision.events, metadata) : [];
+    for (const event of appended) appendedTypes.push(event.type);
+    if (idempotency && keys) {
+      // The outcome, not the events: a replay answers the same without appending anything. The proof says
+      // where it was reached, so that verify can hold every stored answer against the events.
       const outcome: Record<string, unknown> = { ...decision };
       delete outcome.events;
-      this.idempotency.save(idempotency, outcome, this.now());
+      const position = appended.length > 0 ? appended[0]!.position - 1 : (readHead(tx.db)?.position ?? 0);
+      keys.save(idempotency, outcome, { streamId: command.opportunityCode, position, appended: appended.length }, now!, this.retention);
     }
-    return decision.ok && decision.events.length > 0 ? { ...decision, appended: decision.events.length } : decision;
+    return appended.length > 0 ? { ...decision, appended: appended.length } : decision;
   }
 }

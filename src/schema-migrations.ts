@@ -1,7 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { createEventTable } from "../events/event-table";
 import { createOpportunitiesTable } from "../projections/opportunities-table";
-import { createIdempotencyTable } from "./idempotency";
+import { addIdempotencyProof, createIdempotencyTable } from "./idempotency";
 
 /**
  * The database's schema, as an ordered list of migrations. The version reached is recorded in SQLite's
@@ -28,6 +28,12 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     description: "idempotency_keys: the first outcome of each client's Idempotency-Key, kept for the retry window",
     up: createIdempotencyTable,
+  },
+  {
+    version: 3,
+    // Rows stored before keep NULL proof columns: verify checks them the weaker way until they expire.
+    description: "idempotency_keys: where each outcome was reached (stream, position, events appended); per-client key counts for the cap",
+    up: addIdempotencyProof,
   },
 ];
 

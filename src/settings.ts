@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
+import { DEFAULT_IDEMPOTENCY_MAX_KEYS } from "./idempotency";
 
 /**
  * Every setting of the service in one table: its flag, environment variable, config-file key, default and
@@ -119,6 +120,14 @@ export const SETTINGS = {
     fallback: 24,
     parse: integer(1, 24 * 365),
     help: "how long an Idempotency-Key is remembered (hours)",
+  },
+  idempotencyMaxKeysPerClient: {
+    key: "idempotencyMaxKeysPerClient",
+    flag: "idempotency-max-keys",
+    env: "IDEMPOTENCY_MAX_KEYS",
+    fallback: DEFAULT_IDEMPOTENCY_MAX_KEYS,
+    parse: integer(1, 100_000_000),
+    help: "most Idempotency-Keys one client may hold within the TTL; a new key beyond it is refused (-1), nothing stored",
   },
   groupCommitMaxBatch: {
     key: "groupCommitMaxBatch",

@@ -28,6 +28,7 @@ const SERVE_SETTINGS = [
   "docs",
   "shutdownTimeout",
   "idempotencyTtlHours",
+  "idempotencyMaxKeysPerClient",
   "groupCommitMaxBatch",
   "groupCommitWaitMs",
   "authFailureLimit",
@@ -107,7 +108,12 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   });
 
   // This connection migrates the database, loads demo data and answers reads; writes go through `writer`.
-  const writerOptions = { maxBatch: config.groupCommitMaxBatch, batchWaitMs: config.groupCommitWaitMs };
+  const writerOptions = {
+    maxBatch: config.groupCommitMaxBatch,
+    batchWaitMs: config.groupCommitWaitMs,
+    idempotencyTtlHours: config.idempotencyTtlHours,
+    idempotencyMaxKeysPerClient: config.idempotencyMaxKeysPerClient,
+  };
   const service = openServiceStore(config.db, { writer: writerOptions });
   if (values.demo) {
     const created = await loadDemoData(service.writer, service.opportunities, { stages, timeZone: config.timeZone });

@@ -168,7 +168,7 @@ describe("compiled binary", () => {
       // An import beside the server, in the middle of a long transaction.
       const other = new Database(dbPath);
       other.run("BEGIN IMMEDIATE");
-      other.run("INSERT INTO idempotency_keys VALUES ('other', 'k', 'f', '{}', '2026-01-01T00:00:00.000Z')");
+      other.run("INSERT INTO idempotency_keys (client, key, fingerprint, outcome, created_at) VALUES ('other', 'k', 'f', '{}', '2026-01-01T00:00:00.000Z')");
       const update = fetch(`${server.baseUrl}/api/opportunities/integration/update`, {
         method: "PUT",
         headers,

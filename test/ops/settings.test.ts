@@ -96,6 +96,7 @@ const LAYERS: Record<SettingName, Layers> = {
   docs: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-docs": true }, fromFlag: false, fallback: true },
   shutdownTimeout: { config: 1500, fromConfig: () => 1500, env: "2500", fromEnv: 2500, flags: { "shutdown-timeout": "3500" }, fromFlag: 3500, fallback: 10_000 },
   idempotencyTtlHours: { config: 48, fromConfig: () => 48, env: "72", fromEnv: 72, flags: { "idempotency-ttl-hours": "96" }, fromFlag: 96, fallback: 24 },
+  idempotencyMaxKeysPerClient: { config: 500, fromConfig: () => 500, env: "1000", fromEnv: 1000, flags: { "idempotency-max-keys": "2000" }, fromFlag: 2000, fallback: 100_000 },
   groupCommitMaxBatch: { config: 16, fromConfig: () => 16, env: "32", fromEnv: 32, flags: { "group-commit-max-batch": "1" }, fromFlag: 1, fallback: 256 },
   groupCommitWaitMs: { config: 5, fromConfig: () => 5, env: "10", fromEnv: 10, flags: { "group-commit-wait-ms": "20" }, fromFlag: 20, fallback: 0 },
   authFailureLimit: { config: 3, fromConfig: () => 3, env: "5", fromEnv: 5, flags: { "auth-failure-limit": "0" }, fromFlag: 0, fallback: 10 },
