@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { TrustedProxies } from "./http/trusted-proxies";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
 import { DEFAULT_IDEMPOTENCY_MAX_KEYS } from "./idempotency";
@@ -72,6 +73,13 @@ const timeZone = (raw: Raw) => {
     throw new Error("is not an IANA time zone (e.g. Asia/Shanghai)");
   }
   return zone;
+};
+
+/** CIDRs or addresses, checked here so that a typo stops the start instead of trusting nobody (or everybody). */
+const proxyList = (raw: Raw) => {
+  const list = String(raw).trim();
+  TrustedProxies.parse(list);
+  return list;
 };
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -160,6 +168,14 @@ export const SETTINGS = {
     fallback: 60,
     parse: integer(1, 86_400),
     help: "how long such an address is refused, and the window its failures are counted in (s)",
+  },
+  trustedProxies: {
+    key: "trustedProxies",
+    flag: "trusted-proxies",
+    env: "TRUSTED_PROXIES",
+    fallback: undefined as string | undefined,
+    parse: proxyList,
+    help: "comma-separated CIDRs of your own reverse proxies; only for a peer among them is the client taken from X-Forwarded-For (the right-most address not among them), for the auth throttle; none by default, and then that header is ignored",
   },
   writerThread: {
     key: "writerThread",

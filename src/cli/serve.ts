@@ -4,7 +4,9 @@ import { loadDemoData } from "../demo-data";
 import { createApp } from "../http/app";
 import { AuthThrottle } from "../http/auth-throttle";
 import { instrument } from "../http/instrument";
-import { noteClientAddress, pathOf } from "../http/request-context";
+import { noteClientAddress } from "../http/request-context";
+import { pathOf } from "../http/request-target";
+import { TrustedProxies } from "../http/trusted-proxies";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
 import { Readiness } from "../readiness";
@@ -33,6 +35,7 @@ const SERVE_SETTINGS = [
   "groupCommitWaitMs",
   "authFailureLimit",
   "authLockoutSeconds",
+  "trustedProxies",
   "writerThread",
 ] as const;
 
@@ -167,6 +170,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       windowMs: config.authLockoutSeconds * 1000,
       lockoutMs: config.authLockoutSeconds * 1000,
     }),
+    trustedProxies: TrustedProxies.parse(config.trustedProxies ?? ""),
     onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: pathOf(request), error }),
   });
 

@@ -1,7 +1,11 @@
 /**
- * Slows down secret guessing: an address that fails authentication `limit` times within `windowMs` is
- * refused (429) for `lockoutMs`, without touching any other caller. A success clears the address's count.
- * Memory stays bounded: entries expire, and the table is swept when it grows.
+ * Slows down secret guessing: an address that fails authentication `limit` times within a sliding window of
+ * `windowMs` is refused (429) for `lockoutMs`, without touching any other caller. A success does not clear the
+ * count: a client holding one valid secret (even an auditor's) must not be able to guess others for free.
+ *
+ * The window slides as a two-bucket counter (the failures of the current bucket plus the previous bucket's,
+ * weighted by how much of it still lies inside the window), so memory per address stays constant whatever the
+ * limit. Entries expire, and the table is swept once per window.
  */
 export interface ThrottleOptions {
   /** Failures allowed per address within the window; 0 turns throttling off. */
@@ -11,25 +15,31 @@ export interface ThrottleOptions {
   now?: () => number;
 }
 
+const MAX_ENTRIES = 100_000;
+
 interface Entry {
-  failures: number;
-  windowStart: number;
+  bucketStart: number;
+  current: number;
+  previous: number;
   lockedUntil: number;
 }
-
-const SWEEP_AT = 10_000;
 
 export class AuthThrottle {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private lastSweep: number;
 
   constructor(private readonly options: ThrottleOptions) {
     this.now = options.now ?? Date.now;
+    this.lastSweep = this.now();
   }
 
   /** Whether any address has failures on record (when none has, nothing needs looking up). */
   get counting(): boolean {
-    return this.options.limit !== 0 && this.entries.size > 0;
+    if (this.options.limit === 0 || this.entries.size === 0) return false;
+    const now = this.now();
+    if (now - this.lastSweep > this.options.windowMs) this.sweep(now);
+    return this.entries.size > 0;
   }
 
   /** Milliseconds the address must still wait, or 0 when it may try. */
@@ -43,22 +53,42 @@ export class AuthThrottle {
     if (this.options.limit === 0) return;
     const now = this.now();
     let entry = this.entries.get(address);
-    if (!entry || now - entry.windowStart > this.options.windowMs) {
-      entry = { failures: 0, windowStart: now, lockedUntil: 0 };
-      if (this.entries.size >= SWEEP_AT) this.sweep(now);
+    if (!entry) {
+      if (this.entries.size >= MAX_ENTRIES) this.makeRoom();
+      entry = { bucketStart: now, current: 0, previous: 0, lockedUntil: 0 };
       this.entries.set(address, entry);
     }
-    entry.failures += 1;
-    if (entry.failures >= this.options.limit) entry.lockedUntil = now + this.options.lockoutMs;
+    this.roll(entry, now);
+    entry.current += 1;
+    if (this.failuresInWindow(entry, now) >= this.options.limit) entry.lockedUntil = now + this.options.lockoutMs;
   }
 
-  noteSuccess(address: string): void {
-    this.entries.delete(address);
+  /** Moves the buckets on to the one `now` falls in. */
+  private roll(entry: Entry, now: number): void {
+    const windowMs = this.options.windowMs;
+    const elapsedBuckets = Math.floor((now - entry.bucketStart) / windowMs);
+    if (elapsedBuckets <= 0) return;
+    entry.previous = elapsedBuckets === 1 ? entry.current : 0;
+    entry.current = 0;
+    entry.bucketStart += elapsedBuckets * windowMs;
+  }
+
+  private failuresInWindow(entry: Entry, now: number): number {
+    const stillInside = 1 - (now - entry.bucketStart) / this.options.windowMs;
+    return entry.current + entry.previous * stillInside;
+  }
+
+  /** Forgets the address first seen longest ago: memory stays bounded under a flood from many addresses. */
+  private makeRoom(): void {
+    const oldest = this.entries.keys().next().value;
+    if (oldest !== undefined) this.entries.delete(oldest);
   }
 
   private sweep(now: number): void {
+    this.lastSweep = now;
     for (const [address, entry] of this.entries) {
-      if (entry.lockedUntil <= now && now - entry.windowStart > this.options.windowMs) this.entries.delete(address);
+      this.roll(entry, now);
+      if (entry.lockedUntil <= now && entry.current === 0 && entry.previous === 0) this.entries.delete(address);
     }
   }
 }

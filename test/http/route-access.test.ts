@@ -115,7 +115,7 @@ describe("the idempotency fingerprint names the route that ran", () => {
     const body = JSON.stringify({ opportunityCode: "OPP-SLASH-1", amount: 1234 });
     const first = await service.handle(new Request(`http://localhost${UPDATE_PATH}`, { method: "PUT", headers, body }));
     const retry = await service.handle(new Request(`http://localhost${UPDATE_PATH}/`, { method: "PUT", headers, body }));
-    expect(await first.json()).toMatchObject({ code: "0" });
+    expect((await first.json()) as object).toMatchObject({ code: "0" });
     expect({ body: await retry.json(), replayed: retry.headers.get("idempotent-replayed") }).toMatchObject({ body: { code: "0" }, replayed: "true" });
   });
 });

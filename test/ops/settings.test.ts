@@ -101,6 +101,15 @@ const LAYERS: Record<SettingName, Layers> = {
   groupCommitWaitMs: { config: 5, fromConfig: () => 5, env: "10", fromEnv: 10, flags: { "group-commit-wait-ms": "20" }, fromFlag: 20, fallback: 0 },
   authFailureLimit: { config: 3, fromConfig: () => 3, env: "5", fromEnv: 5, flags: { "auth-failure-limit": "0" }, fromFlag: 0, fallback: 10 },
   authLockoutSeconds: { config: 30, fromConfig: () => 30, env: "120", fromEnv: 120, flags: { "auth-lockout-seconds": "600" }, fromFlag: 600, fallback: 60 },
+  trustedProxies: {
+    config: "10.0.0.0/8",
+    fromConfig: () => "10.0.0.0/8",
+    env: "10.0.0.1, fd00::/8",
+    fromEnv: "10.0.0.1, fd00::/8",
+    flags: { "trusted-proxies": "192.168.0.0/16" },
+    fromFlag: "192.168.0.0/16",
+    fallback: undefined,
+  },
   writerThread: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-writer-thread": true }, fromFlag: false, fallback: true },
 };
 
@@ -217,6 +226,8 @@ describe("invalid values name the setting and where the value came from", () => 
     ["port", { PORT: "-1" }, /^invalid port \(env PORT\): "-1" must be a whole number/],
     ["port", { PORT: "http" }, /^invalid port \(env PORT\): "http" must be a whole number/],
     ["shutdownTimeout", { SHUTDOWN_TIMEOUT_MS: "600001" }, /^invalid shutdownTimeoutMs \(env SHUTDOWN_TIMEOUT_MS\): "600001" must be/],
+    ["trustedProxies", { TRUSTED_PROXIES: "10.0.0.0/8, 10.0.0.0/40" }, /^invalid trustedProxies \(env TRUSTED_PROXIES\): "10\.0\.0\.0\/8, 10\.0\.0\.0\/40" "10\.0\.0\.0\/40" has a prefix length outside 0-32$/],
+    ["trustedProxies", { TRUSTED_PROXIES: "gateway.local" }, /^invalid trustedProxies \(env TRUSTED_PROXIES\): "gateway\.local" "gateway\.local" is not an IP address or CIDR$/],
   ] as const)("%s from env %j", (name, env, message) => {
     expect(configError(() => resolveSettings([name], {}, env)).message).toMatch(message);
   });

@@ -1,9 +1,10 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import type { App } from "../../src/http/app";
 import { AuthThrottle, type ThrottleOptions } from "../../src/http/auth-throttle";
+import { TrustedProxies } from "../../src/http/trusted-proxies";
 import type { ServiceStore } from "../../src/service-store";
 import { CREATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
-import { OTHER_CLIENT_SECRET, TEST_SECRET } from "../support/test-service";
+import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET } from "../support/test-service";
 import { appFor, callApp, eventCount, useTempService, type RequestOptions } from "./reliability-support";
 
 // Secret guessing is slowed down per address: after `limit` failures within the window an address is refused
@@ -89,28 +90,48 @@ describe("auth throttle", () => {
     expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 60);
   });
 
-  test("a success resets the address's count", async () => {
+  test("a success does not reset the count: one valid secret (even an auditor's) is no licence to guess others", async () => {
     const app = appWithThrottle({ limit: 3, windowMs: 60_000, lockoutMs: 60_000 });
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
-    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+    expectAuthenticated(await read(app, ATTACKER, AUDITOR_SECRET));
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
-    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
-    // Four failures in all, but only two since the success.
-    expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
+    // Three failures within the window, a success between them: locked all the same.
+    expectLockedOut(await read(app, ATTACKER, AUDITOR_SECRET), 60);
+  });
 
-    for (let attempt = 0; attempt < 3; attempt += 1) expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+  test("45 guesses interleaved with successes are not 45 free guesses", async () => {
+    const app = appWithThrottle({ limit: 10, windowMs: 60_000, lockoutMs: 60_000 });
+    const statuses: number[] = [];
+    for (let guess = 0; guess < 45; guess += 1) {
+      statuses.push((await read(app, ATTACKER, `${WRONG}-${guess}`)).status);
+      await read(app, ATTACKER, TEST_SECRET);
+    }
+    expect(statuses.slice(0, 10)).toEqual(new Array(10).fill(401));
+    expect(statuses.slice(10)).toEqual(new Array(35).fill(429));
+  });
+
+  test("the window slides: failures on both sides of a window boundary add up", async () => {
+    const app = appWithThrottle({ limit: 3, windowMs: 10_000, lockoutMs: 60_000 });
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    nowMs += 9_900;
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    nowMs += 200;
+    // A fixed window would have started again here, at one failure.
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
+    nowMs += 100;
+    expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
     expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 60);
   });
 
-  test("failures only add up within the window", async () => {
+  test("failures older than the window are forgotten", async () => {
     const app = appWithThrottle({ limit: 3, windowMs: 10_000, lockoutMs: 60_000 });
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
-    nowMs += 10_001;
+    nowMs += 20_001;
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
     expectFailure(await read(app, ATTACKER, WRONG), 401, UNAUTHORIZED);
-    // Two failures in the current window: not locked.
+    // Two failures within the last window: not locked.
     expectAuthenticated(await read(app, ATTACKER, TEST_SECRET));
   });
 
@@ -128,7 +149,7 @@ describe("auth throttle", () => {
     expect({ status: health.status, body: health.json }).toEqual({ status: 200, body: { code: "0", msg: "success", data: "ok" } });
   });
 
-  test("the throttle on its own: lockedFor counts down and noteSuccess clears it", () => {
+  test("the throttle on its own: lockedFor counts down to 0", () => {
     const throttle = new AuthThrottle({ limit: 2, windowMs: 60_000, lockoutMs: 20_000, now: () => nowMs });
     throttle.noteFailure(ATTACKER);
     expect(throttle.lockedFor(ATTACKER)).toBe(0);
@@ -137,7 +158,41 @@ describe("auth throttle", () => {
     expect(throttle.lockedFor(NEIGHBOUR)).toBe(0);
     nowMs += 5_000;
     expect(throttle.lockedFor(ATTACKER)).toBe(15_000);
-    throttle.noteSuccess(ATTACKER);
+    nowMs += 15_000;
     expect(throttle.lockedFor(ATTACKER)).toBe(0);
+  });
+});
+
+describe("behind a gateway (--trusted-proxies)", () => {
+  const GATEWAY = "10.0.0.5";
+  const CLIENT_A = "203.0.113.10";
+  const CLIENT_B = "203.0.113.11";
+  const behind = (app: App, client: string, secret: string, peer = GATEWAY) =>
+    callApp(app, "GET", readPath("OPP-ANY"), { address: peer, secret, headers: { "x-forwarded-for": `${client}, ${peer}` } });
+
+  function appBehindGateway(trusted: string): App {
+    return appFor(service, {
+      authThrottle: new AuthThrottle({ limit: 3, windowMs: 60_000, lockoutMs: 60_000, now: () => nowMs }),
+      trustedProxies: TrustedProxies.parse(trusted),
+    });
+  }
+
+  test("with the gateway trusted, one caller's bad secrets lock out that caller only", async () => {
+    const app = appBehindGateway("10.0.0.0/8");
+    for (let attempt = 0; attempt < 3; attempt += 1) expectFailure(await behind(app, CLIENT_A, WRONG), 401, UNAUTHORIZED);
+    expectLockedOut(await behind(app, CLIENT_A, TEST_SECRET), 60);
+    expectAuthenticated(await behind(app, CLIENT_B, TEST_SECRET));
+  });
+
+  test("without trusted proxies X-Forwarded-For is ignored: rotating it does not dodge the lockout", async () => {
+    const app = appBehindGateway("");
+    for (let attempt = 0; attempt < 3; attempt += 1) expectFailure(await behind(app, `198.51.100.${attempt}`, WRONG, ATTACKER), 401, UNAUTHORIZED);
+    expectLockedOut(await behind(app, "198.51.100.99", TEST_SECRET, ATTACKER), 60);
+  });
+
+  test("from an untrusted peer the header is ignored even when proxies are configured", async () => {
+    const app = appBehindGateway("10.0.0.0/8");
+    for (let attempt = 0; attempt < 3; attempt += 1) expectFailure(await behind(app, `198.51.100.${attempt}`, WRONG, ATTACKER), 401, UNAUTHORIZED);
+    expectLockedOut(await behind(app, "198.51.100.99", TEST_SECRET, ATTACKER), 60);
   });
 });
