@@ -111,7 +111,7 @@ describe("the idempotency fingerprint names the route that ran", () => {
     const create = await service.handle(
       new Request(`http://localhost${CREATE_PATH}`, { method: "POST", headers: { "x-internal-secret": TEST_SECRET, "content-type": "application/json" }, body: JSON.stringify({ opportunityCode: "OPP-SLASH-1", opportunityName: "n", endCustomerName: "c" }) }),
     );
-    expect((await create.json()).code).toBe("0");
+    expect(((await create.json()) as { code: string }).code).toBe("0");
     const body = JSON.stringify({ opportunityCode: "OPP-SLASH-1", amount: 1234 });
     const first = await service.handle(new Request(`http://localhost${UPDATE_PATH}`, { method: "PUT", headers, body }));
     const retry = await service.handle(new Request(`http://localhost${UPDATE_PATH}/`, { method: "PUT", headers, body }));

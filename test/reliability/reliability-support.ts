@@ -12,6 +12,7 @@ import { SCHEMA_VERSIONS, type EventMetadata } from "../../events/opportunity-ev
 import { OpportunitiesTable } from "../../projections/opportunities-table";
 import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
 import type { App } from "../../src/http/app";
+import type { TrustedProxies } from "../../src/http/trusted-proxies";
 import type { AuthThrottle } from "../../src/http/auth-throttle";
 import { noteClientAddress } from "../../src/http/request-context";
 import { IdempotencyKeys } from "../../src/idempotency";
@@ -33,6 +34,7 @@ export interface StoreParts {
 
 export interface AppOptions {
   authThrottle?: AuthThrottle;
+  trustedProxies?: TrustedProxies;
   onStorageUnavailable?: (error: StorageUnavailableError) => void;
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
