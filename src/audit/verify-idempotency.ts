@@ -1,0 +1,244 @@
+import type { Database, Statement } from "bun:sqlite";
+import { NOT_FOUND } from "../decide";
+import { PROOF_COLUMNS } from "../idempotency";
+
+/**
+ * Checks every stored replay answer in `idempotency_keys` against the events. A retry with a stored key is
+ * answered from the row alone, so a row edited behind the service's back (a forged success for an
+ * opportunity that does not exist) would be served as the truth; the events are hash-chained, the keys are
+ * not, so each answer must follow from the events at the place its proof columns name:
+ *
+ * - every event carrying the key and client after that position is one the request appended, and those
+ *   are exactly the `appended` events right after it, all of the named opportunity;
+ * - a success: the opportunity reached the answered version there, and its creation event gave it the
+ *   answered id;
+ * - a refusal appended nothing, and agrees with the opportunity at that position (not_found: none yet,
+ *   already_exists: created, conflict: at the version the refusal names).
+ *
+ * Rows stored before schema version 3 have no proof (NULL): a success must still name an opportunity that
+ * exists with that id and has reached that version. What no check can tell: a request that changed nothing
+ * appends no event, so a row rewritten consistently into another answer the events allow at its position (a
+ * success that changed nothing, a conflict) cannot be told from a true one.
+ */
+export interface IdempotencyFinding {
+  client: string;
+  key: string;
+  reason: string;
+}
+
+export const IDEMPOTENCY_TABLE = "idempotency_keys";
+
+/** A finding as verify prints it: the table, then the client and key quoted (control characters escaped). */
+export function describeIdempotencyFinding(finding: IdempotencyFinding): string {
+  return `client ${JSON.stringify(finding.client)} key ${JSON.stringify(finding.key)}: ${finding.reason}`;
+}
+
+interface KeyRow {
+  client: unknown;
+  key: unknown;
+  outcome: unknown;
+  stream_id?: unknown;
+  position?: unknown;
+  appended?: unknown;
+}
+
+type Answer = { ok: true; id: number; version: number } | { ok: false; reason: string; message: string; version?: number };
+interface Proof {
+  streamId: string;
+  position: number;
+  appended: number;
+}
+
+const REFUSALS = new Set(["not_found", "already_exists", "conflict"]);
+const isCount = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value >= 0;
+const isPositive = (value: unknown): value is number => isCount(value) && value > 0;
+
+/** The stored answer, or why it is not one the writer stores. */
+function readAnswer(text: unknown): Answer | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(String(text));
+  } catch {
+    return "the stored answer is not JSON";
+  }
+  const answer = value as Record<string, unknown>;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the stored answer is not an object";
+  const keys = Object.keys(answer).sort().join(",");
+  if (answer.ok === true) {
+    if (keys !== "id,ok,version" || !isPositive(answer.id) || !isPositive(answer.version)) return `the stored success is malformed: ${String(text)}`;
+    return answer as Answer;
+  }
+  if (answer.ok === false) {
+    const shapeOk = (keys === "message,ok,reason" || keys === "message,ok,reason,version") && typeof answer.message === "string";
+    if (!shapeOk || !REFUSALS.has(answer.reason as string) || (answer.version !== undefined && !isPositive(answer.version))) {
+      return `the stored refusal is malformed: ${String(text)}`;
+    }
+    return answer as Answer;
+  }
+  return `the stored answer has no ok true/false: ${String(text)}`;
+}
+
+/** The proof columns, null when all are NULL (a row stored before they existed), or why they are unusable. */
+function readProof(row: KeyRow): Proof | null | string {
+  const { stream_id: streamId, position, appended } = row;
+  if (streamId == null && position == null && appended == null) return null;
+  if (typeof streamId !== "string" || !isCount(position) || !isCount(appended)) {
+    return `the proof columns are malformed (stream_id ${JSON.stringify(streamId)}, position ${JSON.stringify(position)}, appended ${JSON.stringify(appended)})`;
+  }
+  return { streamId, position, appended };
+}
+
+/** Reads of the events the checks need, prepared once. */
+class EventFacts {
+  private readonly versionAt: Statement<{ v: number }, [string, number]>;
+  private readonly creation: Statement<{ data: string }, [string, number]>;
+  private readonly streamAt: Statement<{ stream_id: string }, [number]>;
+  readonly head: number;
+  private owners: Map<number, { streamId: string; version: number }> | undefined;
+
+  constructor(private readonly db: Database) {
+    this.versionAt = db.query<{ v: number }, [string, number]>("SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = ? AND position <= ?");
+    this.creation = db.query<{ data: string }, [string, number]>("SELECT data FROM events WHERE stream_id = ? AND version = 1 AND position <= ?");
+    this.streamAt = db.query<{ stream_id: string }, [number]>("SELECT stream_id FROM events WHERE position = ?");
+    this.head = db.query<{ p: number }, []>("SELECT COALESCE(MAX(position), 0) AS p FROM events").get()!.p;
+  }
+
+  /** The stream's version once the chain had reached `position` (0: not created yet). */
+  version(streamId: string, position = this.head): number {
+    return this.versionAt.get(streamId, position)!.v;
+  }
+
+  /** The id the stream's creation event gave it, if it was created by `position`. */
+  createdId(streamId: string, position = this.head): unknown {
+    const row = this.creation.get(streamId, position);
+    if (!row) return undefined;
+    try {
+      return (JSON.parse(row.data) as { id?: unknown }).id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  streamOf(position: number): string | undefined {
+    return this.streamAt.get(position)?.stream_id;
+  }
+
+  /** The opportunity created with this id, and its current version (for rows without proof). */
+  ownerOf(id: number): { streamId: string; version: number } | undefined {
+    if (!this.owners) {
+      this.owners = new Map();
+      for (const row of this.db.query<{ stream_id: string; data: string }, []>("SELECT stream_id, data FROM events WHERE version = 1").iterate()) {
+        try {
+          const created = JSON.parse(row.data) as { id?: unknown };
+          if (typeof created.id === "number") this.owners.set(created.id, { streamId: row.stream_id, version: 0 });
+        } catch {
+          // An unreadable creation event is the event checks' finding; it gives no owner here.
+        }
+      }
+    }
+    const owner = this.owners.get(id);
+    return owner && { streamId: owner.streamId, version: this.version(owner.streamId) };
+  }
+}
+
+/** Positions of the events that carry each client's key in their metadata, for the keys in `wanted`. */
+function keyedEventPositions(db: Database, wanted: Set<string>): Map<string, number[]> {
+  const found = new Map<string, number[]>();
+  const rows = db.query<{ position: number; metadata: string }, []>(
+    `SELECT position, metadata FROM events WHERE instr(metadata, '"idempotencyKey"') > 0 ORDER BY position`,
+  );
+  for (const row of rows.iterate()) {
+    let metadata: { actor?: unknown; idempotencyKey?: unknown };
+    try {
+      metadata = JSON.parse(row.metadata);
+    } catch {
+      continue; // The event checks report unreadable metadata.
+    }
+    const slot = `${String(metadata.actor)}\n${String(metadata.idempotencyKey)}`;
+    if (!wanted.has(slot)) continue;
+    const positions = found.get(slot) ?? [];
+    positions.push(row.position);
+    found.set(slot, positions);
+  }
+  return found;
+}
+
+function checkSuccess(answer: { id: number; version: number }, proof: Proof, facts: EventFacts): string | null {
+  const reached = proof.position + proof.appended;
+  for (let position = proof.position + 1; position <= reached; position++) {
+    const stream = facts.streamOf(position);
+    if (stream !== proof.streamId) return `the success says the request appended position ${position} to ${JSON.stringify(proof.streamId)}, but that event is ${stream === undefined ? "missing" : `of ${JSON.stringify(stream)}`}`;
+  }
+  const version = facts.version(proof.streamId, reached);
+  if (version !== answer.version) return `the stored success answers version ${answer.version} of ${JSON.stringify(proof.streamId)}, but at position ${reached} the events have it at version ${version}`;
+  const id = facts.createdId(proof.streamId, reached);
+  if (id !== answer.id) return `the stored success answers id ${answer.id}, but the events created ${JSON.stringify(proof.streamId)} with id ${JSON.stringify(id ?? null)}`;
+  return null;
+}
+
+function checkRefusal(answer: { reason: string; message: string; version?: number }, proof: Proof, facts: EventFacts): string | null {
+  if (proof.appended !== 0) return `a stored refusal (${answer.reason}) says it appended ${proof.appended} event(s)`;
+  const version = facts.version(proof.streamId, proof.position);
+  const at = `at position ${proof.position} ${JSON.stringify(proof.streamId)} ${version === 0 ? "did not exist" : `was at version ${version}`}`;
+  if (answer.reason === "not_found" && (version !== 0 || answer.message !== NOT_FOUND)) return `the stored refusal says ${JSON.stringify(answer.message)}, but ${at}`;
+  if (answer.reason === "already_exists" && version === 0) return `the stored refusal says ${JSON.stringify(answer.message)}, but ${at}`;
+  if (answer.reason === "conflict" && (version === 0 || answer.version !== version)) return `the stored refusal says ${JSON.stringify(answer.message)}, but ${at}`;
+  return null;
+}
+
+/** Events carrying this key after the proof's position must be exactly the ones the request appended. */
+function checkKeyedEvents(positions: readonly number[], proof: Proof): string | null {
+  const after = positions.filter((position) => position > proof.position);
+  const expected = Array.from({ length: proof.appended }, (_, index) => proof.position + 1 + index);
+  if (after.join(",") === expected.join(",")) return null;
+  return `events carrying this key and client are at position(s) ${after.join(", ") || "none"} after position ${proof.position}, but the stored answer accounts for ${expected.join(", ") || "none"}`;
+}
+
+/** A row stored before the proof columns: a success must at least name an opportunity the events hold. */
+function checkUnproven(answer: Answer, facts: EventFacts): string | null {
+  if (!answer.ok) return null;
+  const owner = facts.ownerOf(answer.id);
+  if (!owner) return `the stored success answers id ${answer.id}, but no event creates an opportunity with that id`;
+  if (owner.version < answer.version) return `the stored success answers version ${answer.version} of ${JSON.stringify(owner.streamId)}, which the events never reach (version ${owner.version})`;
+  return null;
+}
+
+function checkRow(row: KeyRow, facts: EventFacts, keyed: Map<string, number[]>): string | null {
+  if (typeof row.client !== "string" || typeof row.key !== "string") return "client and key must be text";
+  const answer = readAnswer(row.outcome);
+  if (typeof answer === "string") return answer;
+  const proof = readProof(row);
+  if (typeof proof === "string") return proof;
+  if (proof === null) return checkUnproven(answer, facts);
+  if (proof.position + proof.appended > facts.head) return `the proof names positions up to ${proof.position + proof.appended}, beyond the chain's end at ${facts.head}`;
+  const events = checkKeyedEvents(keyed.get(`${row.client}\n${row.key}`) ?? [], proof);
+  if (events) return events;
+  return answer.ok ? checkSuccess(answer, proof, facts) : checkRefusal(answer, proof, facts);
+}
+
+const columnsOf = (db: Database, table: string) => new Set(db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((column) => column.name));
+
+/**
+ * Every stored answer that the events do not support, one finding per row (a row that cannot even be read
+ * is a finding too, never an exception). A database without the table (schema version 1) has none.
+ */
+export function verifyIdempotencyKeys(db: Database): IdempotencyFinding[] {
+  const columns = columnsOf(db, IDEMPOTENCY_TABLE);
+  if (columns.size === 0) return [];
+  const proofColumns = Object.keys(PROOF_COLUMNS).filter((name) => columns.has(name));
+  const rows = db.query<KeyRow, []>(`SELECT ${["client", "key", "outcome", ...proofColumns].join(", ")} FROM ${IDEMPOTENCY_TABLE} ORDER BY client, key`).all();
+  if (rows.length === 0) return [];
+  const facts = new EventFacts(db);
+  const keyed = keyedEventPositions(db, new Set(rows.map((row) => `${String(row.client)}\n${String(row.key)}`)));
+  const findings: IdempotencyFinding[] = [];
+  for (const row of rows) {
+    let reason: string | null;
+    try {
+      reason = checkRow(row, facts, keyed);
+    } catch (error) {
+      reason = `the row could not be checked: ${(error as Error).message}`;
+    }
+    if (reason) findings.push({ client: String(row.client), key: String(row.key), reason });
+  }
+  return findings;
+}
