@@ -9,7 +9,7 @@ import { pathOf } from "../http/request-target";
 import { TrustedProxies } from "../http/trusted-proxies";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
-import { Readiness } from "../readiness";
+import { fileProbe, Readiness } from "../readiness";
 import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
 import { BOOLEAN_SETTINGS, describeSettings, normalizeBooleanFlags, resolveSettings, SETTINGS, settingOptions, settingsHelp } from "../settings";
@@ -144,7 +144,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     countOpportunities: () => service.opportunities.count(),
     writePaths: workerWriter && (() => workerWriter.counts),
   });
-  const readiness = new Readiness(service.db);
+  const readiness = new Readiness(service.db, fileProbe(config.db));
   writer.onCommit = (seconds, types) => {
     metrics.recordCommit(seconds, types);
     readiness.noteCommit();

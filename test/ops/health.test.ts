@@ -1,8 +1,10 @@
 import { Database } from "bun:sqlite";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setLogLevel } from "../../src/log";
-import { readinessProblem } from "../../src/readiness";
+import { fileProbe, LOCK_HOLD_DOWN_MS, Readiness, readinessProblem, SPACE_TO_RECOVER, type StorageProbe } from "../../src/readiness";
+import { StorageUnavailableError } from "../../src/storage-errors";
 import { SCHEMA_VERSION } from "../../src/schema-migrations";
 import { openServiceStore } from "../../src/service-store";
 import { makeTempDir } from "../support/temp-dir";
@@ -106,17 +108,9 @@ describe("GET /readyz", () => {
     expect(got).toEqual(notReady(`数据库结构版本为 ${SCHEMA_VERSION + 7}，本程序需要 ${SCHEMA_VERSION}`));
   });
 
-  test("503 'not writable' for a database file opened read-only", async () => {
-    const dir = makeTempDir("ops-readonly-");
-    cleanups.push(dir.cleanup);
-    const path = join(dir.path, "opportunities.db");
-    openServiceStore(path).close();
-    const readonly = new Database(path, { readonly: true });
-    cleanups.push(() => readonly.close());
-    const svc = service({ readiness: () => readinessProblem(readonly) });
-    const got = await answer(await svc.request("GET", "/readyz", { secret: null }));
-    expect(got.status).toBe(503);
-    expect((got.body as { msg: string }).msg).toStartWith("服务未就绪: 数据库不可写");
+  test("503 'not writable' when the database's files refuse writes", async () => {
+    const svc = service({ readiness: (store) => new Readiness(store.db, { freeBytes: () => 1e9, unwritable: () => "/data/opportunities.db: EPERM" }).problem() });
+    expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(notReady("数据库不可写 (EACCES): /data/opportunities.db: EPERM"));
   });
 
   test("503 (not a 500) when the database has been closed", async () => {
@@ -144,35 +138,105 @@ describe("readinessProblem", () => {
     store.db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
 
-  test("a read-only connection is not ready: it cannot take writes", () => {
-    const dir = makeTempDir("ops-readiness-ro-");
-    cleanups.push(dir.cleanup);
-    const path = join(dir.path, "opportunities.db");
-    openServiceStore(path).close();
-    const readonly = new Database(path, { readonly: true });
-    cleanups.push(() => readonly.close());
-    // The connection really cannot write: the readiness check must say so.
-    expect(() => readonly.run("CREATE TABLE probe (x)")).toThrow(/readonly/);
-    expect(readinessProblem(readonly)).toStartWith("数据库不可写");
-    expect(readonly.inTransaction).toBe(false);
-  });
-
-  test("another connection holding the write lock makes it not ready (after the busy timeout), and leaves no transaction", () => {
-    const dir = makeTempDir("ops-readiness-lock-");
+  test("a database file whose directory is writable is ready", () => {
+    const dir = makeTempDir("ops-readiness-files-");
     cleanups.push(dir.cleanup);
     const path = join(dir.path, "opportunities.db");
     const store = openServiceStore(path);
     cleanups.push(() => store.close());
-    store.db.run("PRAGMA busy_timeout = 20");
-    const holder = new Database(path);
+    expect(fileProbe(path).unwritable()).toBeNull();
+    expect(fileProbe(join(dir.path, "no-such-dir", "x.db")).unwritable()).toMatch(/no-such-dir\/x\.db: ENOENT$/);
+    expect(fileProbe(path).freeBytes()).toBeGreaterThan(0);
+  });
+});
+
+describe("readiness never writes and never waits for the write lock", () => {
+  test("probes write nothing: the WAL is byte for byte the same after 50 of them", async () => {
+    const svc = service();
+    expect((await svc.request("POST", CREATE_PATH, { body: createBody("OPP-READY-WAL") })).status).toBe(200);
+    const wal = readFileSync(`${svc.dbPath}-wal`);
+    for (let probe = 0; probe < 50; probe++) expect((await svc.request("GET", "/readyz", { secret: null })).status).toBe(200);
+    expect(readFileSync(`${svc.dbPath}-wal`).equals(wal)).toBe(true);
+  });
+
+  // Before, each probe ran BEGIN IMMEDIATE and so waited the whole busy timeout (5 s) on the event loop while
+  // another process held the lock: this test then ran into bun's 5 s test timeout.
+  test("while another process holds the write lock, probes answer at once and leave the lock alone", async () => {
+    const svc = service();
+    const holder = new Database(svc.dbPath);
     cleanups.push(() => holder.close());
     holder.run("BEGIN IMMEDIATE");
     try {
-      expect(readinessProblem(store.db)).toMatch(/^数据库不可写.*: .*locked/);
-      expect(store.db.inTransaction).toBe(false);
+      for (let probe = 0; probe < 5; probe++) expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(ready);
+      expect(holder.inTransaction).toBe(true);
+      expect(svc.db.inTransaction).toBe(false);
     } finally {
       holder.run("ROLLBACK");
     }
-    expect(readinessProblem(store.db)).toBeNull();
+  });
+});
+
+describe("Readiness learns writability from the writer's outcomes", () => {
+  let nowMs = 0;
+  let free = 0;
+  let unwritable: string | null = null;
+  const probe: StorageProbe = { freeBytes: () => free, unwritable: () => unwritable };
+  function readiness(): Readiness {
+    const dir = makeTempDir("ops-readiness-outcomes-");
+    cleanups.push(dir.cleanup);
+    const store = openServiceStore(join(dir.path, "opportunities.db"));
+    cleanups.push(() => store.close());
+    nowMs = 1_000_000;
+    free = 10_000;
+    unwritable = null;
+    return new Readiness(store.db, probe, { now: () => nowMs, cacheMs: 250 });
+  }
+  const failure = (code: string) => new StorageUnavailableError(code, new Error(code));
+
+  test("disk full: red until the space free at the failure has grown by SPACE_TO_RECOVER, or a commit succeeds", () => {
+    const check = readiness();
+    check.noteStorageFailure(failure("SQLITE_FULL"));
+    expect(check.problem()).toStartWith("数据库不可写 (SQLITE_FULL)");
+    free += SPACE_TO_RECOVER - 1;
+    expect(check.problem()).toStartWith("数据库不可写 (SQLITE_FULL)");
+    free += 1;
+    expect(check.problem()).toBeNull();
+    check.noteStorageFailure(failure("SQLITE_FULL"));
+    expect(check.problem()).not.toBeNull();
+    check.noteCommit();
+    expect(check.problem()).toBeNull();
+  });
+
+  test("a held lock: red for LOCK_HOLD_DOWN_MS, then writes may try again", () => {
+    const check = readiness();
+    check.noteStorageFailure(failure("SQLITE_BUSY"));
+    expect(check.problem()).toStartWith("数据库不可写 (SQLITE_BUSY)");
+    nowMs += LOCK_HOLD_DOWN_MS - 1;
+    expect(check.problem()).not.toBeNull();
+    nowMs += 1;
+    expect(check.problem()).toBeNull();
+  });
+
+  test("unwritable files: red while the files refuse writes, ready once they accept them", () => {
+    const check = readiness();
+    unwritable = "/data/x.db: EPERM";
+    check.noteStorageFailure(failure("SQLITE_IOERR_WRITE"));
+    expect(check.problem()).toBe("数据库不可写 (SQLITE_IOERR_WRITE): /data/x.db: EPERM");
+    unwritable = null;
+    expect(check.problem()).toBeNull();
+  });
+
+  test("a ready answer is kept for the cache time; a failure ends it at once", () => {
+    const check = readiness();
+    expect(check.problem()).toBeNull();
+    unwritable = "/data/x.db: EROFS";
+    nowMs += 249;
+    expect(check.problem()).toBeNull();
+    nowMs += 1;
+    expect(check.problem()).toStartWith("数据库不可写");
+    unwritable = null;
+    expect(check.problem()).toBeNull();
+    check.noteStorageFailure(failure("SQLITE_FULL"));
+    expect(check.problem()).toStartWith("数据库不可写 (SQLITE_FULL)");
   });
 });
