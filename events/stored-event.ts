@@ -15,7 +15,11 @@ export type EventRow = {
   hash: string;
 };
 
-/** An event read back from the store, its JSON columns parsed. */
+/**
+ * An event read back from the store, its JSON columns parsed. `data` and `metadata` are what the service wrote
+ * (see opportunity-events.ts) unless someone wrote behind its back (see toStoredEvent): the audit readers
+ * check their fields before use.
+ */
 export interface StoredEvent<Data = unknown> {
   position: number;
   eventId: string;

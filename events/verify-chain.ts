@@ -47,6 +47,14 @@ export class ChainWalker {
     return null;
   }
 
+  /**
+   * Moves past a row that showed a problem, as it is stored: the rows after it are then checked against it, so
+   * one altered or missing event is reported once, not again at every later position.
+   */
+  passOver(row: Pick<EventRow, "position" | "hash">): void {
+    this.last = { position: row.position, hash: row.hash };
+  }
+
   get head(): Head | null {
     return this.last;
   }

@@ -20,7 +20,8 @@ export function backupDatabase(db: Database, target: string): BackupResult {
     copy.close();
     if (!report.ok) {
       for (const suffix of ["", "-wal", "-shm"]) rmSync(`${target}${suffix}`, { force: true });
-      return { ok: false, reason: `the copy does not verify at position ${report.problem!.position}: ${report.problem!.reason}` };
+      const findings = report.findings.map((finding) => `at ${finding.at}: ${finding.reason}`);
+      return { ok: false, reason: `the copy does not verify: ${findings.join("; ")}` };
     }
     return { ok: true, report, bytes: Bun.file(target).size };
   } catch (error) {

@@ -1,4 +1,4 @@
-import { OPPORTUNITY_CREATED, OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_UPDATED, type FieldValue, type OpportunityCreatedData, type OpportunityUpdatedData } from "../../events/opportunity-events";
+import { OPPORTUNITY_CREATED, OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_UPDATED, type FieldValue } from "../../events/opportunity-events";
 import type { StoredEvent } from "../../events/stored-event";
 
 /** One field's change, as an auditor reads it. */
@@ -19,17 +19,28 @@ export interface HistoryEntry {
   changes: FieldChange[];
 }
 
+type Fields = Record<string, FieldValue | undefined>;
+
+// Stored data is read defensively: a row altered behind the service's back may hold anything (verify names it),
+// and the history must still show the rest rather than fail.
+const objectOr = (value: unknown): Fields => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Fields) : {});
+const textOr = (value: unknown, fallback: string): string => (typeof value === "string" ? value : fallback);
+
+/** Shown for a metadata field that is missing or not text: only a row altered outside the service has one. */
+export const UNREADABLE = "(unreadable)";
+
 function changesOf(event: StoredEvent): FieldChange[] {
+  const data = objectOr(event.data);
   if (event.type === OPPORTUNITY_CREATED) {
-    const data = event.data as OpportunityCreatedData;
-    const initial: FieldChange[] = [{ field: "endCustomerName", from: null, to: data.endCustomerName }];
+    const initial: FieldChange[] = [{ field: "endCustomerName", from: null, to: data.endCustomerName ?? null }];
     for (const name of OPPORTUNITY_FIELD_NAMES) {
       if (data[name] !== undefined && data[name] !== null) initial.push({ field: name, from: null, to: data[name] });
     }
     return initial;
   }
   if (event.type === OPPORTUNITY_UPDATED) {
-    const { changes, previous } = event.data as OpportunityUpdatedData;
+    const changes = objectOr(data.changes);
+    const previous = objectOr(data.previous);
     return OPPORTUNITY_FIELD_NAMES.filter((name) => changes[name] !== undefined).map((name) => ({
       field: name,
       from: previous[name] ?? null,
@@ -40,13 +51,14 @@ function changesOf(event: StoredEvent): FieldChange[] {
 }
 
 export function toHistoryEntry(event: StoredEvent): HistoryEntry {
+  const metadata = objectOr(event.metadata);
   return {
     position: event.position,
     version: event.version,
     type: event.type,
     recordedAt: event.recordedAt,
-    actor: event.metadata.actor,
-    requestId: event.metadata.requestId,
+    actor: textOr(metadata.actor, UNREADABLE),
+    requestId: textOr(metadata.requestId, UNREADABLE),
     changes: changesOf(event),
   };
 }

@@ -1,13 +1,15 @@
-import { createReadStream, existsSync, rmSync } from "node:fs";
-import { createInterface } from "node:readline";
+import type { Database } from "bun:sqlite";
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { prepareInsert } from "../../events/append";
 import { openDatabase } from "../../events/database";
-import { createEventTable } from "../../events/event-table";
 import { toEventRow } from "../../events/event-row-shape";
 import type { EventRow } from "../../events/stored-event";
 import type { Head } from "../../events/verify-chain";
 import { OpportunitiesTable } from "../../projections/opportunities-table";
 import { rebuildOpportunities } from "../../projections/rebuild";
+import { migrate } from "../schema-migrations";
+import { ndjsonFileLines } from "./ndjson-lines";
 import { StoreAuditor } from "./verify-store";
 
 export type RestoreResult = { ok: true; events: number; opportunities: number; head: Head | null } | { ok: false; reason: string };
@@ -16,63 +18,134 @@ const BATCH = 10_000;
 
 class RestoreError extends Error {}
 
+/** Where a restore builds its database: beside the target (same file system, so it can be linked into place). */
+export function stagingPathOf(target: string): string {
+  return join(dirname(target), `.${basename(target)}.restoring-${process.pid}`);
+}
+
+const removeDatabaseFiles = (path: string) => {
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(`${path}${suffix}`, { force: true });
+};
+
 /**
- * Builds a new database at `target` from an NDJSON export, checking every row's shape and every hash and link
- * as it goes, then rebuilds the projection and verifies the whole. `target` must not exist; when anything
- * fails, nothing is left at `target`.
+ * Builds a new database at `target` from an NDJSON export, checking every row's columns and every hash and link
+ * as it goes, then rebuilds the projection and verifies the whole. The database is built under another name
+ * beside `target` and linked into place only when complete, so a restore that fails or is killed midway never
+ * leaves a partial database at `target`. `target` must not exist.
  */
 export async function restoreExport(file: string, target: string): Promise<RestoreResult> {
   if (existsSync(target)) return { ok: false, reason: `${target} already exists: restore only creates a new database` };
-  const db = openDatabase(target);
+  mkdirSync(dirname(target), { recursive: true });
+  const staging = stagingPathOf(target);
+  removeDatabaseFiles(staging);
+  let db: Database | undefined = openDatabase(staging);
   try {
-    createEventTable(db);
-    const insert = prepareInsert(db);
-    const insertBatch = db.transaction((lines: { row: EventRow; line: number }[]) => {
-      for (const { row, line } of lines) {
-        try {
-          insert.run(row);
-        } catch (error) {
-          throw new RestoreError(`line ${line}, position ${row.position}: ${(error as Error).message}`);
-        }
-      }
-    });
-    const auditor = new StoreAuditor();
-    let batch: { row: EventRow; line: number }[] = [];
-    let lineNumber = 0;
-    for await (const line of createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity })) {
-      lineNumber += 1;
-      if (line.trim() === "") continue;
-      let parsed: unknown;
+    migrate(db);
+    const auditor = await loadEvents(db, file);
+    checkProjection(db, auditor);
+    // A rollback journal, not WAL: the file holds everything by itself, so it can be moved, and opened on a
+    // read-only mount without a -shm file.
+    db.run("PRAGMA journal_mode = DELETE");
+    db.close(true);
+    db = undefined;
+    publish(staging, target);
+    return { ok: true, events: auditor.checked, opportunities: auditor.states.size, head: auditor.head };
+  } catch (error) {
+    db?.close();
+    removeDatabaseFiles(staging);
+    if (error instanceof RestoreError) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+/** Reads, checks and inserts every line of the export, in batches of one transaction each. */
+async function loadEvents(db: Database, file: string): Promise<StoreAuditor> {
+  const insert = prepareInsert(db);
+  const insertBatch = db.transaction((lines: { row: EventRow; line: number }[]) => {
+    for (const { row, line } of lines) {
       try {
-        parsed = JSON.parse(line);
-      } catch {
-        throw new RestoreError(`line ${lineNumber}: not valid JSON`);
+        insert.run(row);
+      } catch (error) {
+        throw new RestoreError(`line ${line}, position ${row.position}: ${(error as Error).message}`);
       }
-      const row = toEventRow(parsed);
-      if (typeof row === "string") throw new RestoreError(`line ${lineNumber}: ${row}`);
+    }
+  });
+  const auditor = new StoreAuditor();
+  let batch: { row: EventRow; line: number }[] = [];
+  try {
+    for await (const line of ndjsonFileLines(file)) {
+      if ("problem" in line) throw new RestoreError(`line ${line.number}: ${line.problem}`);
+      if (line.text.trim() === "") continue;
+      const row = parseRow(line.text, line.number);
       const problem = auditor.checkRow(row);
-      if (problem) throw new RestoreError(`line ${lineNumber}, position ${problem.position}: ${problem.reason}`);
-      batch.push({ row, line: lineNumber });
+      if (problem) throw new RestoreError(`line ${line.number}, position ${problem.position}: ${problem.reason}`);
+      batch.push({ row, line: line.number });
       if (batch.length >= BATCH) {
         insertBatch.immediate(batch);
         batch = [];
       }
     }
     insertBatch.immediate(batch);
-    if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
+  } finally {
+    insert.finalize();
+  }
+  if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
+  return auditor;
+}
 
+function parseRow(text: string, lineNumber: number): EventRow {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new RestoreError(`line ${lineNumber}: not valid JSON`);
+  }
+  const row = toEventRow(parsed);
+  if (typeof row === "string") throw new RestoreError(`line ${lineNumber}: ${row}`);
+  return row;
+}
+
+/** Rebuilds the projection from the loaded events; it must equal the fold the auditor made while loading. */
+function checkProjection(db: Database, auditor: StoreAuditor): void {
+  try {
     rebuildOpportunities(db);
-    const table = new OpportunitiesTable(db);
-    const drift = auditor.checkProjection(table);
-    table.finalize();
-    if (drift) throw new RestoreError(`the rebuilt projection does not match the events: ${drift.reason}`);
-    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    db.close();
-    return { ok: true, events: auditor.checked, opportunities: auditor.states.size, head: auditor.head };
   } catch (error) {
-    db.close();
-    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${target}${suffix}`, { force: true });
-    if (error instanceof RestoreError) return { ok: false, reason: error.message };
-    throw error;
+    throw new RestoreError(`the opportunities table cannot be rebuilt from the events: ${(error as Error).message}`);
+  }
+  const table = new OpportunitiesTable(db);
+  try {
+    const drift = auditor.checkProjection(table);
+    if (drift.length > 0) throw new RestoreError(`the rebuilt projection does not match the events: ${drift[0]!.reason}`);
+  } finally {
+    table.finalize();
+  }
+}
+
+/**
+ * Puts the finished file at `target` in one step. A hard link fails if `target` appeared meanwhile (rename
+ * would silently replace it); the directory is synced so the new name survives a power loss.
+ */
+function publish(staging: string, target: string): void {
+  const file = openSync(staging, "r");
+  try {
+    fsyncSync(file);
+  } finally {
+    closeSync(file);
+  }
+  try {
+    linkSync(staging, target);
+    unlinkSync(staging);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new RestoreError(`${target} already exists: restore only creates a new database`);
+    // A file system without hard links: rename, having checked the name is still free.
+    if (existsSync(target)) throw new RestoreError(`${target} already exists: restore only creates a new database`);
+    renameSync(staging, target);
+  }
+  const directory = openSync(dirname(target), "r");
+  try {
+    fsyncSync(directory);
+  } finally {
+    closeSync(directory);
   }
 }

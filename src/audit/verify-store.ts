@@ -1,23 +1,45 @@
 import type { Database } from "bun:sqlite";
 import { canonicalJson } from "../../events/canonical-json";
-import { eventDataProblem } from "../../events/event-data-check";
+import { eventColumnsProblem, eventDataProblem } from "../../events/event-data-check";
+import { toEventRow } from "../../events/event-row-shape";
 import { parseExactJson } from "../../events/exact-json";
 import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED, type OpportunityField, type OpportunityUpdatedData } from "../../events/opportunity-events";
 import type { EventRow } from "../../events/stored-event";
 import { ChainWalker, type ChainProblem, type Head } from "../../events/verify-chain";
-import { OpportunitiesTable } from "../../projections/opportunities-table";
+import { OPPORTUNITIES_TABLE, OpportunitiesTable } from "../../projections/opportunities-table";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
+import { databaseFindings } from "./verify-database";
+import { atPosition, atTable, FindingList, type VerifyFinding } from "./verify-findings";
 
 export interface VerifyReport {
   ok: boolean;
-  /** Events checked and found sound (all of them when ok). */
+  /** Events found sound before the first finding (all of them when ok). */
   events: number;
   opportunities: number;
+  /** The last event of the sound part of the chain. */
   head: Head | null;
+  /** The first finding (position 0 when it is not about one event), or null. */
   problem: ChainProblem | null;
+  /** Every finding, in the order the checks ran. */
+  findings: VerifyFinding[];
 }
 
-const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+/** Equal as canonical JSON; a value canonical JSON cannot hold (NaN from a text in a REAL column) is unequal. */
+function same(a: unknown, b: unknown): boolean {
+  try {
+    return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+  } catch {
+    return false;
+  }
+}
+
+const show = (value: unknown) => {
+  try {
+    return canonicalJson(value ?? null);
+  } catch {
+    return String(value);
+  }
+};
 
 /** Checks one event against the state its stream had before it: the facts must follow from each other. */
 function checkAgainstState(row: EventRow, data: unknown, state: Opportunity | null): string | null {
@@ -29,102 +51,175 @@ function checkAgainstState(row: EventRow, data: unknown, state: Opportunity | nu
     const { previous } = data as OpportunityUpdatedData;
     for (const [field, value] of Object.entries(previous)) {
       const folded = state[field as OpportunityField];
-      if (!same(folded, value)) return `previous ${field} of ${row.stream_id} is ${canonicalJson(value)}, but the folded value was ${canonicalJson(folded ?? null)}`;
+      if (!same(folded, value)) return `previous ${field} of ${row.stream_id} is ${show(value)}, but the folded value was ${show(folded)}`;
     }
   }
   return null;
 }
 
-/**
- * Checks a store event by event, in position order, keeping only one state per opportunity: the hash chain
- * (gaps, links, recomputed hashes), each event's data against its schema, and each event against the state
- * its stream had before it (versions, creation, `previous` values). `verify` runs it over the database;
- * `restore` runs it over an export as it loads, so a bad line is named before anything is kept.
- */
-export class StoreAuditor {
-  private readonly walker = new ChainWalker();
-  readonly states = new Map<string, Opportunity>();
-  /** Events found sound so far. */
-  checked = 0;
-
-  checkRow(row: EventRow): ChainProblem | null {
-    const chain = this.walker.check(row);
-    if (chain) return chain;
-    let data: unknown;
-    try {
-      data = parseExactJson(row.data);
-      JSON.parse(row.metadata);
-    } catch {
-      return { position: row.position, reason: "data or metadata is not valid JSON" };
-    }
-    const shape = eventDataProblem(row.type, row.stream_id, data);
-    if (shape) return { position: row.position, reason: shape };
-    const before = this.states.get(row.stream_id) ?? null;
-    const mismatch = checkAgainstState(row, data, before);
-    if (mismatch) return { position: row.position, reason: mismatch };
-    const after = evolve(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
-    if (after) this.states.set(row.stream_id, after);
-    this.checked += 1;
-    return null;
-  }
-
-  get head(): Head | null {
-    return this.walker.head;
-  }
-
-  /** The projection table must equal the fold of every event checked. */
-  checkProjection(table: OpportunitiesTable): ChainProblem | null {
-    const seen = new Set<string>();
-    for (const row of table.list()) {
-      seen.add(row.opportunityCode);
-      const folded = this.states.get(row.opportunityCode);
-      if (!folded) return { position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` };
-      if (!same(row, folded)) {
-        const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
-        return { position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` };
-      }
-    }
-    for (const code of this.states.keys()) {
-      if (!seen.has(code)) return { position: 0, reason: `projection is missing ${code}` };
-    }
+function parseJsonColumns(row: EventRow): { data: unknown; metadata: unknown } | null {
+  try {
+    return { data: parseExactJson(row.data), metadata: JSON.parse(row.metadata) };
+  } catch {
     return null;
   }
 }
 
 /**
- * Everything an auditor asks of the store, in one pass from position 1 (see StoreAuditor), then the
- * projection table against a fresh fold. With `expectHead`, the chain must still contain that position with
- * that hash, so a removed tail shows.
+ * Checks a store event by event, in position order, keeping only one state per opportunity: the hash chain
+ * (gaps, links, recomputed hashes), every column each reader relies on (event id, type and schema version,
+ * data against its schema, metadata, recorded_at), and each event against the state its stream had before it
+ * (versions, creation, `previous` values, opportunity ids). `verify` runs it over the database and goes on
+ * after a bad event; `restore` runs it over an export as it loads and stops at the first.
  */
-export function verifyStore(db: Database, options: { expectHead?: Head } = {}): VerifyReport {
-  const auditor = new StoreAuditor();
-  const report = (problem: ChainProblem | null): VerifyReport => ({
-    ok: problem === null,
-    events: auditor.checked,
-    opportunities: auditor.states.size,
-    head: auditor.head,
-    problem,
-  });
-  const expected = options.expectHead;
+export class StoreAuditor {
+  private readonly walker = new ChainWalker();
+  readonly states = new Map<string, Opportunity>();
+  private readonly idOwners = new Map<number, string>();
+  private soundHead: Head | null = null;
+  private failed = false;
+  /** Events found sound before the first problem. */
+  checked = 0;
 
-  for (const row of db.query<EventRow, []>("SELECT * FROM events ORDER BY position").iterate()) {
-    const problem = auditor.checkRow(row);
-    if (problem) return report(problem);
+  /** The first problem of the next row, or null. */
+  checkRow(row: EventRow): ChainProblem | null {
+    return this.inspect(row)[0] ?? null;
+  }
+
+  /** Every problem of the next row. The row is then passed over and folded as far as it can be read. */
+  inspect(row: EventRow): ChainProblem[] {
+    const problems: ChainProblem[] = [];
+    const note = (reason: string | null) => reason && problems.push({ position: row.position, reason });
+    const chain = this.walker.check(row);
+    if (chain) {
+      problems.push(chain);
+      this.walker.passOver(row);
+    }
+    const parsed = parseJsonColumns(row);
+    if (!parsed) note("data or metadata is not valid JSON");
+    else note(eventColumnsProblem(row, parsed.metadata));
+    const shape = parsed ? eventDataProblem(row.type, row.stream_id, parsed.data) : "unreadable";
+    if (parsed && shape) note(shape);
+    const before = this.states.get(row.stream_id) ?? null;
+    if (!shape) {
+      note(checkAgainstState(row, parsed!.data, before));
+      note(this.claimId(row, parsed!.data));
+    }
+    this.fold(row, shape ? null : parsed!.data, before);
+    if (problems.length > 0) this.failed = true;
+    if (!this.failed) {
+      this.checked += 1;
+      this.soundHead = this.walker.head;
+    }
+    return problems;
+  }
+
+  /** An opportunity's id belongs to one opportunity only (the projection's primary key). */
+  private claimId(row: EventRow, data: unknown): string | null {
+    if (row.type !== OPPORTUNITY_CREATED) return null;
+    const id = (data as { id: number }).id;
+    const owner = this.idOwners.get(id);
+    if (owner !== undefined && owner !== row.stream_id) return `opportunity id ${id} of ${row.stream_id} is already the id of ${owner}`;
+    this.idOwners.set(id, row.stream_id);
+    return null;
+  }
+
+  /** Folds a readable event; an unreadable one still moves its stream's version on, so it is reported once. */
+  private fold(row: EventRow, data: unknown, before: Opportunity | null): void {
+    if (data === null) {
+      if (before) this.states.set(row.stream_id, { ...before, version: row.version });
+      return;
+    }
+    const after = evolve(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
+    if (after) this.states.set(row.stream_id, after);
+  }
+
+  /** Passes over a row that cannot be checked at all (its columns are not of an event's types). */
+  passOver(row: { position: unknown; hash: unknown }): void {
+    this.failed = true;
+    this.walker.passOver({ position: Number(row.position), hash: String(row.hash) });
+  }
+
+  get head(): Head | null {
+    return this.soundHead;
+  }
+
+  /** The projection table must equal the fold of every event checked: every row that does not is named. */
+  checkProjection(table: OpportunitiesTable): ChainProblem[] {
+    const problems: ChainProblem[] = [];
+    const seen = new Set<string>();
+    for (const row of table.list()) {
+      seen.add(row.opportunityCode);
+      const folded = this.states.get(row.opportunityCode);
+      if (!folded) {
+        problems.push({ position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` });
+        continue;
+      }
+      const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
+      if (fields.length > 0) problems.push({ position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` });
+    }
+    for (const code of this.states.keys()) {
+      if (!seen.has(code)) problems.push({ position: 0, reason: `projection is missing ${code}` });
+    }
+    return problems;
+  }
+}
+
+/** Walks every event row; a row whose columns are not even of the right types is reported and passed over. */
+function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList, expected: Head | undefined): void {
+  let last = 0;
+  for (const stored of db.query<Record<string, unknown>, []>("SELECT * FROM events ORDER BY position").iterate()) {
+    const row = toEventRow(stored);
+    last = stored.position as number;
+    if (typeof row === "string") {
+      findings.add(atPosition(last, `the row's columns are not an event: ${row}`));
+      auditor.passOver({ position: stored.position, hash: stored.hash });
+      continue;
+    }
+    for (const problem of auditor.inspect(row)) findings.add(atPosition(problem.position, problem.reason));
     if (expected && row.position === expected.position && row.hash !== expected.hash) {
-      return report({ position: row.position, reason: `hash differs from the expected head ${expected.hash}` });
+      findings.add(atPosition(row.position, `hash differs from the expected head ${expected.hash}`));
     }
   }
-  if (expected && (auditor.head?.position ?? 0) < expected.position) {
-    const end = auditor.head?.position ?? 0;
-    return report({
-      position: end + 1,
-      reason: `the chain ends at position ${end}, before the expected head ${expected.position}: events were removed from the end`,
-    });
+  if (expected && last < expected.position) {
+    findings.add(
+      atPosition(last + 1, `the chain ends at position ${last}, before the expected head ${expected.position}: events were removed from the end`),
+    );
   }
+}
+
+function checkProjectionTable(db: Database, auditor: StoreAuditor, findings: FindingList): void {
+  const exists = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(OPPORTUNITIES_TABLE);
+  // The schema check names a missing table; creating it here would make verify write.
+  if (!exists) return;
   const table = new OpportunitiesTable(db);
   try {
-    return report(auditor.checkProjection(table));
+    for (const problem of auditor.checkProjection(table)) findings.add(atTable(OPPORTUNITIES_TABLE, problem.reason));
   } finally {
     table.finalize();
   }
+}
+
+/**
+ * Everything an auditor asks of the store: the database file's own integrity and schema (the append-only
+ * triggers among it), then one pass over the events from position 1 (see StoreAuditor), then the projection
+ * table against a fresh fold. With `expectHead`, the chain must still contain that position with that hash, so
+ * a removed tail shows. Every finding is reported; none stops the other checks.
+ */
+export function verifyStore(db: Database, options: { expectHead?: Head } = {}): VerifyReport {
+  const findings = new FindingList();
+  const auditor = new StoreAuditor();
+  findings.run("database", () => databaseFindings(db, findings));
+  findings.run("table events", () => checkEvents(db, auditor, findings, options.expectHead));
+  findings.run(`table ${OPPORTUNITIES_TABLE}`, () => checkProjectionTable(db, auditor, findings));
+  const list = findings.list();
+  const first = list[0];
+  return {
+    ok: list.length === 0,
+    events: auditor.checked,
+    opportunities: auditor.states.size,
+    head: auditor.head,
+    problem: first ? { position: first.position, reason: first.reason } : null,
+    findings: list,
+  };
 }

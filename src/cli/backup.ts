@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatHead } from "../../events/verify-chain";
 import { backupDatabase } from "../backup";
+import { escapeForTerminal } from "./terminal-text";
 import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, openExistingDatabase, UsageError } from "./shared-options";
 
 export const BACKUP_HELP = `Usage: opportunity-service backup PATH [options]
@@ -31,7 +32,7 @@ export async function backup(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   try {
     const result = backupDatabase(db, target);
     if (!result.ok) {
-      process.stderr.write(`backup failed: ${result.reason}\n`);
+      process.stderr.write(`backup failed: ${escapeForTerminal(result.reason)}\n`);
       return 1;
     }
     process.stdout.write(

@@ -1,13 +1,14 @@
 import { parseArgs } from "node:util";
 import { exportChunks } from "../audit/export-events";
-import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
 export const EXPORT_HELP = `Usage: opportunity-service export [--after N] [--to N] [options] > events.ndjson
 
 Writes the events as NDJSON on stdout, in position order: one line per event, the full stored row (every
 column, data and metadata as their stored canonical JSON text, prev_hash and hash), so the chain can be checked
 by anyone and the file restored with 'restore'. Safe on a live database: events never change, and the export
-stops at the head it saw when it started (or at --to).
+stops at the head it saw when it started (or at --to). Opens the database read-only (it may be on a read-only
+mount).
 
 Options:
   --after N          start after position N (default 0: from the first event)
@@ -30,7 +31,7 @@ export async function exportEvents(args: string[], env: NodeJS.ProcessEnv): Prom
   const settings = databaseSettings(values, env);
   const after = position("after", values.after);
   const to = position("to", values.to);
-  const db = openExistingDatabase(settings.dbPath);
+  const db = openReadOnlyDatabase(settings.dbPath);
   try {
     const out = Bun.stdout.writer();
     for (const chunk of exportChunks(db, { after, to })) {

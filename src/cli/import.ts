@@ -1,9 +1,11 @@
-import { createReadStream } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { parseExactJson } from "../../events/exact-json";
+import { MAX_NDJSON_LINE_BYTES, ndjsonFileLines, type NdjsonLine } from "../audit/ndjson-lines";
 import { ERROR_SEPARATOR, parseCreateBody, type CreateOpportunity } from "../commands";
+import type { FieldContext } from "../field-rules";
+import { escapeForTerminal } from "./terminal-text";
 import { openServiceStore } from "../service-store";
 import { loadStageDictionary } from "../stage-dictionary";
 import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
@@ -11,8 +13,10 @@ import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from ".
 export const IMPORT_HELP = `Usage: opportunity-service import FILE [options]
 
 Creates opportunities in bulk from NDJSON: one create body per line, the same fields and rules as
-POST /api/opportunities/integration/create. Blank lines are skipped. Every rejected line is reported with its
-line number on stderr; the other lines are created. Events record the actor "import".
+POST /api/opportunities/integration/create. Lines end at \n (or \r\n) only, are UTF-8 (a byte order mark at
+the start is skipped) and at most ${MAX_NDJSON_LINE_BYTES / 1048576} MiB long. Blank lines are skipped. Every
+rejected line (invalid JSON or UTF-8, too long, or breaking a field rule) is reported with its line number on
+stderr; the other lines are created. Events record the actor "import".
 
 Options:
 ${DATABASE_HELP}
@@ -28,6 +32,25 @@ interface PendingLine {
   command: CreateOpportunity;
 }
 
+const LINE_PROBLEMS = {
+  utf8: "不是合法的 UTF-8 文本",
+  length: `超过 ${MAX_NDJSON_LINE_BYTES / 1048576} MiB，未读取`,
+} as const;
+
+/** One line as a create command, or why not; null for a blank line. Messages as HTTP would answer them. */
+function parseLine(line: NdjsonLine, context: FieldContext): { ok: true; command: CreateOpportunity } | { ok: false; message: string } | null {
+  if ("problem" in line) return { ok: false, message: LINE_PROBLEMS[line.kind] };
+  if (line.text.trim() === "") return null;
+  let body: unknown;
+  try {
+    body = parseExactJson(line.text);
+  } catch {
+    return { ok: false, message: "不是合法的 JSON" };
+  }
+  const parsed = parseCreateBody(body, context);
+  return parsed.ok ? { ok: true, command: parsed.command } : { ok: false, message: parsed.errors.join(ERROR_SEPARATOR) };
+}
+
 export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: DATABASE_OPTIONS, strict: true, allowPositionals: true });
   if (values.help) {
@@ -39,12 +62,11 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
   const settings = databaseSettings(values, env);
   const context = { stages: loadStageDictionary(settings.stagesFile), timeZone: settings.timeZone };
 
-  const input = createReadStream(file, { encoding: "utf8" });
-  const opened = new Promise<void>((resolve, reject) => {
-    input.once("open", () => resolve());
-    input.once("error", (error) => reject(new UsageError(`cannot read ${file}: ${error.message}`)));
-  });
-  await opened;
+  try {
+    closeSync(openSync(file, "r"));
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
 
   const service = openServiceStore(settings.dbPath);
   const source = basename(file);
@@ -52,7 +74,7 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
   let rejected = 0;
   const reject = (line: number, message: string) => {
     rejected += 1;
-    process.stderr.write(`line ${line}: ${message}\n`);
+    process.stderr.write(`line ${line}: ${escapeForTerminal(message)}\n`);
   };
   let pending: PendingLine[] = [];
   const flush = async () => {
@@ -69,29 +91,20 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
   };
 
   try {
-    let lineNumber = 0;
-    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-      lineNumber += 1;
-      if (text.trim() === "") continue;
-      let body: unknown;
-      try {
-        body = parseExactJson(text);
-      } catch {
-        reject(lineNumber, "不是合法的 JSON");
-        continue;
-      }
-      const parsed = parseCreateBody(body, context);
+    for await (const line of ndjsonFileLines(file)) {
+      const parsed = parseLine(line, context);
+      if (parsed === null) continue;
       if (!parsed.ok) {
-        reject(lineNumber, parsed.errors.join(ERROR_SEPARATOR));
+        reject(line.number, parsed.message);
         continue;
       }
-      pending.push({ line: lineNumber, command: parsed.command });
+      pending.push({ line: line.number, command: parsed.command });
       if (pending.length >= BATCH_SIZE) await flush();
     }
     await flush();
   } finally {
     service.close();
   }
-  process.stdout.write(`imported ${file}: ${created} created, ${rejected} rejected\n`);
+  process.stdout.write(`imported ${escapeForTerminal(file)}: ${created} created, ${rejected} rejected\n`);
   return rejected === 0 ? 0 : 1;
 }

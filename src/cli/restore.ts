@@ -1,15 +1,20 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatHead } from "../../events/verify-chain";
+import { MAX_NDJSON_LINE_BYTES } from "../audit/ndjson-lines";
 import { restoreExport } from "../audit/restore-export";
 import { UsageError } from "./shared-options";
+import { escapeForTerminal } from "./terminal-text";
 
 export const RESTORE_HELP = `Usage: opportunity-service restore FILE --db NEW
 
-Builds a new database from an export (see 'export'): checks every line's columns and every hash and link of
-the chain on the way, rebuilds the opportunities table from the events, then verifies the whole database and
-prints its head, which equals the head of the database that was exported. NEW must not exist yet: restore never
-writes over a database. On any problem nothing is left behind and the line and position are named.
+Builds a new database from an export (see 'export'): checks every line's columns (as 'verify' does) and every
+hash and link of the chain on the way, rebuilds the opportunities table from the events, then verifies the
+whole database and prints its head, which equals the head of the database that was exported. Lines end at \n
+(or \r\n) only, are UTF-8 (a byte order mark at the start is skipped) and at most ${MAX_NDJSON_LINE_BYTES / 1048576} MiB long.
+NEW must not exist yet: restore never writes over a database. It is built as .NEW.restoring-PID beside NEW and
+renamed to NEW only when complete: on any problem nothing is left behind and the line and position are named;
+a restore killed midway leaves only that file, which can be deleted.
 
 Options:
   --db NEW           the database file to create (required; DB_PATH is not read, so the service's own
@@ -31,9 +36,9 @@ export async function restore(args: string[], _env: NodeJS.ProcessEnv): Promise<
   if (existsSync(values.db)) throw new UsageError(`${values.db} already exists: restore only creates a new database`);
   const result = await restoreExport(file, values.db);
   if (!result.ok) {
-    process.stderr.write(`restore failed: ${result.reason}\n${values.db} was not created.\n`);
+    process.stderr.write(`restore failed: ${escapeForTerminal(result.reason)}\n${escapeForTerminal(values.db)} was not created.\n`);
     return 1;
   }
-  process.stdout.write(`restored ${result.events} events, ${result.opportunities} opportunities into ${values.db}\nhead ${formatHead(result.head)}\n`);
+  process.stdout.write(`restored ${result.events} events, ${result.opportunities} opportunities into ${escapeForTerminal(values.db)}\nhead ${formatHead(result.head)}\n`);
   return 0;
 }

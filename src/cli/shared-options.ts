@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { openDatabase } from "../../events/database";
+import { openReadOnly } from "./read-only-database";
 import { assertSchemaSupported } from "../schema-migrations";
 import { resolveSettings, settingOptions, settingsHelp } from "../settings";
 
@@ -31,7 +32,16 @@ export function databaseSettings(flags: Record<string, string | boolean | undefi
  */
 export function openExistingDatabase(path: string): Database {
   if (!existsSync(path)) throw new UsageError(`database ${path} does not exist (use --db or DB_PATH)`);
-  const db = openDatabase(path);
+  return checkedSchema(openDatabase(path));
+}
+
+/** Like openExistingDatabase, for commands that only read (verify, export, history): works on a read-only mount. */
+export function openReadOnlyDatabase(path: string): Database {
+  if (!existsSync(path)) throw new UsageError(`database ${path} does not exist (use --db or DB_PATH)`);
+  return checkedSchema(openReadOnly(path));
+}
+
+function checkedSchema(db: Database): Database {
   try {
     assertSchemaSupported(db);
   } catch (error) {

@@ -6,6 +6,7 @@
 import { Database } from "bun:sqlite";
 import type { EventRow } from "../../events/stored-event";
 import { openDatabase } from "../../events/database";
+import { createEventTable } from "../../events/event-table";
 import { auditorHash, GENESIS, type Resources } from "../store/store-fixture";
 export { prng } from "../support/seeded-random";
 
@@ -13,15 +14,17 @@ export { prng } from "../support/seeded-random";
 export const pick = (random: () => number, n: number): number => Math.floor(random() * n);
 
 /**
- * Opens the file as an attacker would: a plain connection, the append-only triggers dropped. The connection
- * is closed when `work` returns, so the file is left exactly as the attacker wrote it.
+ * Opens the file as a careful attacker would: a plain connection, the append-only triggers dropped for the
+ * work and put back after it (so only the data tells). The connection is closed when `work` returns, so the
+ * file is left exactly as the attacker wrote it. `keepTriggersDropped` leaves them out.
  */
-export function tamper(path: string, work: (db: Database) => void): void {
+export function tamper(path: string, work: (db: Database) => void, options: { keepTriggersDropped?: boolean } = {}): void {
   const db = new Database(path);
   try {
     db.run("DROP TRIGGER IF EXISTS events_no_update");
     db.run("DROP TRIGGER IF EXISTS events_no_delete");
     work(db);
+    if (!options.keepTriggersDropped) createEventTable(db);
   } finally {
     db.close();
   }

@@ -54,7 +54,7 @@ describe("a store of 2,000 events", () => {
     const head = auditorHead(rows);
 
     const report = verifyStore(service.db);
-    expect(report).toEqual({ ok: true, events: 2_000, opportunities: 150, head, problem: null });
+    expect(report).toEqual({ ok: true, events: 2_000, opportunities: 150, head, problem: null, findings: [] });
     expect(readHead(service.db)).toEqual(head);
     expect(verifyStore(service.db, { expectHead: head }).ok).toBe(true);
     expect(verifyStore(service.db, { expectHead: { position: 1_000, hash: rows[999]!.hash } }).ok).toBe(true);
@@ -101,6 +101,6 @@ describe("a store of 5,050 events", () => {
     const target = join(dir, "restored.db");
     expect(await restoreExport(file, target)).toEqual({ ok: true, events: 5_050, opportunities: 50, head });
     const restored = openTracked(resources, target);
-    expect(verifyStore(restored, { expectHead: head })).toEqual({ ok: true, events: 5_050, opportunities: 50, head, problem: null });
+    expect(verifyStore(restored, { expectHead: head })).toEqual({ ok: true, events: 5_050, opportunities: 50, head, problem: null, findings: [] });
   });
 });

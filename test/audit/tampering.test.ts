@@ -75,7 +75,7 @@ describe("an untouched store", () => {
   test("verifies, with the counts and the head of the last event", async () => {
     const base = await buildBaseStore();
     const report = verifyFile(base.path);
-    expect(report).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null });
+    expect(report).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
     expect(base.head.hash).toBe(auditorHash(base.rows[6]!));
   });
 
@@ -153,7 +153,7 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
 
     // This is why auditors keep the head outside the database.
     const plain = verifyFile(base.path);
-    expect(plain).toEqual({ ok: true, events: 4, opportunities: 2, head: { position: 4, hash: base.rows[3]!.hash }, problem: null });
+    expect(plain).toEqual({ ok: true, events: 4, opportunities: 2, head: { position: 4, hash: base.rows[3]!.hash }, problem: null, findings: [] });
 
     const withHead = verifyFile(base.path, { expectHead: base.head });
     expect(withHead.ok).toBe(false);
@@ -241,7 +241,7 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
 
     expect(rebuildOpportunities(db)).toEqual({ opportunities: 2, events: 7 });
     expect(new OpportunitiesTable(db).find("OPP-A")!.amount).toBe(300);
-    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null });
+    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
   });
 
   test("several projection fields edited: every drifted field is named", async () => {
@@ -262,7 +262,7 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
     const db = openTracked(resources, base.path);
     expect(verifyStore(db).problem).toEqual({ position: 0, reason: "projection is missing OPP-B" });
     rebuildOpportunities(db);
-    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null });
+    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
     expect(new OpportunitiesTable(db).find("OPP-B")!.status).toBe("won");
   });
 
