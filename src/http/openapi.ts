@@ -2,6 +2,7 @@ import type { DocumentDecoration } from "elysia";
 import { OPPORTUNITY_FIELD_NAMES, type OpportunityField } from "../../events/opportunity-events";
 import { MAX_CODE_LENGTH, MAX_END_CUSTOMER_LENGTH } from "../commands";
 import { FIELD_RULES, MAX_AMOUNT, STATUSES, type FieldRule } from "../field-rules";
+import { DEFAULT_IDEMPOTENCY_MAX_KEYS, KeyRetention } from "../idempotency";
 import type { StageDictionary } from "../stage-dictionary";
 import { SUPPORTED_RANGE_TEXT } from "../zoned-time";
 import { JSON_UTF8, MESSAGES } from "./envelope";
@@ -136,7 +137,9 @@ const idempotencyHeader = {
   description:
     "可选的幂等键（1 到 255 个可见 ASCII 字符，建议 UUID），按调用方区分，默认保留 24 小时。超时重试时带上同一个键：" +
     "内容相同的请求直接返回第一次的结果（响应头 Idempotent-Replayed: true），不会重复修改；内容不同则拒绝：" +
-    "Idempotency-Key 已用于另一个内容不同的请求；第一次还在处理中则返回：相同 Idempotency-Key 的请求正在处理中，请稍后重试。",
+    "Idempotency-Key 已用于另一个内容不同的请求；第一次还在处理中则返回：相同 Idempotency-Key 的请求正在处理中，请稍后重试。" +
+    `每个调用方在保留期内最多持有 ${DEFAULT_IDEMPOTENCY_MAX_KEYS} 个键（默认值，可配置）；超出后带新键的请求不做任何修改，返回 HTTP 200 和：` +
+    `${new KeyRetention().limitMessage()}（已持有的键重试、不带键的请求照常处理）。`,
   schema: { type: "string", maxLength: 255 },
 };
 

@@ -1,10 +1,12 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { SERVE_HELP } from "../../src/cli/serve";
+import { createDocs, updateDocs } from "../../src/http/openapi";
 import type { IdempotencyClaim } from "../../src/idempotency";
 import type { WriterOptions } from "../../src/opportunity-writer";
 import { schemaVersionOf } from "../../src/schema-migrations";
 import type { ServiceStore } from "../../src/service-store";
+import { loadStageDictionary } from "../../src/stage-dictionary";
 import { WriteWorkerClient } from "../../src/write-worker-client";
 import { UPDATE_PATH, expectFailure, expectSuccess } from "../http/http-client";
 import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, updateCommand, useTempService } from "./reliability-support";
@@ -127,6 +129,13 @@ describe("the cap on keys held per client", () => {
     expect(await upgraded.writer.execute(missing(4), META, claim("m-4"))).toMatchObject({ reason: "idempotency_limit" });
     const legacy = upgraded.db.query<{ stream_id: string | null; position: number | null }, []>("SELECT stream_id, position FROM idempotency_keys").all();
     expect(legacy).toEqual([1, 2, 3].map(() => ({ stream_id: null, position: null })));
+  });
+
+  test("the OpenAPI document of both write routes states the cap and its refusal", () => {
+    for (const docs of [updateDocs(loadStageDictionary(undefined)), createDocs(loadStageDictionary(undefined))]) {
+      const header = (docs.parameters as { name: string; description: string }[]).find((parameter) => parameter.name === "Idempotency-Key");
+      expect(header?.description).toContain(LIMIT(100_000));
+    }
   });
 
   test("serve --help names the setting", () => {
