@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -87,6 +87,16 @@ export function readSecretsFile(path: string): Client[] {
     throw new Error(`secrets file ${path} is not valid JSON`);
   }
   return parseClients(parsed, `secrets file ${path}`);
+}
+
+/** The file's permission bits (e.g. "0644") when users other than its owner may read or write it, else null. */
+export function secretFileExposure(path: string): string | null {
+  try {
+    const mode = statSync(path).mode & 0o777;
+    return (mode & 0o077) === 0 ? null : `0${mode.toString(8)}`;
+  } catch {
+    return null;
+  }
 }
 
 export type SecretSource =

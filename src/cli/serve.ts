@@ -10,7 +10,7 @@ import { TrustedProxies } from "../http/trusted-proxies";
 import { log, setLogLevel } from "../log";
 import { ServiceMetrics } from "../metrics";
 import { fileProbe, Readiness } from "../readiness";
-import { readSecretsFile, resolveClients, SecretVerifier, type SecretSource } from "../secrets";
+import { readSecretsFile, resolveClients, secretFileExposure, SecretVerifier, type SecretSource } from "../secrets";
 import { openServiceStore } from "../service-store";
 import { BOOLEAN_SETTINGS, describeSettings, normalizeBooleanFlags, resolveSettings, SETTINGS, settingOptions, settingsHelp } from "../settings";
 import { loadStageDictionary } from "../stage-dictionary";
@@ -59,19 +59,25 @@ Signals: SIGTERM or SIGINT stop accepting, finish requests in flight (up to the 
 the WAL and exit 0. SIGHUP reloads the secrets file and the stages file; a bad file keeps the old ones.`;
 
 function announceSecret(source: SecretSource, port: number): void {
-  const url = `http://localhost:${port}/api/opportunities/integration/update`;
-  const example = `curl -X PUT '${url}' \\
+  if (source.kind !== "generated" && source.kind !== "saved") return;
+  // The secret itself appears once at most, on the line of the header to send; the example reads the file, so
+  // a copied command never spreads it further (stdout is often a journal).
+  const example = `curl -X PUT 'http://localhost:${port}/api/opportunities/integration/update' \\
   -H 'Content-Type: application/json' \\
-  -H "X-Internal-Secret: SECRET" \\
+  -H "X-Internal-Secret: $(cat ${source.path})" \\
   -d '{"opportunityCode":"OPP-20260401-001","stage":"won","status":"won","confidencePct":"A","amount":2800000,"expectedCloseDate":"2026-04-30","description":"外部系统回写成交结果"}'`;
-  if (source.kind === "generated") {
-    process.stdout.write(
-      `\nNo secret was configured, so one was generated and saved to ${source.path} (mode 0600).\n` +
-        `It is printed this once:\n\n  X-Internal-Secret: ${source.secret}\n\nTry it:\n\n${example.replace("SECRET", source.secret)}\n\n`,
-    );
-  } else if (source.kind === "saved") {
-    process.stdout.write(`\nUsing the secret saved in ${source.path}. Try it:\n\n${example.replace("SECRET", `$(cat ${source.path})`)}\n\n`);
-  }
+  const intro =
+    source.kind === "generated"
+      ? `\nNo secret was configured, so one was generated and saved to ${source.path} (mode 0600).\n` +
+        `It is printed this once:\n\n  X-Internal-Secret: ${source.secret}\n\nTry it:\n\n`
+      : `\nUsing the secret saved in ${source.path}. Try it:\n\n`;
+  process.stdout.write(`${intro}${example}\n\n`);
+}
+
+/** A secrets file others can read is a leak waiting to happen: said at start and at every reload. */
+function warnIfExposed(path: string | undefined): void {
+  const exposure = path === undefined ? null : secretFileExposure(path);
+  if (exposure) log("warn", "secrets file can be read or written by other users; run chmod 600 on it", { path, mode: exposure });
 }
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -109,6 +115,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
     secrets: { source: source.kind, clients: clients.map((client) => ({ name: client.name, role: client.role })) },
     stages: stages.stages.length,
   });
+  warnIfExposed(source.kind === "file" || source.kind === "saved" ? source.path : undefined);
 
   // This connection migrates the database, loads demo data and answers reads; writes go through `writer`.
   const writerOptions = {
@@ -179,7 +186,10 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
       // Both files are read before either is swapped in: a bad file leaves everything as it was.
       const nextClients = config.secretsFile ? readSecretsFile(config.secretsFile) : null;
       const nextStages = config.stagesFile ? loadStageDictionary(config.stagesFile) : null;
-      if (nextClients) verifier = new SecretVerifier(nextClients);
+      if (nextClients) {
+        verifier = new SecretVerifier(nextClients);
+        warnIfExposed(config.secretsFile);
+      }
       if (nextStages) stages = nextStages;
       log("info", "configuration reloaded", {
         secrets: nextClients ? nextClients.map((client) => ({ name: client.name, role: client.role })) : `not from a file (${source.kind}): unchanged`,
@@ -201,8 +211,9 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
         },
         { routes: app.routeTable, metrics },
       ),
-      // Bun's own limit answers 413 with an empty body; keep it well above ours so our envelope answers first.
-      maxRequestBodySize: Math.max(config.bodyLimit * 16, 16 * 1048576),
+      // Bun's own limit answers 413 with an empty body, before authentication. Ours (json-body.ts) answers in
+      // the envelope, after the secret, and reads at most a few MiB of an oversize body: Bun's is out of reach.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     });
   } catch (error) {
     // The writer thread would keep the process alive: close it with the database.
