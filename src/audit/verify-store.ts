@@ -9,6 +9,7 @@ import { ChainWalker, type ChainProblem, type Head } from "../../events/verify-c
 import { OPPORTUNITIES_TABLE, OpportunitiesTable } from "../../projections/opportunities-table";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
 import { databaseFindings } from "./verify-database";
+import { describeIdempotencyFinding, IDEMPOTENCY_TABLE, verifyIdempotencyKeys } from "./verify-idempotency";
 import { atPosition, atTable, FindingList, type VerifyFinding } from "./verify-findings";
 
 export interface VerifyReport {
@@ -212,6 +213,9 @@ export function verifyStore(db: Database, options: { expectHead?: Head } = {}): 
   findings.run("database", () => databaseFindings(db, findings));
   findings.run("table events", () => checkEvents(db, auditor, findings, options.expectHead));
   findings.run(`table ${OPPORTUNITIES_TABLE}`, () => checkProjectionTable(db, auditor, findings));
+  findings.run(`table ${IDEMPOTENCY_TABLE}`, () => {
+    for (const finding of verifyIdempotencyKeys(db)) findings.add(atTable(IDEMPOTENCY_TABLE, describeIdempotencyFinding(finding)));
+  });
   const list = findings.list();
   const first = list[0];
   return {

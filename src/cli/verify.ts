@@ -11,7 +11,8 @@ index this binary relies on, and the append-only triggers of the events table wi
 walks the event chain from position 1: positions have no gaps, every prev_hash links to the previous hash,
 every hash recomputes from its row, every column is one the service could have written (event id, type and
 schema version, data against its schema, metadata, recorded_at), every update's "previous" values equal the
-state folded from the events before it; and the opportunities table equals a fresh fold of all events.
+state folded from the events before it; and the opportunities table equals a fresh fold of all events; and
+every answer stored for an Idempotency-Key (what a retry is served) follows from the events.
 Prints the head (POSITION:HASH): keep it outside the database, and pass it back later with --expect-head, so
 that events removed from the end are caught too. Safe on a live database (it reads one consistent snapshot);
 opens it read-only (it may be on a read-only mount).

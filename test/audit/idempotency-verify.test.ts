@@ -1,6 +1,9 @@
 import type { Database } from "bun:sqlite";
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
+import { formatHead } from "../../events/verify-chain";
 import { describeIdempotencyFinding, verifyIdempotencyKeys } from "../../src/audit/verify-idempotency";
+import { verifyStore } from "../../src/audit/verify-store";
+import { verify } from "../../src/cli/verify";
 import type { IdempotencyClaim } from "../../src/idempotency";
 import type { ServiceStore } from "../../src/service-store";
 import { META, createCommand, updateCommand, useTempService } from "../reliability/reliability-support";
@@ -188,5 +191,46 @@ describe("rows stored before the proof columns", () => {
         { client: "oms", key: "update-b", reason: 'the stored success answers version 7 of "OPP-B", which the events never reach (version 2)' },
       ]);
     });
+  });
+});
+
+describe("verify", () => {
+  test("the forged success of the issue fails verify --expect-head with a FAILED line naming table, client and key", async () => {
+    const service = temp.open();
+    await storeOfEveryAnswer(service);
+    const head = formatHead(verifyStore(service.db).head);
+    forge(service, "UPDATE idempotency_keys SET outcome = ? WHERE key = 'missing'", FORGED);
+
+    const reopened = temp.open();
+    const report = verifyStore(reopened.db);
+    expect(report.ok).toBe(false);
+    expect(report.findings).toEqual([
+      {
+        position: 0,
+        at: "table idempotency_keys",
+        reason: 'client "oms" key "missing": the stored success answers version 1 of "OPP-NONE", but at position 2 the events have it at version 0',
+      },
+    ]);
+    temp.close(reopened);
+
+    const write = spyOn(process.stdout, "write").mockImplementation(() => true);
+    let code: number;
+    let printed: string;
+    try {
+      code = await verify(["--db", temp.path, "--expect-head", head], {});
+      printed = write.mock.calls.map((call) => String(call[0])).join("");
+    } finally {
+      write.mockRestore();
+    }
+    expect(code).toBe(1);
+    expect(printed).toStartWith(
+      'FAILED at table idempotency_keys: client "oms" key "missing": the stored success answers version 1 of "OPP-NONE", but at position 2 the events have it at version 0\n',
+    );
+  });
+
+  test("a store whose stored answers are all true passes verify", async () => {
+    const service = temp.open();
+    await storeOfEveryAnswer(service);
+    expect(verifyStore(service.db)).toMatchObject({ ok: true, findings: [] });
   });
 });
