@@ -111,7 +111,7 @@ const failureExample = (msg: string) => ({ code: "-1", msg, data: null });
 const fault = (description: string, msg: string) => ({ description, content: envelope({ nullable: true }, failureExample(msg)) });
 
 const protocolFaults = {
-  "400": fault("请求体不是合法的 JSON（或为空、不是 UTF-8）", MESSAGES.notJson),
+  "400": fault("请求体不是合法的 JSON（或为空、不是 UTF-8）；或 Host 头不是主机名/IP 地址（可带端口），此时在校验密钥之前拒绝", MESSAGES.notJson),
   "401": fault("X-Internal-Secret 缺失或错误（在读取请求体之前校验）", MESSAGES.unauthorized),
   "403": fault("只读审计（auditor）角色的密钥调用了写接口，未做任何修改", MESSAGES.readOnlyRole("audit")),
   "404": fault("接口路径不存在", MESSAGES.notFound("PUT", "/api/unknown")),
@@ -421,7 +421,7 @@ export function documentation(version: string) {
       title: "商机对接接口",
       version,
       description:
-        "供 OMS、招投标、ERP 等外部系统调用的商机对接接口。所有请求需带请求头 X-Internal-Secret（内部接口密钥）。" +
+        "供 OMS、招投标、ERP 等外部系统调用的商机对接接口。除 /healthz、/readyz 与文档外，所有请求（包括不存在的路径）需带请求头 X-Internal-Secret（内部接口密钥），否则返回 401。" +
         "所有响应（包括错误）都是 {code, msg, data} 结构，Content-Type 为 application/json;charset=UTF-8。" +
         "业务结果用 HTTP 200 返回并以 code 区分（\"0\" 成功，\"-1\" 失败）；协议错误使用各自的 HTTP 状态码：" +
         "400 请求体不是 JSON，401 鉴权失败，403 只读审计角色调用写接口，404 路径不存在，405 请求方式不支持，413 请求体过大，415 Content-Type 错误，500 内部错误。" +
