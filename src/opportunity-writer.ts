@@ -53,6 +53,13 @@ const DEFAULT_PRUNE_CHUNK = 500;
 /** Lets whatever the event loop has queued (the next batch's commit) run first. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A request's idempotency key, the table it is kept in, and the time it is decided at. */
+interface Keyed {
+  claim: IdempotencyClaim;
+  keys: IdempotencyKeys;
+  now: Date;
+}
+
 /** An idempotency key's place among the writes in flight. */
 const inFlightSlot = (claim: IdempotencyClaim) => `${claim.client}\n${claim.key}`;
 
@@ -250,33 +257,37 @@ export class OpportunityWriter {
     appendedTypes: string[],
   ): WriteResult {
     const { command, idempotency } = item;
-    const keys = idempotency && this.idempotency;
-    const now = keys ? this.now() : undefined;
-    if (idempotency && keys) {
-      const earlier = keys.find(idempotency);
-      if (earlier) {
-        if (earlier.fingerprint !== idempotency.fingerprint) return { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch };
-        const outcome = earlier.outcome as Decision;
-        return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
-      }
-      // A new key beyond the cap: refused before anything is decided, so nothing is stored or appended.
-      if (keys.heldBy(idempotency.client, now!, this.retention) >= this.retention.maxKeysPerClient) {
-        return { ok: false, reason: "idempotency_limit", message: this.retention.limitMessage() };
-      }
-    }
+    const keyed: Keyed | undefined = idempotency && this.idempotency ? { claim: idempotency, keys: this.idempotency, now: this.now() } : undefined;
+    const answered = keyed && this.answerForKey(keyed);
+    if (answered) return answered;
     const state = this.table.find(command.opportunityCode);
     const decision = decide(command, state, { nextId: state ? state.id : this.table.nextId() });
     const metadata = idempotency ? { ...item.metadata, idempotencyKey: idempotency.key } : item.metadata;
     const appended = decision.ok && decision.events.length > 0 ? tx.append(command.opportunityCode, state?.version ?? 0, decision.events, metadata) : [];
     for (const event of appended) appendedTypes.push(event.type);
-    if (idempotency && keys) {
+    if (keyed) {
       // The outcome, not the events: a replay answers the same without appending anything. The proof says
       // where it was reached, so that verify can hold every stored answer against the events.
       const outcome: Record<string, unknown> = { ...decision };
       delete outcome.events;
       const position = appended.length > 0 ? appended[0]!.position - 1 : (readHead(tx.db)?.position ?? 0);
-      keys.save(idempotency, outcome, { streamId: command.opportunityCode, position, appended: appended.length }, now!, this.retention);
+      keyed.keys.save(keyed.claim, outcome, { streamId: command.opportunityCode, position, appended: appended.length }, keyed.now, this.retention);
     }
     return appended.length > 0 ? { ...decision, appended: appended.length } : decision;
+  }
+
+  /** The answer a key already gives (a replay, or a mismatch), or the cap's refusal of a new key; else null. */
+  private answerForKey({ claim, keys, now }: Keyed): WriteResult | null {
+    const earlier = keys.find(claim);
+    if (earlier) {
+      if (earlier.fingerprint !== claim.fingerprint) return { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch };
+      const outcome = earlier.outcome as Decision;
+      return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
+    }
+    // A new key beyond the cap: refused before anything is decided, so nothing is stored or appended.
+    if (keys.heldBy(claim.client, now, this.retention) >= this.retention.maxKeysPerClient) {
+      return { ok: false, reason: "idempotency_limit", message: this.retention.limitMessage() };
+    }
+    return null;
   }
 }
