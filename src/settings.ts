@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { TrustedProxies } from "./http/trusted-proxies";
+import { maskPassword, parseDatabaseLocation } from "./storage/location";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
 import { DEFAULT_IDEMPOTENCY_MAX_KEYS } from "./idempotency";
@@ -82,6 +83,13 @@ const proxyList = (raw: Raw) => {
   return list;
 };
 
+/** A SQLite file path; a URL is refused rather than taken for a file named after its scheme. */
+const databaseFile = (raw: Raw) => {
+  const location = parseDatabaseLocation(text(raw));
+  if (location.kind !== "sqlite") throw new Error("is a PostgreSQL URL, which this version cannot use yet; give a SQLite file path");
+  return location.path;
+};
+
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -90,7 +98,7 @@ export const DEFAULT_DB_PATH = "./data/opportunities.db";
 export const SETTINGS = {
   port: { key: "port", flag: "port", env: "PORT", fallback: 8080, parse: integer(0, 65535), help: "port to listen on, 0 for any free one" },
   host: { key: "host", flag: "host", env: "HOST", fallback: "0.0.0.0", parse: text, help: "address to listen on" },
-  db: { key: "db", flag: "db", env: "DB_PATH", fallback: DEFAULT_DB_PATH, parse: text, isPath: true, help: "database file" },
+  db: { key: "db", flag: "db", env: "DB_PATH", fallback: DEFAULT_DB_PATH, parse: databaseFile, isPath: true, help: "database file" },
   secretsFile: {
     key: "secretsFile",
     flag: "secrets",
@@ -300,7 +308,8 @@ export function resolveSettings<N extends SettingName>(
         value = spec.parse(raw);
       } catch (error) {
         const where = source === "flag" ? `--${spec.flag}` : source === "env" ? `env ${spec.env}` : `"${spec.key}" in config file ${configPath}`;
-        throw new ConfigError(`invalid ${spec.key} (${where}): ${JSON.stringify(raw)} ${(error as Error).message}`);
+        // A database URL may carry a password: never echo it.
+        throw new ConfigError(`invalid ${spec.key} (${where}): ${maskPassword(JSON.stringify(raw))} ${(error as Error).message}`);
       }
       if (spec.isPath && source === "config" && typeof value === "string" && !isAbsolute(value)) value = resolve(dirname(configPath!), value);
     }
