@@ -24,7 +24,7 @@ export function stateAt(events: readonly FoldableEvent[], point: PointInTime): O
 /** Events read and folded per slice; between slices other requests get the event loop. */
 const SLICE = 500;
 /** Versions whose recorded_at one statement compares, between turns of the event loop. */
-const SCAN_SLICE = 20_000;
+const SCAN_SLICE = 5_000;
 // recorded_at is stored as Date#toISOString(); beyond year 9999 that form changes ("+010000-…") and text
 // order is no longer time order. No stored time is later than this.
 const LAST_ISO_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);

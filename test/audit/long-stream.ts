@@ -1,0 +1,44 @@
+/**
+ * One opportunity with a long history, appended straight through the store (decide + append + projection,
+ * one transaction) because thousands of HTTP writes would only make the tests and the benchmark slow.
+ */
+import type { EventStore } from "../../events/event-store";
+import { evolve, type Opportunity } from "../../projections/opportunity-state";
+import type { OpportunityCommand } from "../../src/commands";
+import { decide } from "../../src/decide";
+
+function commandAt(code: string, index: number): OpportunityCommand {
+  if (index === 0) {
+    return { type: "CreateOpportunity", opportunityCode: code, endCustomerName: "客户", fields: { opportunityName: "长历史商机", stage: "lead", amount: 100_000 } };
+  }
+  const fields: OpportunityCommand["fields"] = { amount: 100_000 + index, description: `第 ${index} 次回写，带一些中文说明文字` };
+  if (index % 10 === 0) fields.salesExpansionId = 1_790_000_000_000_000_000n + BigInt(index);
+  if (index % 7 === 0) fields.stage = index % 2 === 0 ? "solution" : "bidding";
+  return { type: "UpdateOpportunity", opportunityCode: code, fields };
+}
+
+/**
+ * Appends `count` events to the stream `code` (a creation with id `nextId`, then updates), `perWrite` events
+ * per transaction. All events of one transaction share its recorded_at, read from the store's clock when it
+ * begins; `beforeWrite(index)` runs before each transaction, e.g. to move a test clock.
+ */
+export function appendLongStream(
+  store: EventStore,
+  code: string,
+  count: number,
+  options: { nextId?: number; perWrite?: number; beforeWrite?: (index: number) => void } = {},
+): void {
+  const { nextId = 1, perWrite = count, beforeWrite = () => {} } = options;
+  let state: Opportunity | null = null;
+  for (let first = 0; first < count; first += perWrite) {
+    beforeWrite(first);
+    store.write((tx) => {
+      for (let index = first; index < Math.min(first + perWrite, count); index++) {
+        const decision = decide(commandAt(code, index), state, { nextId });
+        if (!decision.ok) throw new Error(`long stream ${code}, event ${index}: ${JSON.stringify(decision)}`);
+        const [stored] = tx.append(code, state?.version ?? 0, decision.events, { actor: "test", requestId: `long-${index}` });
+        state = evolve(state, stored!);
+      }
+    });
+  }
+}

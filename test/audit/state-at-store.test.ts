@@ -1,0 +1,103 @@
+/**
+ * readStateAt (the read routes' point-in-time read over the store: bounded reads, snapshots, slices that yield
+ * to the event loop) answers exactly what `stateAt` answers over the whole stream read back.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readStream } from "../../events/read";
+import { FoldSnapshots } from "../../src/audit/fold-snapshots";
+import { readStateAt, stateAt, type PointInTime } from "../../src/audit/state-at";
+import { Resources } from "../store/store-fixture";
+import { appendLongStream } from "./long-stream";
+
+const resources = new Resources();
+afterEach(() => resources.disposeAll());
+
+const CODE = "OPP-LONG-HISTORY";
+const COUNT = 1_234;
+const START_MS = Date.UTC(2026, 2, 1, 8, 0, 0, 123);
+
+/**
+ * A store holding one stream of COUNT events, written two per transaction (the two share an instant). Its
+ * clock steps by a second, stands still every fifth transaction, and once jumps back a minute (a clock set
+ * back): so "up to an instant" is the events before the first one recorded after it, not every event recorded
+ * before it.
+ */
+function longStore() {
+  let ms = START_MS;
+  const service = resources.service({ now: () => new Date(ms) });
+  appendLongStream(service.store, CODE, COUNT, {
+    perWrite: 2,
+    beforeWrite: (index) => {
+      if (index === 700) ms -= 60_000;
+      else if (index % 10 !== 0) ms += 1_000;
+    },
+  });
+  return { service, events: readStream(service.db, CODE), lastMs: ms };
+}
+
+describe("readStateAt equals stateAt over the whole stream", () => {
+  test("at every version, with fresh, shared and nearly no snapshots", async () => {
+    const { service, events } = longStore();
+    const shared = new FoldSnapshots();
+    const tiny = new FoldSnapshots(1);
+    // Out of order, so that reads start from snapshots both below and above the last one taken.
+    const versions = [COUNT, 3, 501, 500, 499, 1_000, 1, 2, ...Array.from({ length: COUNT }, (_, index) => COUNT - index)];
+    for (const version of versions) {
+      const expected = stateAt(events, { version });
+      const fresh = version % 37 === 0 || version > COUNT - 3 ? [new FoldSnapshots()] : [];
+      for (const snapshots of [shared, tiny, ...fresh]) {
+        const answer = await readStateAt(service.db, CODE, { version }, snapshots);
+        expect(answer).toEqual({ state: expected, latestVersion: COUNT });
+      }
+    }
+    expect(shared.count).toBe(2);
+    expect(tiny.count).toBe(1);
+  });
+
+  test("beyond the last version, at version 0, and for a stream that does not exist", async () => {
+    const { service, events } = longStore();
+    const snapshots = new FoldSnapshots();
+    expect(await readStateAt(service.db, CODE, { version: COUNT + 5 }, snapshots)).toEqual({ state: stateAt(events, { version: COUNT }), latestVersion: COUNT });
+    expect(await readStateAt(service.db, CODE, { version: 0 }, snapshots)).toEqual({ state: null, latestVersion: COUNT });
+    expect(await readStateAt(service.db, "OPP-NONE", { asOf: START_MS }, snapshots)).toEqual({ state: null, latestVersion: 0 });
+  });
+
+  test("at every recorded instant, a millisecond either side, and before and after the whole history", async () => {
+    const { service, events, lastMs } = longStore();
+    const snapshots = new FoldSnapshots();
+    const instants = new Set<number>([START_MS - 86_400_000, START_MS - 1, lastMs + 1, Date.UTC(9999, 11, 31, 15, 59, 59, 999)]);
+    for (const event of events) {
+      const ms = Date.parse(event.recordedAt);
+      for (const near of [ms - 1, ms, ms + 1]) instants.add(near);
+    }
+    const versionsSeen = new Set<number | undefined>();
+    for (const asOf of instants) {
+      const point: PointInTime = { asOf };
+      const answer = await readStateAt(service.db, CODE, point, snapshots);
+      expect(answer).toEqual({ state: stateAt(events, point), latestVersion: COUNT });
+      versionsSeen.add(answer.state?.version);
+    }
+    // The history really spreads over many instants, before and after the clock went back.
+    expect(versionsSeen.size).toBeGreaterThan(400);
+  });
+
+  test("a state handed out is frozen, so no reader can change what later readers get", async () => {
+    const { service } = longStore();
+    const snapshots = new FoldSnapshots();
+    await readStateAt(service.db, CODE, { version: 600 }, snapshots);
+    const { state } = await readStateAt(service.db, CODE, { version: 500 }, snapshots);
+    expect(Object.isFrozen(state)).toBe(true);
+  });
+});
+
+describe("a long fold does not hold the event loop", () => {
+  test("work queued on the event loop during a read of the whole stream runs before the read ends", async () => {
+    const { service } = longStore();
+    let otherRan = false;
+    const read = readStateAt(service.db, CODE, { version: COUNT }, new FoldSnapshots()).then(() => otherRan);
+    setImmediate(() => {
+      otherRan = true;
+    });
+    expect(await read).toBe(true);
+  });
+});
