@@ -96,7 +96,7 @@ export function readFoldInputs(db: Database, streamId: string, afterVersion: num
       "SELECT version, type, data, recorded_at FROM events WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
     )
     .all(streamId, afterVersion, throughVersion, limit)
-    .map((row) => ({ version: row.version, type: row.type, data: parseExactJson(row.data), recordedAt: row.recorded_at }));
+    .map((row) => ({ version: asInteger(row.version), type: asText(row.type), data: parseColumn(row.data), recordedAt: asText(row.recorded_at) }));
 }
 
 /**

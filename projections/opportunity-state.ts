@@ -32,6 +32,9 @@ function emptyFields(): Record<OpportunityField, FieldValue> {
   return fields;
 }
 
+/** An object's fields; nothing for anything else (only a row altered behind the service's back holds that). */
+const fieldsOf = (value: unknown): Record<string, unknown> => (typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {});
+
 /**
  * Folds one event into the state. Events are facts: this never validates and never throws on old data; an
  * event type it does not know leaves the state as it was.
@@ -39,7 +42,7 @@ function emptyFields(): Record<OpportunityField, FieldValue> {
 export function evolve(state: Opportunity | null, event: FoldableEvent): Opportunity | null {
   switch (event.type) {
     case OPPORTUNITY_CREATED: {
-      const data = event.data as OpportunityCreatedData;
+      const data = fieldsOf(event.data) as OpportunityCreatedData;
       const next = {
         ...emptyFields(),
         id: data.id,
@@ -54,7 +57,7 @@ export function evolve(state: Opportunity | null, event: FoldableEvent): Opportu
     }
     case OPPORTUNITY_UPDATED: {
       if (state === null) return state;
-      const { changes } = event.data as OpportunityUpdatedData;
+      const changes = fieldsOf(fieldsOf(event.data).changes) as OpportunityUpdatedData["changes"];
       const next: Opportunity = { ...state, version: event.version, updatedAt: event.recordedAt };
       for (const name of OPPORTUNITY_FIELD_NAMES) if (changes[name] !== undefined) next[name] = changes[name];
       return next;
