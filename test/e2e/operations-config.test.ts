@@ -20,6 +20,12 @@ import {
 // CONFIG_FILE), in that order of precedence over the defaults; the start-up "configuration" log line shows
 // each setting's value and where it came from, and the behaviour follows it.
 const SECRET = "config-secret-0123456789abcdef";
+
+/** Docs off: /swagger is no route, so it is not public either (401 without a secret, 404 with one). */
+async function expectDocsOff(baseUrl: string): Promise<void> {
+  expect((await fetch(`${baseUrl}/swagger`)).status).toBe(401);
+  expect((await fetch(`${baseUrl}/swagger`, { headers: { "x-internal-secret": SECRET } })).status).toBe(404);
+}
 const work = makeTempDir("opportunity-e2e-config-");
 
 useBinary();
@@ -135,7 +141,7 @@ describe("configuration precedence", () => {
       expect(existsSync(join(dir, "data"))).toBe(false);
 
       // docs false from the config file
-      expect((await fetch(`${server.baseUrl}/swagger`)).status).toBe(404);
+      await expectDocsOff(server.baseUrl);
       // secrets from the config file's secrets file: the actor is its client
       const created = await api(server.baseUrl, "POST", "/api/opportunities/integration/create", {
         secret: SECRET,
@@ -196,7 +202,7 @@ describe("configuration precedence", () => {
       expect(await isListening(configPort)).toBe(false);
       const baseUrl = `http://127.0.0.1:${envPort}`;
       expect((await api(baseUrl, "GET", "/healthz")).body).toEqual({ code: "0", msg: "success", data: "ok" });
-      expect((await fetch(`${baseUrl}/swagger`)).status).toBe(404);
+      await expectDocsOff(baseUrl);
       const tooLarge = await api(baseUrl, "PUT", "/api/opportunities/integration/update", { secret: SECRET, body: updateOfSize("ENV-1", 5000) });
       expect(tooLarge.status).toBe(413);
       expect(tooLarge.body.msg).toBe("请求体过大，不能超过 4 KiB");
@@ -236,13 +242,14 @@ describe("configuration precedence", () => {
 });
 
 describe("docs switch and version", () => {
-  test("--no-docs: /swagger and /swagger/json are 404 and the listening line says docs off", async () => {
+  test("--no-docs: /swagger and /swagger/json are unknown paths (401 without a secret, 404 with one) and the listening line says docs off", async () => {
     const server = await startServer(["--no-docs", "--shutdown-timeout", "200"], freshDir("no-docs"), { INTERNAL_SECRET: SECRET });
     try {
       expect(configurationOf(server.output()).docs).toEqual({ value: false, source: "flag" });
       expect(logLines(server.output()).find((line) => line.msg === "listening")!.docs).toBe("off");
       for (const path of ["/swagger", "/swagger/json"]) {
-        const answer = await api(server.baseUrl, "GET", path);
+        expect((await api(server.baseUrl, "GET", path)).status).toBe(401);
+        const answer = await api(server.baseUrl, "GET", path, { secret: SECRET });
         expect(answer.status).toBe(404);
         expect(answer.body).toEqual({ code: "-1", msg: `接口不存在: GET ${path}`, data: null });
       }
@@ -260,7 +267,7 @@ describe("docs switch and version", () => {
     const server = await startServer(["--docs", "false", "--shutdown-timeout", "200"], dir, { INTERNAL_SECRET: SECRET });
     try {
       expect(configurationOf(server.output()).docs).toEqual({ value: false, source: "flag" });
-      expect((await fetch(`${server.baseUrl}/swagger`)).status).toBe(404);
+      await expectDocsOff(server.baseUrl);
     } finally {
       await stopAndCollect(server);
     }
@@ -270,7 +277,7 @@ describe("docs switch and version", () => {
     const off = await startServer(["--shutdown-timeout", "200"], freshDir("docs-env"), { INTERNAL_SECRET: SECRET, DOCS: "false" });
     try {
       expect(configurationOf(off.output()).docs).toEqual({ value: false, source: "env" });
-      expect((await fetch(`${off.baseUrl}/swagger`)).status).toBe(404);
+      await expectDocsOff(off.baseUrl);
     } finally {
       await stopAndCollect(off);
     }

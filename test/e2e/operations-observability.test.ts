@@ -173,7 +173,7 @@ describe("request log", () => {
     expect(unauthorized.headers.get("x-request-id")).toBe("log-401-1");
     const read = await api(server.baseUrl, "GET", "/api/opportunities/LOG-1", { secret: AUDITOR, headers: { "x-request-id": "log-read-1" } });
     expect(read.headers.get("x-request-id")).toBe("log-read-1");
-    const missing = await api(server.baseUrl, "GET", "/no/such/path", { headers: { "x-request-id": "log-404-1" } });
+    const missing = await api(server.baseUrl, "GET", "/no/such/path", { secret: OMS, headers: { "x-request-id": "log-404-1" } });
     expect(missing.status).toBe(404);
     expect(missing.headers.get("x-request-id")).toBe("log-404-1");
     expect((await fetch(`${server.baseUrl}/healthz`, { headers: { "x-request-id": "log-health-1" } })).status).toBe(200);
@@ -184,7 +184,7 @@ describe("request log", () => {
       "log-reject-1": { level: "info", method: "PUT", route: UPDATE, status: 200, code: "-1", actor: "oms", opportunityCode: "LOG-1" },
       "log-401-1": { level: "info", method: "PUT", route: UPDATE, status: 401, code: "-1", actor: null, opportunityCode: null },
       "log-read-1": { level: "info", method: "GET", route: "/api/opportunities/:opportunityCode", status: 200, code: "0", actor: "audit-firm", opportunityCode: "LOG-1" },
-      "log-404-1": { level: "info", method: "GET", route: "unmatched /no/such/path", status: 404, code: "-1", actor: null, opportunityCode: null },
+      "log-404-1": { level: "info", method: "GET", route: "unmatched /no/such/path", status: 404, code: "-1", actor: "oms", opportunityCode: null },
       "log-health-1": { level: "debug", method: "GET", route: "/healthz", status: 200, code: "0", actor: null, opportunityCode: null },
     };
     for (const [requestId, facts] of Object.entries(expected)) {
@@ -303,7 +303,7 @@ describe("secrets stay out of the output", () => {
       await call("GET", `/api/opportunities/LEAK-1?x-internal-secret=${right}`, { secret: reader });
       await call("GET", `/api/opportunities/LEAK-1/history?token=${wrong[0]}`, { secret: reader });
       await call("GET", `/metrics?token=${right}`, { secret: right });
-      await call("GET", `/nowhere?secret=${right}`, {});
+      await call("GET", `/nowhere?secret=${right}`, { secret: right });
       await call("GET", `/healthz?secret=${right}`, {});
       // Secrets in bodies that are rejected one way or another.
       await call("PUT", UPDATE, { secret: right, body: { opportunityCode: "LEAK-1", internalSecret: right } });
