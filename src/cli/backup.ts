@@ -36,7 +36,7 @@ export async function backup(args: string[], env: NodeJS.ProcessEnv): Promise<nu
       return 1;
     }
     process.stdout.write(
-      `backed up ${settings.dbPath} to ${target} (${(result.bytes / 1048576).toFixed(1)} MiB): ` +
+      `backed up ${escapeForTerminal(settings.dbPath)} to ${escapeForTerminal(target)} (${(result.bytes / 1048576).toFixed(1)} MiB): ` +
         `${result.report.events} events, ${result.report.opportunities} opportunities, verified\nhead ${formatHead(result.report.head)}\n`,
     );
     return 0;

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Database } from "bun:sqlite";
+import { atPosition, FindingList } from "../../src/audit/verify-findings";
 import { verifyStore } from "../../src/audit/verify-store";
 import { verify } from "../../src/cli/verify";
 import { captureCli } from "../support/cli-output";
@@ -155,6 +156,27 @@ describe("odd values and several findings", () => {
     tamper(path, (db) => db.run("UPDATE events SET data = CAST(data AS BLOB) WHERE position = 3"));
     const report = verifyFile(path);
     expect(report.findings[0]).toEqual({ position: 3, at: "position 3", reason: "the row's columns are not an event: column data must be a string" });
+  });
+});
+
+describe("checks that cannot run", () => {
+  test("the events table dropped: named by the schema check, and the walk's failure is a finding too", async () => {
+    const path = await smallStore();
+    tamper(path, (db) => db.run("DROP TABLE events"), { keepTriggersDropped: true });
+    expect(reasons(path)).toEqual([
+      "schema: table events is missing",
+      "schema: trigger events_no_delete is missing: the table is no longer guarded",
+      "schema: trigger events_no_update is missing: the table is no longer guarded",
+      "table events: the check could not finish: no such table: events",
+      "table opportunities: projection has OPP-A, which no event creates",
+      "table opportunities: projection has OPP-B, which no event creates",
+    ]);
+  });
+
+  test("findings beyond the limit are counted, not kept", () => {
+    const list = new FindingList(2);
+    for (let n = 1; n <= 5; n++) list.add(atPosition(n, "bad"));
+    expect(list.list()).toEqual([atPosition(1, "bad"), atPosition(2, "bad"), { position: 0, at: "verify", reason: "3 more finding(s) not listed" }]);
   });
 });
 
