@@ -28,6 +28,9 @@ export function openReadOnly(path: string): Database {
     return db;
   } catch (error) {
     db?.close();
+    // Only "cannot create the -shm here" is what immutable answers; anything else (a busy or damaged file) is not.
+    const code = String((error as { code?: unknown }).code ?? "");
+    if (!code.startsWith("SQLITE_CANTOPEN") && !code.startsWith("SQLITE_READONLY")) throw new Error(`cannot open ${path} read-only: ${(error as Error).message}`);
     if (hasWalContent(path)) {
       throw new Error(
         `cannot open ${path} read-only: ${(error as Error).message}. Its write-ahead log (${path}-wal) holds changes that SQLite ` +
