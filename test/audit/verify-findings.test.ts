@@ -159,6 +159,26 @@ describe("odd values and several findings", () => {
   });
 });
 
+describe("events the service could not read, every hash recomputed", () => {
+  test("metadata null and recorded_at not a date on the last event: both named, where they used to verify OK", async () => {
+    const path = await smallStore();
+    tamper(path, (db) => {
+      db.run("UPDATE events SET metadata = 'null', recorded_at = 'not-a-date' WHERE position = 3");
+      rehashFrom(db, 3);
+    });
+    expect(reasons(path)).toEqual([
+      'position 3: recorded_at "not-a-date" is not a UTC time like 2026-04-30T02:20:30.123Z',
+      "table opportunities: projection row OPP-A differs from the events in: updatedAt",
+    ]);
+    tamper(path, (db) => {
+      db.run("UPDATE events SET recorded_at = '2026-01-02T03:04:07.008Z' WHERE position = 3");
+      rehashFrom(db, 3);
+    });
+    // The time put back is the true one: only the metadata is left to name.
+    expect(reasons(path)).toEqual(["position 3: metadata does not fit its schema at /: Expected object"]);
+  });
+});
+
 describe("checks that cannot run", () => {
   test("the events table dropped: named by the schema check, and the walk's failure is a finding too", async () => {
     const path = await smallStore();
