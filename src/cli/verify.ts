@@ -34,7 +34,7 @@ function printReport(report: VerifyReport): number {
     return 0;
   }
   const lines = report.findings.map((finding) => `FAILED at ${finding.at}: ${escapeForTerminal(finding.reason)}`);
-  lines.push(`(${report.findings.length} finding(s); the ${report.events} events before the first are sound, up to head ${formatHead(report.head)})`);
+  lines.push(`(${report.findings.length} finding(s); the chain is sound up to head ${formatHead(report.head)}, its first ${report.events} events)`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return 1;
 }
