@@ -72,8 +72,8 @@ export async function* ndjsonLines(chunks: AsyncIterable<Uint8Array>, maxLineByt
       yield finish();
       start = at + 1;
     }
-    // Copied: the stream may reuse its buffer for the next chunk.
-    if (start < chunk.length) keep(chunk.slice(start));
+    // Copied (a Buffer's slice is a view): the stream may reuse its memory for the next chunk.
+    if (start < chunk.length) keep(new Uint8Array(chunk.subarray(start)));
   }
   if (length > 0 || tooLong) yield finish();
 }
