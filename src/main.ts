@@ -7,6 +7,7 @@ import { restore, RESTORE_HELP } from "./cli/restore";
 import { serve, SERVE_HELP } from "./cli/serve";
 import { verify, VERIFY_HELP } from "./cli/verify";
 import { UsageError } from "./cli/shared-options";
+import { escapeForTerminal } from "./cli/terminal-text";
 import { ConfigError } from "./settings";
 import { BUILD_COMMIT, VERSION } from "./version";
 
@@ -53,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    process.stderr.write(`unknown command: ${name}\n\n${HELP}\n`);
+    process.stderr.write(`unknown command: ${escapeForTerminal(name)}\n\n${HELP}\n`);
     return 2;
   }
   try {
@@ -62,14 +63,14 @@ async function main(argv: string[]): Promise<number> {
     // parseArgs reports unknown or malformed flags with a code; both are usage errors, not crashes.
     const code = (error as { code?: string }).code;
     if (code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`error: ${(error as Error).message}\n\n${command.help}\n`);
+      process.stderr.write(`error: ${escapeForTerminal((error as Error).message)}\n\n${command.help}\n`);
       return 2;
     }
     if (error instanceof UsageError || error instanceof ConfigError) {
-      process.stderr.write(`error: ${error.message}\n(see 'opportunity-service ${name} --help')\n`);
+      process.stderr.write(`error: ${escapeForTerminal(error.message)}\n(see 'opportunity-service ${name} --help')\n`);
       return 2;
     }
-    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.stderr.write(`error: ${escapeForTerminal((error as Error).message)}\n`);
     return 1;
   }
 }
@@ -80,7 +81,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.stderr.write(`error: ${escapeForTerminal((error as Error).message)}\n`);
     process.exitCode = 1;
   },
 );

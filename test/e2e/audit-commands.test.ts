@@ -131,3 +131,17 @@ describe("auditor commands on a live database", () => {
     expect(existsSync(copy)).toBe(true);
   }, E2E_TIMEOUT);
 });
+
+describe("error messages on the terminal", () => {
+  test("a path holding control characters is echoed escaped, never raw", async () => {
+    const forged = join(dir.path, "no\u001b[2J\nFAKE OK line.db");
+    for (const command of ["verify", "history", "export"]) {
+      const args = command === "history" ? [command, "OPP-1", "--db", forged] : [command, "--db", forged];
+      const result = await run(args, dir.path);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain("no\\u001b[2J\\nFAKE OK line.db");
+      expect(result.stderr.includes("\u001b")).toBe(false);
+      expect(result.stderr.split("\n").some((line) => line.startsWith("FAKE OK"))).toBe(false);
+    }
+  }, E2E_TIMEOUT);
+});

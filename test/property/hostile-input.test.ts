@@ -317,7 +317,7 @@ describe("A. hostile input: always the envelope, never 500, a failure stores not
   );
 
   /*
-   * KNOWN BUG (kept failing on purpose). DESIGN.md: 64-bit IDs must be kept exact end to end. A JSON number
+   * REGRESSION (a bug found here once, since fixed; the test keeps it away). DESIGN.md: 64-bit IDs must be kept exact end to end. A JSON number
    * that is mathematically an integer beyond 2^53 but not written as a plain integer literal (a trailing
    * ".0", an exponent) is parsed as a double, passes `Number.isInteger`, and is stored rounded, answered as a
    * success. The reviver in events/exact-json.ts only keeps /^-?\d+$/ sources exact.
@@ -590,7 +590,7 @@ describe("A. hostile input: always the envelope, never 500, a failure stores not
   );
 
   /*
-   * KNOWN BUG (kept failing on purpose). A path segment that is not valid percent-encoding makes the route
+   * REGRESSION (a bug found here once, since fixed; the test keeps it away). A path segment that is not valid percent-encoding makes the route
    * parameter decoding throw (URIError) and the app answers HTTP 500 "服务器内部错误" instead of a 400/404
    * envelope; DESIGN.md reserves 500 for the unexpected. Seen for "%", "%zz", "%E0%A4%A" (cut UTF-8) and
    * "%ED%A0%80" (an encoded lone surrogate).
@@ -622,7 +622,7 @@ describe("A. hostile input: always the envelope, never 500, a failure stores not
 });
 
 /*
- * KNOWN BUG (kept failing on purpose). Text with a lone surrogate (valid JSON: "\ud800") is accepted; the event
+ * REGRESSION (a bug found here once, since fixed; the test keeps it away). Text with a lone surrogate (valid JSON: "\ud800") is accepted; the event
  * keeps it (JSON escapes it), but SQLite's UTF-8 turns it into U+FFFD in the projection row and in the
  * stream_id column. verifyStore then fails ("projection row … differs from the events in: description", or for
  * a code "hash does not match the event's stored columns (the event was altered)"), GET answers "\ufffd"
