@@ -15,9 +15,9 @@ import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
 import { readRoutes } from "./read-routes";
 import { RouteTable } from "./route-table";
-import { authenticate, isAuthenticated, requestIdOf } from "./request-context";
+import { accessGate } from "./access-gate";
+import { requestIdOf } from "./request-context";
 import { AccessTable } from "./route-access";
-import { hasRoutableTarget } from "./request-target";
 import type { TrustedProxies } from "./trusted-proxies";
 
 export interface AppDeps {
@@ -65,27 +65,12 @@ export function createApp(deps: AppDeps) {
     return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
   }
 
+  const gate = accessGate({ accessTable: () => accessTable(), verifier: deps.verifier, throttle: deps.authThrottle, proxies: deps.trustedProxies });
   // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
   // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
   const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
-    .onRequest((context) => {
-      // Before routing and body parsing: an unauthenticated caller learns nothing else about its request.
-      // `path` is the very string the router is about to match (Elysia puts it in the context; its types omit it).
-      const { request, path } = context as typeof context & { path: string };
-      const headers = { "x-request-id": requestIdOf(request) };
-      if (!hasRoutableTarget(request.url)) return new HttpFault(400, MESSAGES.badHost).toResponse(headers);
-      try {
-        authenticate(request, accessTable().forPath(path), { verifier: deps.verifier(), throttle: deps.authThrottle, proxies: deps.trustedProxies });
-      } catch (error) {
-        if (error instanceof HttpFault) return error.toResponse(headers);
-        throw error;
-      }
-    })
-    .onTransform(({ request, route }) => {
-      // A second look, at the route that actually runs: should the router ever match a path that the access
-      // table did not know as this route's, the route's own declaration still holds.
-      if (!isAuthenticated(request) && !accessTable().forRoute(route).public) throw new HttpFault(401, MESSAGES.unauthorized);
-    })
+    .onRequest(gate.beforeRouting)
+    .onTransform(gate.forRouteThatRuns)
     .onError(({ code, error, request, path }) => {
       const headers = { "x-request-id": requestIdOf(request) };
       const fault = error instanceof HttpFault ? error : (error as { cause?: unknown })?.cause;

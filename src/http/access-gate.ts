@@ -1,0 +1,43 @@
+import type { AuthThrottle } from "./auth-throttle";
+import { HttpFault, MESSAGES } from "./envelope";
+import { authenticate, isAuthenticated, requestIdOf } from "./request-context";
+import type { AccessTable } from "./route-access";
+import { hasRoutableTarget } from "./request-target";
+import type { SecretVerifier } from "../secrets";
+import type { TrustedProxies } from "./trusted-proxies";
+
+export interface GateDeps {
+  /** The access declared by the app's routes; asked only once every route is registered. */
+  accessTable: () => AccessTable;
+  verifier: () => SecretVerifier;
+  throttle?: AuthThrottle;
+  proxies?: TrustedProxies;
+}
+
+/**
+ * The app's two access hooks. `beforeRouting` runs before the router and any body parsing, so an
+ * unauthenticated caller learns nothing else about its request; `forRouteThatRuns` takes a second look at the
+ * route the router actually matched, so that should the router ever run a route for a path the access table did
+ * not know as that route's, the route's own declaration still holds.
+ */
+export function accessGate(deps: GateDeps) {
+  return {
+    /** `path` is the very string the router is about to match (Elysia puts it in the context; its types omit it). */
+    beforeRouting(context: { request: Request }): Response | undefined {
+      const { request, path } = context as { request: Request; path: string };
+      const headers = { "x-request-id": requestIdOf(request) };
+      if (!hasRoutableTarget(request.url)) return new HttpFault(400, MESSAGES.badHost).toResponse(headers);
+      try {
+        authenticate(request, deps.accessTable().forPath(path), { verifier: deps.verifier(), throttle: deps.throttle, proxies: deps.proxies });
+      } catch (error) {
+        if (error instanceof HttpFault) return error.toResponse(headers);
+        throw error;
+      }
+      return undefined;
+    },
+
+    forRouteThatRuns({ request, route }: { request: Request; route: string }): void {
+      if (!isAuthenticated(request) && !deps.accessTable().forRoute(route).public) throw new HttpFault(401, MESSAGES.unauthorized);
+    },
+  };
+}
