@@ -3,7 +3,7 @@ import { eventHash, GENESIS_HASH } from "../../events/hash-chain";
 import { foldStream, type Opportunity } from "../../projections/opportunity-state";
 import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
 import { KeyRetention, type IdempotencyClaim } from "../../src/idempotency";
-import { keySlot, needsOf, planBatch, type BatchSnapshot, type StoredKey, type WriteRequest } from "../../src/write/batch-plan";
+import { keySlot, needsOf, planBatch, type BatchSnapshot, type StoredKey, type WriteRequest, type WriteResult } from "../../src/write/batch-plan";
 
 // A batch is decided in memory against a snapshot read under the write lock: given a snapshot, when these
 // requests are planned, then these outcomes, events, projection changes and keys.
@@ -48,7 +48,8 @@ function given(world: Given) {
   };
 }
 
-const results = (plan: ReturnType<typeof planBatch>) => plan.outcomes.map((outcome) => ("result" in outcome ? outcome.result : { error: String(outcome.error) }));
+/** Each request's result; a request that threw shows as `{ error }` (and fails the tests that expect results). */
+const results = (plan: ReturnType<typeof planBatch>) => plan.outcomes.map((outcome) => ("result" in outcome ? outcome.result : ({ error: String(outcome.error) } as never as WriteResult)));
 
 describe("planBatch: decisions in order, each against what the ones before it left", () => {
   test("a create and an update of the same code in one batch: versions 1 and 2, one projection insert with both", () => {
