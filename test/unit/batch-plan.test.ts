@@ -159,7 +159,7 @@ describe("planBatch: a request that fails unexpectedly", () => {
       },
     });
     const plan = given({ states: { "OPP-1": trap, "OPP-2": existing("OPP-2", 6) }, maxId: 6 }).when(request(create("OPP-3")), broken, request(update("OPP-2", { amount: 7 })));
-    expect(results(plan)).toEqual([
+    expect(results(plan) as unknown[]).toEqual([
       { ok: true, id: 7, version: 1, events: expect.any(Array), appended: 1 },
       { error: "Error: unreadable state" },
       { ok: true, id: 6, version: 2, events: expect.any(Array), appended: 1 },
