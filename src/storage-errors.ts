@@ -7,23 +7,30 @@ const UNAVAILABLE = /^SQLITE_(FULL|READONLY|BUSY|LOCKED|IOERR|CANTOPEN|PROTOCOL|
 
 export class StorageUnavailableError extends Error {
   constructor(
-    readonly sqliteCode: string,
+    /** SQLite's code (SQLITE_FULL…), or PostgreSQL's SQLSTATE or Bun client code (57P01, ERR_POSTGRES_CONNECTION_CLOSED…). */
+    readonly code: string,
     cause: unknown,
   ) {
-    super(`database cannot take writes: ${sqliteCode}`, { cause });
+    super(`database cannot take writes: ${code}`, { cause });
     this.name = "StorageUnavailableError";
   }
 
-  /** Another connection held the lock past the busy timeout: nothing is wrong with the storage itself. */
+  /** The same as `code`: the name from before PostgreSQL, still read by the SQLite paths. */
+  get sqliteCode(): string {
+    return this.code;
+  }
+
+  /** Another connection held the lock past the busy (SQLite) or lock (PostgreSQL 55P03) timeout: nothing is wrong with the storage itself. */
   get lockHeld(): boolean {
-    return /^SQLITE_(BUSY|LOCKED)/.test(this.sqliteCode);
+    return /^SQLITE_(BUSY|LOCKED)|^55P03$/.test(this.code);
   }
 
   /** What integrators read: Chinese, saying what happened and that a retry later is the remedy. */
   get userMessage(): string {
-    if (this.sqliteCode.startsWith("SQLITE_FULL")) return "数据库磁盘空间已满，本次修改未保存，请稍后重试";
-    if (this.sqliteCode.startsWith("SQLITE_READONLY")) return "数据库当前为只读，本次修改未保存，请稍后重试";
+    if (this.code.startsWith("SQLITE_FULL") || this.code === "53100") return "数据库磁盘空间已满，本次修改未保存，请稍后重试";
+    if (this.code.startsWith("SQLITE_READONLY")) return "数据库当前为只读，本次修改未保存，请稍后重试";
     if (this.lockHeld) return "数据库繁忙，本次修改未保存，请稍后重试";
+    if (!this.code.startsWith("SQLITE_")) return "数据库暂时无法连接，本次修改未保存，请稍后重试";
     return "数据库暂时无法写入，本次修改未保存，请稍后重试";
   }
 }
