@@ -70,3 +70,8 @@ export interface Storage extends EventReads, OpportunityReads, BatchCommits {
   readiness(): Promise<string | null>;
   close(): Promise<{ checkpointed: boolean; checkpointError?: string }>;
 }
+
+/** A database whose schema is newer than this binary's: refused at open rather than misread (either backend). */
+export class SchemaTooNewError extends Error {
+  override name = "SchemaTooNewError";
+}

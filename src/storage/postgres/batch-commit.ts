@@ -1,0 +1,77 @@
+import type { SQL, TransactionSQL } from "bun";
+import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
+import type { CommittedBatch } from "../port";
+import { asPostgresStorageError, isRetryable } from "./errors";
+import { readKeysHeld, readStoredKeys, saveKeys } from "./idempotency-keys";
+import { readMaxId, readStates, writeProjections } from "./opportunity-rows";
+
+/**
+ * One group-commit batch on PostgreSQL, in one READ COMMITTED transaction:
+ *  1. lock the `event_head` row (FOR UPDATE): batches of every instance queue here, one at a time;
+ *  2. read the snapshot the batch needs, in statements sent after the locking one (READ COMMITTED gives each
+ *     statement a fresh snapshot, so they see everything the previous holder committed; under REPEATABLE READ
+ *     a waiter would read a stale head and fork the chain). The lock and the reads go out together: one round
+ *     trip, the server runs them in order;
+ *  3. `decide` plans the batch in memory (pure);
+ *  4. write the plan set-based (one statement per table, arrays unnested on the server), sent together;
+ *  5. COMMIT.
+ * So the lock is held for a fixed number of round trips, whatever the size of the batch.
+ */
+
+/** How many times a batch rolled back by a serialization failure or deadlock runs again. */
+const RETRIES = 2;
+
+async function readSnapshot(tx: TransactionSQL, needs: SnapshotNeeds): Promise<BatchSnapshot> {
+  // Started in this order: the head row's lock first, every read after it.
+  const head = tx`SELECT position, hash FROM event_head FOR UPDATE`.then((rows: { position: string; hash: string }[]) => {
+    if (!rows[0]) throw new Error("the event_head row is missing");
+    return rows[0];
+  });
+  const states = readStates(tx, needs.codes);
+  const maxId = readMaxId(tx);
+  const keys = readStoredKeys(tx, needs.claims);
+  const keysHeld = readKeysHeld(tx, needs.clients, needs.keysCutoff);
+  const [headRow, ...rest] = await Promise.all([head, states, maxId, keys, keysHeld]);
+  const position = Number(headRow.position);
+  return { head: position === 0 ? null : { position, hash: headRow.hash }, states: rest[0], maxId: rest[1], keys: rest[2], keysHeld: rest[3] };
+}
+
+function writePlan(tx: TransactionSQL, plan: BatchPlan): Promise<unknown[]> {
+  const writes: PromiseLike<unknown>[] = [];
+  const { rows } = plan;
+  if (rows.length > 0) {
+    const text = (pick: (row: (typeof rows)[number]) => string) => tx.array(rows.map(pick), "TEXT");
+    const int8 = (pick: (row: (typeof rows)[number]) => number) => tx.array(rows.map(pick), "INT8");
+    writes.push(
+      tx`
+        INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+        SELECT * FROM unnest(${int8((r) => r.position)}, ${text((r) => r.event_id)}, ${text((r) => r.stream_id)}, ${int8((r) => r.version)},
+          ${text((r) => r.type)}, ${tx.array(rows.map((r) => r.schema_version), "INT4")}, ${text((r) => r.data)}, ${text((r) => r.metadata)},
+          ${text((r) => r.recorded_at)}, ${text((r) => r.prev_hash)}, ${text((r) => r.hash)})`,
+      tx`UPDATE event_head SET position = ${plan.head.position}, hash = ${plan.head.hash}`,
+    );
+  }
+  writes.push(...writeProjections(tx, plan.projections), ...saveKeys(tx, plan.keys));
+  return Promise.all(writes);
+}
+
+/**
+ * Commits one batch (see above). A batch the server rolled back as a serialization failure or deadlock runs
+ * again, `decide` included; an unavailable database is StorageUnavailableError; nothing of a failed batch stays.
+ */
+export async function commitBatch(sql: SQL, needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
+  const started = performance.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const plan = await sql.begin(async (tx) => {
+        const planned = decide(await readSnapshot(tx, needs));
+        await writePlan(tx, planned);
+        return planned;
+      });
+      return { plan, seconds: (performance.now() - started) / 1000 };
+    } catch (error) {
+      if (attempt < RETRIES && isRetryable(error)) continue;
+      throw asPostgresStorageError(error);
+    }
+  }
+}

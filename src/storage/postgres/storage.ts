@@ -1,0 +1,188 @@
+import { SQL } from "bun";
+import { StorageUnavailableError } from "../../storage-errors";
+import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
+import { maskPassword } from "../location";
+import type { CommittedBatch, Storage } from "../port";
+import { commitBatch } from "./batch-commit";
+import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
+import * as events from "./event-reads";
+import { pruneKeys } from "./idempotency-keys";
+import { countOpportunities, findOpportunity } from "./opportunity-rows";
+import { migrate, POSTGRES_SCHEMA_VERSION, schemaVersionOf } from "./schema";
+
+export interface PostgresStorageOptions {
+  /** Connections per instance. Many connections queueing on one lock make things worse: a few suffice. */
+  poolSize?: number;
+  /** How long a batch waits for the head row before it fails (503) instead of queueing for ever. */
+  lockTimeoutMs?: number;
+  /** A session idle inside a transaction this long is ended by the server: a frozen instance cannot hold the head lock. */
+  idleInTransactionTimeoutMs?: number;
+  /** Seconds to wait for a new connection. */
+  connectTimeoutSeconds?: number;
+}
+
+const DEFAULTS = { poolSize: 6, lockTimeoutMs: 5_000, idleInTransactionTimeoutMs: 10_000, connectTimeoutSeconds: 5 } as const;
+/** How long a "ready" answer is kept: probes cost nothing however often they come. */
+const READY_CACHE_MS = 1_000;
+/** After a write failed on a held lock or a full disk, how long readiness stays red before writes may try again (as on SQLite). */
+const FAILURE_HOLD_DOWN_MS = 5_000;
+/** Longest a readiness probe may take before it answers "not ready". */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** The database named in the URL. PGDATABASE would override it unless it is passed explicitly. */
+function databaseOf(url: string): string | undefined {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
+  return name === "" ? undefined : name;
+}
+
+function pool(url: string, options: Required<PostgresStorageOptions>, max: number, settings: Record<string, string> = {}): SQL {
+  return new SQL({
+    url,
+    database: databaseOf(url),
+    max,
+    connectionTimeout: options.connectTimeoutSeconds,
+    idleTimeout: 60,
+    connection: {
+      application_name: "opportunity-service",
+      // Explicit, whatever the server's default: the head lock's safety depends on READ COMMITTED.
+      default_transaction_isolation: "read committed",
+      lock_timeout: `${options.lockTimeoutMs}ms`,
+      idle_in_transaction_session_timeout: `${options.idleInTransactionTimeoutMs}ms`,
+      ...settings,
+    },
+  });
+}
+
+/** The last write failure, for readiness: when it was, and whether it is one a probe cannot see gone. */
+interface Failure {
+  code: string;
+  at: number;
+}
+
+/**
+ * Storage on PostgreSQL: several instances of the service share one database. Every read and write goes
+ * through a small pool; readiness probes use a pool of their own (one connection, a short statement timeout),
+ * so that a probe never queues behind writes nor holds anything up.
+ */
+export class PostgresStorage implements Storage {
+  readonly kind = "postgres" as const;
+  readonly location: string;
+  private failure: Failure | null = null;
+  private readyUntil = 0;
+  private probing: Promise<string | null> | undefined;
+
+  constructor(
+    private readonly sql: SQL,
+    private readonly probeSql: SQL,
+    url: string,
+  ) {
+    this.location = maskPassword(url);
+  }
+
+  head = () => this.read(() => events.readHead(this.sql));
+  streamVersion = (streamId: string) => this.read(() => events.streamVersion(this.sql, streamId));
+  readStreamPage = (streamId: string, afterVersion: number, limit: number) => this.read(() => events.readStreamPage(this.sql, streamId, afterVersion, limit));
+  readAll = (afterPosition: number, limit: number) => this.read(() => events.readAll(this.sql, afterPosition, limit));
+  readRowsAfter = (afterPosition: number, limit: number) => this.read(() => events.readRowsAfter(this.sql, afterPosition, limit));
+  readFoldInputs = (streamId: string, afterVersion: number, throughVersion: number, limit: number) =>
+    this.read(() => events.readFoldInputs(this.sql, streamId, afterVersion, throughVersion, limit));
+  firstVersionRecordedAfter = (streamId: string, recordedAt: string, afterVersion: number, throughVersion: number) =>
+    this.read(() => events.firstVersionRecordedAfter(this.sql, streamId, recordedAt, afterVersion, throughVersion));
+  findOpportunity = (code: string) => this.read(() => findOpportunity(this.sql, code));
+  countOpportunities = () => this.read(() => countOpportunities(this.sql));
+
+  async commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
+    try {
+      const committed = await commitBatch(this.sql, needs, decide);
+      this.failure = null;
+      return committed;
+    } catch (error) {
+      this.noteFailure(error);
+      throw error;
+    }
+  }
+
+  async pruneIdempotencyKeys(before: string, limit: number): Promise<number> {
+    try {
+      return await unavailableAsStorageError(() => pruneKeys(this.sql, before, limit));
+    } catch (error) {
+      this.noteFailure(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Null when the database can take writes, else why not. Never writes, never waits long: a "ready" answer is
+   * kept for a second; otherwise one cheap query (the schema version: reachability and schema in one) on the
+   * probe pool, shared by the probes that come meanwhile. A failed write whose cause a query cannot see (a
+   * held lock, a full disk) keeps it red for a few seconds, then lets writes try again.
+   */
+  readiness(): Promise<string | null> {
+    if (Date.now() < this.readyUntil) return Promise.resolve(null);
+    this.probing ??= this.probe().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
+    // PostgreSQL checkpoints on its own: nothing of ours is left to flush once the pools are closed.
+    await Promise.all([this.sql.close({ timeout: 5 }), this.probeSql.close({ timeout: 1 })]);
+    return { checkpointed: true };
+  }
+
+  private read<T>(work: () => Promise<T>): Promise<T> {
+    return unavailableAsStorageError(work);
+  }
+
+  private noteFailure(error: unknown): void {
+    if (error instanceof StorageUnavailableError) {
+      this.failure = { code: error.code, at: Date.now() };
+      this.readyUntil = 0;
+    }
+  }
+
+  private async probe(): Promise<string | null> {
+    const failure = this.failure;
+    if (failure && !connectionLevel(failure.code) && Date.now() - failure.at < FAILURE_HOLD_DOWN_MS) {
+      return `数据库不可写 (${failure.code}): 最近一次写入失败，原因尚未消除`;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("数据库无响应: 检查超时"), PROBE_TIMEOUT_MS)));
+    try {
+      return await Promise.race([this.checkSchema(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async checkSchema(): Promise<string | null> {
+    try {
+      const version = await schemaVersionOf(this.probeSql);
+      if (version !== POSTGRES_SCHEMA_VERSION) return `数据库结构版本为 ${version}，本程序需要 ${POSTGRES_SCHEMA_VERSION}`;
+      this.readyUntil = Date.now() + READY_CACHE_MS;
+      return null;
+    } catch (error) {
+      const code = (asPostgresStorageError(error) as { code?: string }).code ?? "";
+      return `数据库无法连接${code ? ` (${code})` : ""}: ${maskPassword((error as Error).message)}`;
+    }
+  }
+}
+
+/** A failure a successful probe shows gone: the connection or the server itself, not a lock or a full disk. */
+const connectionLevel = (code: string) => /^08|^57P0[123]$|^ERR_POSTGRES_/.test(code);
+
+/**
+ * Opens storage on the PostgreSQL database of `url`, bringing its schema up to date (under the migration lock).
+ * Throws StorageUnavailableError when the database cannot be reached, SchemaTooNewError for a newer schema.
+ */
+export async function openPostgresStorage(url: string, options: PostgresStorageOptions = {}): Promise<PostgresStorage> {
+  const settings = { ...DEFAULTS, ...options };
+  const sql = pool(url, settings, settings.poolSize);
+  const probeSql = pool(url, settings, 1, { statement_timeout: `${PROBE_TIMEOUT_MS / 2}ms` });
+  try {
+    await unavailableAsStorageError(() => migrate(sql));
+  } catch (error) {
+    await Promise.allSettled([sql.close(), probeSql.close()]);
+    throw error;
+  }
+  return new PostgresStorage(sql, probeSql, url);
+}
