@@ -71,9 +71,14 @@ const codePointLength = (text: string) => {
   return length;
 };
 
-/** A string SQLite and every client can store as sent: no lone UTF-16 surrogate (JSON can spell one, "\ud800"). */
-export const wellFormedTextError = (name: string, text: string) =>
-  text.isWellFormed() ? null : `${name} 含有无效的 Unicode 字符（不成对的代理项，如 \\ud800）`;
+/**
+ * A string both backends and every client can store as sent: no lone UTF-16 surrogate (JSON can spell one,
+ * "\ud800"), and no U+0000, which PostgreSQL text cannot hold (22021) although SQLite can.
+ */
+export function wellFormedTextError(name: string, text: string): string | null {
+  if (!text.isWellFormed()) return `${name} 含有无效的 Unicode 字符（不成对的代理项，如 \\ud800）`;
+  return text.includes("\u0000") ? `${name} 不能包含空字符（U+0000）` : null;
+}
 
 /** The message for a time or date outside the supported years (zoned-time.ts), quoting the value as sent. */
 export const outOfRangeError = (name: string, raw: unknown) => `${name} 超出支持的范围（${SUPPORTED_RANGE_TEXT}）: ${quote(raw)}`;

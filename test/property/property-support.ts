@@ -142,8 +142,8 @@ export const FIELD_KINDS: Record<FieldName, (typeof CONTRACT_FIELD_KINDS)[keyof 
 /** The documented length limit of a text field (in characters, i.e. code points). */
 export const maxLengthOf = (field: FieldName): number => FIELD_RULES[field].maxLength ?? 200;
 
-/** Characters of valid text: Chinese, RTL, emoji (one and several code points), quotes, NUL, control chars. */
-const TEXT_CHARS = ["a", "Z", "0", " ", "-", "中", "商", "机", "é", "😀", "👍🏽", "\u202e", "\u200f", "ا", "ש", "\\", '"', "'", "<", "&", "\u0000", "\n", "\u0085", "\ufffd"];
+/** Characters of valid text: Chinese, RTL, emoji (one and several code points), quotes, control chars (not NUL: refused, see field-rules.ts). */
+const TEXT_CHARS = ["a", "Z", "0", " ", "-", "中", "商", "机", "é", "😀", "👍🏽", "\u202e", "\u200f", "ا", "ש", "\\", '"', "'", "<", "&", "\u0001", "\n", "\u0085", "\ufffd"];
 const EDGE_PADS = ["", "", " ", "  ", "\t", " \t"];
 
 /** Text with no whitespace at either end, 1 to `max` code points (sometimes exactly `max`). */
