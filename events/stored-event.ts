@@ -1,3 +1,4 @@
+import { parseExactJson } from "./exact-json";
 import type { EventMetadata } from "./opportunity-events";
 
 /** One row of the `events` table, exactly as stored. */
@@ -40,14 +41,43 @@ export interface NewEvent {
   data: unknown;
 }
 
-/** Thrown when a stream's version is not the one the writer decided against. */
-export class ConcurrencyError extends Error {
-  constructor(
-    readonly streamId: string,
-    readonly expectedVersion: number,
-    readonly actualVersion: number,
-  ) {
-    super(`stream ${streamId} is at version ${actualVersion}, expected ${expectedVersion}`);
-    this.name = "ConcurrencyError";
+const utf8 = new TextDecoder();
+
+/** A column as text whatever the database holds in it (SQLite's columns take any type when someone writes behind our back). */
+export function columnText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return utf8.decode(value);
+  return value === null || value === undefined ? "" : String(value);
+}
+
+export const columnInteger = (value: unknown): number => (typeof value === "number" ? value : Number(value));
+
+/** The parsed JSON column, or its stored text as it is when that is not JSON. */
+export function columnJson(value: unknown): unknown {
+  const text = columnText(value);
+  try {
+    return parseExactJson(text);
+  } catch {
+    return text;
   }
+}
+
+/**
+ * A stored row as readers see it. Never throws, whatever the row holds: what `verify` would reject (a
+ * tampered column, text that is not JSON) is passed on as stored, so a read route shows it instead of failing.
+ */
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    position: columnInteger(row.position),
+    eventId: columnText(row.event_id),
+    streamId: columnText(row.stream_id),
+    version: columnInteger(row.version),
+    type: columnText(row.type),
+    schemaVersion: columnInteger(row.schema_version),
+    data: columnJson(row.data),
+    metadata: columnJson(row.metadata) as EventMetadata,
+    recordedAt: columnText(row.recorded_at),
+    prevHash: columnText(row.prev_hash),
+    hash: columnText(row.hash),
+  };
 }

@@ -1,6 +1,6 @@
 import type { Database } from "bun:sqlite";
 import { existsSync, rmSync } from "node:fs";
-import { openDatabase } from "../events/database";
+import { openDatabase } from "./storage/sqlite/database";
 import { verifyStore, type VerifyReport } from "./audit/verify-store";
 
 export type BackupResult = { ok: true; report: VerifyReport; bytes: number } | { ok: false; reason: string };

@@ -1,6 +1,6 @@
 import { parseCreateBody } from "./commands";
 import type { FieldContext } from "./field-rules";
-import type { OpportunitiesTable } from "../projections/opportunities-table";
+import type { OpportunitiesTable } from "./storage/sqlite/opportunity-rows";
 import type { OpportunityWriter } from "./opportunity-writer";
 
 /**

@@ -1,7 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { accessSync, constants, statfsSync } from "node:fs";
 import { dirname } from "node:path";
-import { SCHEMA_VERSION, schemaVersionOf } from "./schema-migrations";
+import { SCHEMA_VERSION, schemaVersionOf } from "./storage/sqlite/schema";
 import type { StorageUnavailableError } from "./storage-errors";
 
 /**

@@ -1,6 +1,6 @@
 import type { Database } from "bun:sqlite";
 import { canonicalJson } from "../../events/canonical-json";
-import { readHead, readRowsAfter } from "../../events/read";
+import { readHead, readRowsAfter } from "../storage/sqlite/event-reads";
 
 const PAGE = 5000;
 

@@ -1,14 +1,14 @@
 import type { Database } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { prepareInsert } from "../../events/append";
-import { openDatabase } from "../../events/database";
+import { openDatabase } from "../storage/sqlite/database";
 import { toEventRow } from "../../events/event-row-shape";
 import type { EventRow } from "../../events/stored-event";
 import type { Head } from "../../events/verify-chain";
-import { OpportunitiesTable } from "../../projections/opportunities-table";
-import { rebuildOpportunities } from "../../projections/rebuild";
-import { migrate } from "../schema-migrations";
+import { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
+import { rebuildOpportunities } from "../storage/sqlite/projection-rebuild";
+import { prepareEventInsert } from "../storage/sqlite/batch-commit";
+import { migrate } from "../storage/sqlite/schema";
 import { ndjsonFileLines } from "./ndjson-lines";
 import { StoreAuditor } from "./verify-store";
 
@@ -60,7 +60,7 @@ export async function restoreExport(file: string, target: string): Promise<Resto
 
 /** Reads, checks and inserts every line of the export, in batches of one transaction each. */
 async function loadEvents(db: Database, file: string): Promise<StoreAuditor> {
-  const insert = prepareInsert(db);
+  const insert = prepareEventInsert(db);
   const insertBatch = db.transaction((lines: { row: EventRow; line: number }[]) => {
     for (const { row, line } of lines) {
       try {

@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { firstVersionRecordedAfter, readFoldInputs, streamVersion } from "../../events/read";
+import { firstVersionRecordedAfter, readFoldInputs, streamVersion } from "../storage/sqlite/event-reads";
 import type { FoldableEvent, Opportunity } from "../../projections/opportunity-state";
 import { evolve } from "../../projections/opportunity-state";
 import { FoldSnapshots } from "./fold-snapshots";

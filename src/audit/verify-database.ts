@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { MIGRATIONS, schemaVersionOf } from "../schema-migrations";
+import { MIGRATIONS, schemaVersionOf } from "../storage/sqlite/schema";
 import type { FindingList } from "./verify-findings";
 
 interface SchemaObject {

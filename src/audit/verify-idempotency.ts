@@ -1,6 +1,6 @@
 import type { Database, Statement } from "bun:sqlite";
 import { NOT_FOUND } from "../decide";
-import { PROOF_COLUMNS } from "../idempotency";
+import { PROOF_COLUMNS } from "../storage/sqlite/schema";
 
 /**
  * Checks every stored replay answer in `idempotency_keys` against the events. A retry with a stored key is

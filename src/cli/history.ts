@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { readStream } from "../../events/read";
+import { readStream } from "../storage/sqlite/event-reads";
 import { stringifyExactJson } from "../../events/exact-json";
 import { toHistoryEntry, type HistoryEntry } from "../audit/history";
 import { formatZonedDateTime } from "../zoned-time";

@@ -1,7 +1,7 @@
 import { constants, Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { openDatabase } from "../../events/database";
+import { openDatabase } from "../storage/sqlite/database";
 
 /** Fails at the first read when SQLite cannot open the file, so the open is proven by one. */
 function probe(db: Database): void {

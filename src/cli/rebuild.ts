@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../storage/sqlite/projection-rebuild";
 import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings } from "./shared-options";
 
 export const REBUILD_HELP = `Usage: opportunity-service rebuild [options]

@@ -1,8 +1,8 @@
 import type { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
-import { openDatabase } from "../../events/database";
+import { openDatabase } from "../storage/sqlite/database";
 import { openReadOnly } from "./read-only-database";
-import { assertSchemaSupported } from "../schema-migrations";
+import { assertSchemaSupported } from "../storage/sqlite/schema";
 import { resolveSettings, settingOptions, settingsHelp } from "../settings";
 
 /** The settings every command that touches a database shares (see settings.ts for flags, env and defaults). */

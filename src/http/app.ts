@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
-import type { EventStore } from "../../events/event-store";
-import type { OpportunitiesTable } from "../../projections/opportunities-table";
+import type { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import type { FieldContext } from "../field-rules";
 import type { OpportunityWriter } from "../opportunity-writer";
 import type { SecretVerifier } from "../secrets";
+import type { SqliteEventReads as EventStore } from "../storage/sqlite/event-reads";
 import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
 import { StorageUnavailableError } from "../storage-errors";

@@ -1,7 +1,6 @@
 import { Elysia } from "elysia";
-import type { EventStore } from "../../events/event-store";
 import type { StoredEvent } from "../../events/stored-event";
-import type { OpportunitiesTable } from "../../projections/opportunities-table";
+import type { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import { toHistoryEntry } from "../audit/history";
 import { FoldSnapshots } from "../audit/fold-snapshots";
 import { readStateAt } from "../audit/state-at";
@@ -13,6 +12,7 @@ import { presentOpportunity } from "./opportunity-record";
 import { QueryReader } from "./query-params";
 import { noteOpportunityCode, requestIdOf } from "./request-context";
 import type { StageDictionary } from "../stage-dictionary";
+import type { SqliteEventReads as EventStore } from "../storage/sqlite/event-reads";
 
 export interface ReadRouteDeps {
   store: EventStore;

@@ -1,6 +1,6 @@
 import { monotonicFactory } from "ulid";
-import { canonicalJson } from "../../events/canonical-json";
-import { eventHash, GENESIS_HASH } from "../../events/hash-chain";
+import { appendToChain } from "../../events/append";
+import { GENESIS_HASH } from "../../events/hash-chain";
 import { SCHEMA_VERSIONS, type EventMetadata, type OpportunityField, OPPORTUNITY_FIELD_NAMES } from "../../events/opportunity-events";
 import type { EventRow, StoredEvent } from "../../events/stored-event";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
@@ -181,37 +181,17 @@ function restore<V>(map: Map<string, V>, key: string, value: V | undefined): voi
 /** Appends a decision's events to the plan: positions, hashes, and the state each leaves behind. */
 function appendEvents(plan: PlanState, code: string, decision: Extract<Decision, { ok: true }>, metadata: EventMetadata, recordedAt: string, nextEventId: () => string): StoredEvent[] {
   const before = plan.states.get(code) ?? null;
+  const appended = appendToChain(plan, code, before?.version ?? 0, decision.events, metadata, recordedAt, { nextEventId, schemaVersionOf });
   let state = before;
-  let version = before?.version ?? 0;
-  const metadataText = canonicalJson(metadata);
-  const appended: StoredEvent[] = [];
-  for (const event of decision.events) {
-    plan.position += 1;
-    version += 1;
-    const row: EventRow = {
-      position: plan.position,
-      event_id: nextEventId(),
-      stream_id: code,
-      version,
-      type: event.type,
-      schema_version: schemaVersionOf(event.type),
-      data: canonicalJson(event.data),
-      metadata: metadataText,
-      recorded_at: recordedAt,
-      prev_hash: plan.hash,
-      hash: "",
-    };
-    row.hash = eventHash(plan.hash, row);
-    const stored: StoredEvent = { position: row.position, eventId: row.event_id, streamId: code, version, type: row.type, schemaVersion: row.schema_version, data: event.data, metadata, recordedAt, prevHash: row.prev_hash, hash: row.hash };
-    plan.rows.push(row);
-    plan.events.push(stored);
-    appended.push(stored);
-    plan.hash = row.hash;
-    state = evolve(state, stored);
-  }
+  for (const event of appended.events) state = evolve(state, event);
+  plan.rows.push(...appended.rows);
+  plan.events.push(...appended.events);
+  const last = appended.rows[appended.rows.length - 1]!;
+  plan.position = last.position;
+  plan.hash = last.hash;
   plan.states.set(code, state);
   noteProjection(plan, code, before === null, state!, decision);
-  return appended;
+  return appended.events;
 }
 
 function noteProjection(plan: PlanState, code: string, created: boolean, state: Opportunity, decision: Extract<Decision, { ok: true }>): void {

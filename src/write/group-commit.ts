@@ -1,8 +1,8 @@
 import type { IdempotencyClaim } from "../idempotency";
 import { KeyRetention } from "../idempotency";
-import type { BatchCommits } from "../storage/port";
+import type { BatchCommits, CommittedBatch } from "../storage/port";
 import { asStorageError, StorageUnavailableError } from "../storage-errors";
-import { keySlot, MESSAGES, needsOf, planBatch, type BatchPlan, type WriteRequest, type WriteResult } from "./batch-plan";
+import { keySlot, MESSAGES, needsOf, planBatch, type BatchPlan, type BatchSnapshot, type SnapshotNeeds, type WriteRequest, type WriteResult } from "./batch-plan";
 
 /** Told about every committed write transaction: how long it took and which events it appended. */
 export type CommitObserver = (seconds: number, eventTypes: readonly string[]) => void;
@@ -118,13 +118,29 @@ export class GroupCommit {
 
   /** Plans and commits `requests` as one batch, and reports the commit. */
   async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<{ plan: BatchPlan }> {
+    const { needs, decide } = this.batchOf(requests, options);
+    return this.report(await this.store.commitBatch(needs, decide));
+  }
+
+  /**
+   * What a batch of `requests` must read under the lock, and how it is decided against what was read: shared by
+   * `commit` and a backend's own synchronous path (SQLite commits a lone request on the HTTP thread).
+   */
+  protected batchOf(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): { needs: SnapshotNeeds; decide: (snapshot: BatchSnapshot) => BatchPlan } {
     const now = this.now();
-    const committed = await this.store.commitBatch(needsOf(requests, now, this.retention), (snapshot) => {
-      const plan = planBatch(requests, snapshot, { now, retention: this.retention });
-      const failed = options.allOrNothing ? plan.outcomes.find((outcome) => "error" in outcome) : undefined;
-      if (failed) throw (failed as { error: unknown }).error;
-      return plan;
-    });
+    return {
+      needs: needsOf(requests, now, this.retention),
+      decide: (snapshot) => {
+        const plan = planBatch(requests, snapshot, { now, retention: this.retention });
+        const failed = options.allOrNothing ? plan.outcomes.find((outcome) => "error" in outcome) : undefined;
+        if (failed) throw (failed as { error: unknown }).error;
+        return plan;
+      },
+    };
+  }
+
+  /** Tells the observer about a committed batch. */
+  protected report(committed: CommittedBatch): CommittedBatch {
     this.onCommit?.(committed.seconds, committed.plan.events.map((event) => event.type));
     return committed;
   }

@@ -5,8 +5,8 @@
  */
 import { Database } from "bun:sqlite";
 import type { EventRow } from "../../events/stored-event";
-import { openDatabase } from "../../events/database";
-import { createEventTable } from "../../events/event-table";
+import { openDatabase } from "../../src/storage/sqlite/database";
+import { createEventTable } from "../../src/storage/sqlite/schema";
 import { auditorHash, GENESIS, type Resources } from "../store/store-fixture";
 export { prng } from "../support/seeded-random";
 

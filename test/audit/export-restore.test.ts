@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readHead } from "../../events/read";
+import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventRow } from "../../events/stored-event";
 import { exportChunks } from "../../src/audit/export-events";
 import { restoreExport } from "../../src/audit/restore-export";

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { OPPORTUNITY_FIELD_NAMES } from "../../events/opportunity-events";
-import { readStream } from "../../events/read";
+import { readStream } from "../../src/storage/sqlite/event-reads";
 import { toHistoryEntry, type FieldChange } from "../../src/audit/history";
 import { createBody, createCommand, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
 import { runRandomHistory } from "./random-history";

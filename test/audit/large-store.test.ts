@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readHead } from "../../events/read";
+import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventMetadata } from "../../events/opportunity-events";
 import type { OpportunityCommand } from "../../src/commands";
 import { exportChunks } from "../../src/audit/export-events";

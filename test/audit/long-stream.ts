@@ -2,10 +2,12 @@
  * One opportunity with a long history, appended straight through the store (decide + append + projection,
  * one transaction) because thousands of HTTP writes would only make the tests and the benchmark slow.
  */
-import type { EventStore } from "../../events/event-store";
+import type { NewEvent } from "../../events/stored-event";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
 import type { OpportunityCommand } from "../../src/commands";
 import { decide } from "../../src/decide";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage";
+import { appendEvents } from "../store/store-fixture";
 
 function commandAt(code: string, index: number): OpportunityCommand {
   if (index === 0) {
@@ -19,26 +21,27 @@ function commandAt(code: string, index: number): OpportunityCommand {
 
 /**
  * Appends `count` events to the stream `code` (a creation with id `nextId`, then updates), `perWrite` events
- * per transaction. All events of one transaction share its recorded_at, read from the store's clock when it
- * begins; `beforeWrite(index)` runs before each transaction, e.g. to move a test clock.
+ * per transaction. All events of one transaction share its recorded_at, read from `now` when it begins;
+ * `beforeWrite(index)` runs before each transaction, e.g. to move a test clock.
  */
 export function appendLongStream(
-  store: EventStore,
+  storage: SqliteStorage,
   code: string,
   count: number,
-  options: { nextId?: number; perWrite?: number; beforeWrite?: (index: number) => void } = {},
+  options: { nextId?: number; perWrite?: number; beforeWrite?: (index: number) => void; now?: () => Date } = {},
 ): void {
-  const { nextId = 1, perWrite = count, beforeWrite = () => {} } = options;
+  const { nextId = 1, perWrite = count, beforeWrite = () => {}, now = () => new Date() } = options;
   let state: Opportunity | null = null;
   for (let first = 0; first < count; first += perWrite) {
     beforeWrite(first);
-    store.write((tx) => {
-      for (let index = first; index < Math.min(first + perWrite, count); index++) {
-        const decision = decide(commandAt(code, index), state, { nextId });
-        if (!decision.ok) throw new Error(`long stream ${code}, event ${index}: ${JSON.stringify(decision)}`);
-        const [stored] = tx.append(code, state?.version ?? 0, decision.events, { actor: "test", requestId: `long-${index}` });
-        state = evolve(state, stored!);
-      }
-    });
+    const expectedVersion = state?.version ?? 0;
+    const events: NewEvent[] = [];
+    for (let index = first; index < Math.min(first + perWrite, count); index++) {
+      const decision = decide(commandAt(code, index), state, { nextId });
+      if (!decision.ok) throw new Error(`long stream ${code}, event ${index}: ${JSON.stringify(decision)}`);
+      for (const event of decision.events) state = evolve(state, { ...event, version: (state?.version ?? 0) + 1, recordedAt: "" });
+      events.push(...decision.events);
+    }
+    appendEvents(storage, [{ streamId: code, expectedVersion, events }], { actor: "test", requestId: `long-${first}` }, now());
   }
 }

@@ -4,7 +4,7 @@
  * creation.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readStream } from "../../events/read";
+import { readStream } from "../../src/storage/sqlite/event-reads";
 import { foldStream } from "../../projections/opportunity-state";
 import { stateAt } from "../../src/audit/state-at";
 import { verifyStore } from "../../src/audit/verify-store";

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readHead } from "../../events/read";
+import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventRow } from "../../events/stored-event";
 import { exportChunks } from "../../src/audit/export-events";
 import { MAX_NDJSON_LINE_BYTES } from "../../src/audit/ndjson-lines";

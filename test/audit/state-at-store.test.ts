@@ -3,7 +3,7 @@
  * to the event loop) answers exactly what `stateAt` answers over the whole stream read back.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readStream } from "../../events/read";
+import { readStream } from "../../src/storage/sqlite/event-reads";
 import { FoldSnapshots } from "../../src/audit/fold-snapshots";
 import { readStateAt, stateAt, type PointInTime } from "../../src/audit/state-at";
 import { Resources } from "../store/store-fixture";
@@ -24,8 +24,10 @@ const START_MS = Date.UTC(2026, 2, 1, 8, 0, 0, 123);
  */
 function longStore() {
   let ms = START_MS;
-  const service = resources.service({ now: () => new Date(ms) });
-  appendLongStream(service.store, CODE, COUNT, {
+  const now = () => new Date(ms);
+  const service = resources.service({ now });
+  appendLongStream(service.storage, CODE, COUNT, {
+    now,
     perWrite: 2,
     beforeWrite: (index) => {
       if (index === 700) ms -= 60_000;

@@ -77,7 +77,7 @@ describe("the append-only triggers and the schema", () => {
 
   test("a store whose projection was rebuilt (the table renamed into place) has the expected schema", async () => {
     const path = await smallStore();
-    const { rebuildOpportunities } = await import("../../projections/rebuild");
+    const { rebuildOpportunities } = await import("../../src/storage/sqlite/projection-rebuild");
     const db = openTracked(resources, path);
     rebuildOpportunities(db);
     expect(verifyStore(db)).toMatchObject({ ok: true, findings: [] });

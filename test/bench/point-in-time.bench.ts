@@ -46,8 +46,8 @@ export async function pointInTime(log: (line: string) => void = console.log): Pr
   try {
     const path = join(dir.path, "pit.db");
     let clock = START_MS;
-    const writer = openServiceStore(path, { now: () => new Date(clock) });
-    appendLongStream(writer.store, CODE, EVENTS, { perWrite: PER_WRITE, beforeWrite: () => (clock += STEP_MS) });
+    const writer = openServiceStore(path);
+    appendLongStream(writer.storage, CODE, EVENTS, { perWrite: PER_WRITE, beforeWrite: () => (clock += STEP_MS), now: () => new Date(clock) });
     writer.close();
 
     const service = openServiceStore(path);

@@ -5,11 +5,15 @@
  */
 import { join } from "node:path";
 import { statSync } from "node:fs";
-import { openDatabase } from "../../events/database";
-import { EventStore } from "../../events/event-store";
+import { monotonicFactory } from "ulid";
+import { appendToChain, type ChainEnd } from "../../events/append";
+import { GENESIS_HASH } from "../../events/hash-chain";
 import { SCHEMA_VERSIONS } from "../../events/opportunity-events";
+import { prepareEventInsert } from "../../src/storage/sqlite/batch-commit";
+import { openDatabase } from "../../src/storage/sqlite/database";
+import { createEventTable } from "../../src/storage/sqlite/schema";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { OpportunityCommand } from "../../src/commands";
 import { decide } from "../../src/decide";
@@ -43,24 +47,31 @@ function nextCommand(index: number, states: Map<string, Opportunity>): Opportuni
 /** Writes a store of `EVENTS` events over `OPPORTUNITIES` opportunities at `path` (no projection). */
 export function generate(path: string): number {
   const db = openDatabase(path);
-  // Generation appends without the projection; the projection is what `rebuild` then builds and is timed on.
-  const store = new EventStore(db, { projectors: [], schemaVersionOf: (type) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1 });
+  // Generation appends the event rows alone; the projection is what `rebuild` then builds and is timed on.
+  createEventTable(db);
+  const insert = prepareEventInsert(db);
+  const identity = { nextEventId: monotonicFactory(), schemaVersionOf: (type: string) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1 };
   const states = new Map<string, Opportunity>();
+  let head: ChainEnd = { position: 0, hash: GENESIS_HASH };
   let written = 0;
   let index = 0;
-  while (written < EVENTS) {
-    store.write((tx) => {
-      for (let n = 0; n < BATCH && written < EVENTS; n++, index++) {
-        const command = nextCommand(index, states);
-        const state = states.get(command.opportunityCode) ?? null;
-        const decision = decide(command, state, { nextId: states.size + 1 });
-        if (!decision.ok || decision.events.length === 0) continue;
-        const [stored] = tx.append(command.opportunityCode, state?.version ?? 0, decision.events, { actor: "bench", requestId: `bench-${index}` });
-        states.set(command.opportunityCode, evolve(state, stored!)!);
-        written += 1;
-      }
-    });
-  }
+  const writeBatch = db.transaction(() => {
+    const recordedAt = new Date().toISOString();
+    for (let n = 0; n < BATCH && written < EVENTS; n++, index++) {
+      const command = nextCommand(index, states);
+      const state = states.get(command.opportunityCode) ?? null;
+      const decision = decide(command, state, { nextId: states.size + 1 });
+      if (!decision.ok || decision.events.length === 0) continue;
+      const metadata = { actor: "bench", requestId: `bench-${index}` };
+      const { rows, events } = appendToChain(head, command.opportunityCode, state?.version ?? 0, decision.events, metadata, recordedAt, identity);
+      for (const row of rows) insert.run(row);
+      head = { position: rows.at(-1)!.position, hash: rows.at(-1)!.hash };
+      states.set(command.opportunityCode, evolve(state, events[0]!)!);
+      written += 1;
+    }
+  });
+  while (written < EVENTS) writeBatch.immediate();
+  insert.finalize();
   db.run("PRAGMA wal_checkpoint(TRUNCATE)");
   db.close();
   return written;

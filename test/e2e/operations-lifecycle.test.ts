@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../../src/schema-migrations";
+import { SCHEMA_VERSION } from "../../src/storage/sqlite/schema";
 import { E2E_TIMEOUT, run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
 import { freePort } from "../support/free-port";

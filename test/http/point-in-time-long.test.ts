@@ -12,8 +12,10 @@ const COUNT = 1_500;
 let clock = Date.UTC(2026, 3, 1, 2, 0, 0);
 
 beforeAll(() => {
-  service = startTestService({ now: () => new Date(clock) });
-  appendLongStream(service.store, CODE, COUNT, {
+  const now = () => new Date(clock);
+  service = startTestService({ now });
+  appendLongStream(service.storage, CODE, COUNT, {
+    now,
     nextId: service.opportunities.nextId(),
     perWrite: 100,
     beforeWrite: () => {

@@ -2,12 +2,11 @@ import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase } from "../../events/database";
+import { openDatabase } from "../../src/storage/sqlite/database";
 import type { EventRow } from "../../events/stored-event";
 import { verifyStore } from "../../src/audit/verify-store";
 import { backupDatabase } from "../../src/backup";
-import { decide } from "../../src/decide";
-import { SCHEMA_VERSION, schemaVersionOf } from "../../src/schema-migrations";
+import { SCHEMA_VERSION, schemaVersionOf } from "../../src/storage/sqlite/schema";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import { chainProblems, eventRows, opportunityRows } from "../store/store-fixture";
 import { makeTempDir } from "../support/temp-dir";
@@ -198,15 +197,16 @@ describe("while another connection keeps writing", () => {
     const committed = eventRows(writer.db);
 
     const command = { type: "UpdateOpportunity" as const, opportunityCode: "OPP-BK-3", fields: { description: "uncommitted while copying" } };
-    const state = writer.opportunities.find("OPP-BK-3");
-    const decision = decide(command, state, { nextId: writer.opportunities.nextId() });
-    if (!decision.ok) throw new Error(decision.message);
-    expect(decision.events).toHaveLength(1);
-    const result = writer.store.write((tx) => {
-      tx.append("OPP-BK-3", state!.version, decision.events, META);
+    const apply = writer.opportunities.applyChange.bind(writer.opportunities);
+    let copied: ReturnType<typeof backupDatabase> | undefined;
+    writer.opportunities.applyChange = (change) => {
+      apply(change);
       // The event and its projection are written but not committed while the copy is taken.
-      return backupDatabase(reader, target);
-    });
+      copied = backupDatabase(reader, target);
+    };
+    expect(await writer.writer.execute(command, META)).toMatchObject({ ok: true, appended: 1 });
+    writer.opportunities.applyChange = apply;
+    const result = copied!;
 
     if (!result.ok) throw new Error(`backup failed: ${result.reason}`);
     expect(result.report).toMatchObject({ ok: true, events: committed.length, opportunities: 3 });

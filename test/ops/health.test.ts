@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { setLogLevel } from "../../src/log";
 import { fileProbe, LOCK_HOLD_DOWN_MS, Readiness, readinessProblem, SPACE_TO_RECOVER, type StorageProbe } from "../../src/readiness";
 import { StorageUnavailableError } from "../../src/storage-errors";
-import { SCHEMA_VERSION } from "../../src/schema-migrations";
+import { SCHEMA_VERSION } from "../../src/storage/sqlite/schema";
 import { openServiceStore } from "../../src/service-store";
 import { makeTempDir } from "../support/temp-dir";
 import { createBody, CREATE_PATH, startOpsService, TEST_SECRET, type OpsService } from "./ops-service";

@@ -1,9 +1,10 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { openDatabase } from "../../events/database";
+import { openDatabase } from "../../src/storage/sqlite/database";
 import { verifyStore } from "../../src/audit/verify-store";
-import { assertSchemaSupported, migrate, MIGRATIONS, SCHEMA_VERSION, SchemaTooNewError, schemaVersionOf, type Migration } from "../../src/schema-migrations";
+import { SchemaTooNewError } from "../../src/storage/port";
+import { assertSchemaSupported, migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersionOf, type Migration } from "../../src/storage/sqlite/schema";
 import { openServiceStore } from "../../src/service-store";
 import { chainProblems, eventRows, opportunityRows } from "../store/store-fixture";
 import { makeTempDir } from "../support/temp-dir";

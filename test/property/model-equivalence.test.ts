@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { verifyStore } from "../../src/audit/verify-store";
 import { CREATE_PATH, UPDATE_PATH, readPath, send } from "../http/http-client";
 import { startTestService, type TestService } from "../support/test-service";

@@ -1,6 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import type { WriteTransaction } from "../../events/event-store";
-import type { StoredEvent } from "../../events/stored-event";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriteResult } from "../../src/opportunity-writer";
 import type { ServiceStore } from "../../src/service-store";
@@ -8,6 +6,7 @@ import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, call, expectSuccess } from "../http/http-client";
 import { startTestService } from "../support/test-service";
 import {
+  afterProjectionWrite,
   META,
   createCommand,
   eventCount,
@@ -17,12 +16,12 @@ import {
   settlesBefore,
   updateCommand,
   useTempService,
-  writerWithProjector,
 } from "./reliability-support";
 
 // Group commit: requests that arrive together are committed in one transaction, each decided against the state
-// the ones before it left, each answered on its own; one command's failure stays its own, a failed commit
-// fails its whole batch and leaves nothing behind.
+// the ones before it left, each answered on its own; one command's failure stays its own (a batch whose write
+// fails unexpectedly is retried request by request), a storage failure fails its whole batch and leaves
+// nothing behind.
 
 const CREATED = "OpportunityCreated";
 const UPDATED = "OpportunityUpdated";
@@ -175,10 +174,10 @@ describe("failures inside a batch", () => {
   test("an unexpected error in one command rejects only its promise; the others commit and no trace of it remains", async () => {
     const s = temp.open();
     let failing = true;
-    const boom = (_db: unknown, event: StoredEvent) => {
-      if (failing && event.streamId === "OPP-BOOM") throw new Error("projector failed for OPP-BOOM");
-    };
-    const parts = writerWithProjector(s, boom);
+    afterProjectionWrite(s, (change) => {
+      if (failing && change.state.opportunityCode === "OPP-BOOM") throw new Error("projector failed for OPP-BOOM");
+    });
+    const parts = s;
     const commits = recordCommits(parts.writer);
     const claim = { client: "oms", key: "boom-key", fingerprint: "fp-boom" };
 
@@ -196,7 +195,8 @@ describe("failures inside a batch", () => {
     expect(values[2]).toMatchObject({ ok: true, id: 1, version: 2 });
     // The failed create's id 2 was rolled back with it, so the next create gets it: no gap.
     expect(values[3]).toMatchObject({ ok: true, id: 2, version: 1 });
-    expect(commits).toEqual([[CREATED, UPDATED, CREATED]]);
+    // The batch failed whole and was then committed request by request: the faulty one alone failed.
+    expect(commits).toEqual([[CREATED], [UPDATED], [CREATED]]);
 
     // No event, no projection row, no idempotency record of the failed command; the chain is whole.
     expect(s.store.readStream("OPP-BOOM")).toEqual([]);
@@ -217,10 +217,10 @@ describe("failures inside a batch", () => {
     // position and hash must go with its rollback.
     const s = temp.open();
     await s.writer.execute(createCommand("OPP-BEFORE"), META);
-    const boom = (_db: unknown, event: StoredEvent) => {
-      if (event.streamId === "OPP-FIRST-BOOM") throw new Error("projector failed");
-    };
-    const parts = writerWithProjector(s, boom);
+    afterProjectionWrite(s, (change) => {
+      if (change.state.opportunityCode === "OPP-FIRST-BOOM") throw new Error("projector failed");
+    });
+    const parts = s;
     const settled = await Promise.allSettled([
       parts.writer.execute(createCommand("OPP-FIRST-BOOM"), META),
       parts.writer.execute(createCommand("OPP-AFTER-1"), META),
@@ -232,7 +232,7 @@ describe("failures inside a batch", () => {
     expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ version: 2, amount: 3 });
   });
 
-  test("a failed COMMIT rejects every promise of its batch and writes nothing", async () => {
+  test("a failed COMMIT fails its batch whole; retried one by one, only the request whose COMMIT fails is rejected", async () => {
     const s = temp.open();
     await s.writer.execute(createCommand("OPP-BEFORE", { amount: 1 }), META);
     // A deferred foreign key is checked at COMMIT: an event of OPP-POISON makes the COMMIT itself fail.
@@ -240,7 +240,6 @@ describe("failures inside a batch", () => {
     s.db.run("CREATE TABLE commit_guard (parent INTEGER REFERENCES commit_guard_parent(id) DEFERRABLE INITIALLY DEFERRED)");
     s.db.run("CREATE TRIGGER commit_guard_poison AFTER INSERT ON events WHEN NEW.stream_id = 'OPP-POISON' BEGIN INSERT INTO commit_guard VALUES (404); END");
     const commits = recordCommits(s.writer);
-    const before = { events: eventCount(s.db), rows: codesInTable(s), keys: idempotencyKeysOf(s.db) };
     const claim = { client: "oms", key: "batch-key", fingerprint: "fp-batch" };
 
     const settled = await Promise.allSettled([
@@ -249,17 +248,26 @@ describe("failures inside a batch", () => {
       s.writer.execute(createCommand("OPP-POISON"), META),
       s.writer.execute(updateCommand("OPP-MISSING", { amount: 2 }), META),
     ]);
-    expect(settled.map((outcome) => outcome.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
-    for (const outcome of settled) expect(((outcome as PromiseRejectedResult).reason as { code?: string }).code).toBe("SQLITE_CONSTRAINT_FOREIGNKEY");
-    expect(commits).toEqual([]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    expect(((settled[2] as PromiseRejectedResult).reason as { code?: string }).code).toBe("SQLITE_CONSTRAINT_FOREIGNKEY");
+    const values = settled.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : null));
+    expect(values[0]).toMatchObject({ ok: true, id: 2, version: 1, appended: 1 });
+    expect(values[1]).toMatchObject({ ok: true, id: 1, version: 2, appended: 1 });
+    expect(values[3]).toMatchObject({ ok: false, message: "商机不存在" });
+    // The whole batch rolled back first (no commit reported), then each request was committed alone.
+    expect(commits).toEqual([[CREATED], [UPDATED], []]);
     expect(s.db.inTransaction).toBe(false);
-    expect({ events: eventCount(s.db), rows: codesInTable(s), keys: idempotencyKeysOf(s.db) }).toEqual(before);
-    expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ amount: 1, version: 1 });
+    expect(s.store.readStream("OPP-POISON")).toEqual([]);
+    expect(s.opportunities.find("OPP-POISON")).toBeNull();
+    expect(positions(s.db)).toEqual([1, 2, 3]);
+    expect(idempotencyKeysOf(s.db)).toEqual([{ client: "oms", key: "batch-key" }]);
+    expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ amount: 2, version: 2 });
 
-    // The writer recovers and the batch's keys were released.
+    // The writer recovers; the key of the committed request answers its first outcome again.
     s.db.run("DROP TRIGGER commit_guard_poison");
-    expect(await s.writer.execute(createCommand("OPP-FINE"), META, claim)).toMatchObject({ ok: true, id: 2, version: 1 });
-    expect(commits).toEqual([[CREATED]]);
+    expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 3, problem: null });
+    expect(await s.writer.execute(createCommand("OPP-POISON"), META)).toMatchObject({ ok: true, id: 3, version: 1 });
+    expect(await s.writer.execute(createCommand("OPP-FINE"), META, claim)).toMatchObject({ ok: true, id: 2, version: 1, replayed: true });
   });
 
   test("a commit that fails for the storage rejects every promise of its batch with StorageUnavailableError", async () => {
@@ -267,13 +275,10 @@ describe("failures inside a batch", () => {
     await s.writer.execute(createCommand("OPP-KEPT"), META);
     const before = eventCount(s.db);
     const commits = recordCommits(s.writer);
-    // Every command of the batch runs, then the transaction fails the way a disk I/O error at COMMIT does.
-    const write = s.store.write.bind(s.store);
-    s.store.write = <T>(work: (tx: WriteTransaction) => T): T =>
-      write((tx) => {
-        work(tx);
-        throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_FSYNC" });
-      });
+    // The batch's events are written, then the transaction fails the way a disk I/O error does.
+    const restore = afterProjectionWrite(s, () => {
+      throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_FSYNC" });
+    });
     const claim = { client: "oms", key: "io-key", fingerprint: "fp-io" };
     const settled = await Promise.allSettled([
       s.writer.execute(createCommand("OPP-IO-1"), META, claim),
@@ -294,7 +299,7 @@ describe("failures inside a batch", () => {
     expect(idempotencyKeysOf(s.db)).toEqual([]);
 
     // Once the storage is back, the same key is applied (not in flight, not replayed).
-    s.store.write = write;
+    restore();
     const retry = await s.writer.execute(createCommand("OPP-IO-1"), META, claim);
     expect(retry).toMatchObject({ ok: true, id: 2, appended: 1 });
     expect(retry.replayed).toBeUndefined();

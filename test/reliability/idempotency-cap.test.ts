@@ -4,7 +4,7 @@ import { SERVE_HELP } from "../../src/cli/serve";
 import { createDocs, updateDocs } from "../../src/http/openapi";
 import type { IdempotencyClaim } from "../../src/idempotency";
 import type { WriterOptions } from "../../src/opportunity-writer";
-import { schemaVersionOf } from "../../src/schema-migrations";
+import { schemaVersionOf } from "../../src/storage/sqlite/schema";
 import type { ServiceStore } from "../../src/service-store";
 import { loadStageDictionary } from "../../src/stage-dictionary";
 import { WriteWorkerClient } from "../../src/write-worker-client";

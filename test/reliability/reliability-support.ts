@@ -6,19 +6,18 @@
 import type { Database } from "bun:sqlite";
 import { afterEach, beforeEach } from "bun:test";
 import { join } from "node:path";
-import { openDatabase } from "../../events/database";
-import { EventStore, type Projector } from "../../events/event-store";
-import { SCHEMA_VERSIONS, type EventMetadata } from "../../events/opportunity-events";
-import { OpportunitiesTable } from "../../projections/opportunities-table";
+import type { EventMetadata } from "../../events/opportunity-events";
 import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
 import type { App } from "../../src/http/app";
 import type { TrustedProxies } from "../../src/http/trusted-proxies";
 import type { AuthThrottle } from "../../src/http/auth-throttle";
 import { noteClientAddress } from "../../src/http/request-context";
-import { IdempotencyKeys } from "../../src/idempotency";
-import { OpportunityWriter, type WriterOptions } from "../../src/opportunity-writer";
+import type { OpportunityWriter } from "../../src/opportunity-writer";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import type { StorageUnavailableError } from "../../src/storage-errors";
+import type { SqliteEventReads } from "../../src/storage/sqlite/event-reads";
+import type { OpportunitiesTable } from "../../src/storage/sqlite/opportunity-rows";
+import type { ProjectionChange } from "../../src/write/batch-plan";
 import { answerOf, type Answer } from "../http/http-client";
 import { makeTempDir, type TempDir } from "../support/temp-dir";
 import { TEST_SECRET, createTestApp } from "../support/test-service";
@@ -28,7 +27,7 @@ export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" 
 /** What createApp needs of a store: the write path and the read models. */
 export interface StoreParts {
   writer: OpportunityWriter;
-  store: EventStore;
+  store: SqliteEventReads;
   opportunities: OpportunitiesTable;
 }
 
@@ -128,20 +127,24 @@ export function useTempService(options: { beforeClose?: () => void | Promise<voi
  * read-only mount): reads work, every write fails with SQLITE_READONLY.
  */
 export function openReadOnly(path: string): StoreParts & { db: Database; close(): void } {
-  const db = openDatabase(path, { readonly: true });
-  const opportunities = new OpportunitiesTable(db);
-  const store = new EventStore(db, { projectors: [opportunities.projector()], schemaVersionOf });
-  const writer = new OpportunityWriter(store, opportunities, new IdempotencyKeys(db));
-  return { db, store, opportunities, writer, close: () => db.close() };
+  const service = openServiceStore(path, { readonly: true });
+  return { db: service.db, store: service.store, opportunities: service.opportunities, writer: service.writer, close: () => service.close() };
 }
 
-export const schemaVersionOf = (type: string) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1;
-
-/** A second write path on an open service's database whose event store runs one extra projector. */
-export function writerWithProjector(service: ServiceStore, extra: Projector, options: WriterOptions = {}): StoreParts {
-  const store = new EventStore(service.db, { projectors: [service.opportunities.projector(), extra], schemaVersionOf });
-  const writer = new OpportunityWriter(store, service.opportunities, new IdempotencyKeys(service.db), options);
-  return { writer, store, opportunities: service.opportunities };
+/**
+ * Runs `hook` after each projection row a commit of `service` writes, inside the transaction (it may throw, to
+ * fail the write there, after the batch's event rows are in); returns what undoes it.
+ */
+export function afterProjectionWrite(service: ServiceStore, hook: (change: ProjectionChange) => void): () => void {
+  const table = service.opportunities;
+  const apply = table.applyChange.bind(table);
+  table.applyChange = (change) => {
+    apply(change);
+    hook(change);
+  };
+  return () => {
+    table.applyChange = apply;
+  };
 }
 
 export function createCommand(code: string, fields: CreateOpportunity["fields"] = {}): CreateOpportunity {

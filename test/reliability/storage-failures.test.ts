@@ -1,12 +1,11 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import type { WriteTransaction } from "../../events/event-store";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { App } from "../../src/http/app";
 import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
-import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, openReadOnly, sendTo, useTempService } from "./reliability-support";
+import { META, afterProjectionWrite, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, openReadOnly, sendTo, useTempService } from "./reliability-support";
 
 // When the database cannot take a write (read-only file, lock held too long, disk full, I/O error) the answer is
 // HTTP 503 with a Chinese message and Retry-After, nothing is half-written, and the service recovers by itself
@@ -142,19 +141,16 @@ describe("I/O error at commit", () => {
     const { s, app } = openWithApp();
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-IO") }));
     const before = stateOf(s.db);
-    const write = s.store.write.bind(s.store);
-    s.store.write = <T>(work: (tx: WriteTransaction) => T): T =>
-      write((tx) => {
-        work(tx);
-        throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
-      });
+    const restore = afterProjectionWrite(s, () => {
+      throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+    });
     const answers = await Promise.all([
       callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-IO-2") }),
       callApp(app, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IO", amount: 5 } }),
     ]);
     for (const answer of answers) expectUnavailable(answer, IO);
     expect(stateOf(s.db)).toEqual(before);
-    s.store.write = write;
+    restore();
     expect(expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-IO-2") }))).toBe(2);
   });
 });

@@ -149,6 +149,21 @@ describe("an unavailable database answers StorageUnavailableError, and the servi
   });
 });
 
+describe("connection settings", () => {
+  test("PGDATABASE in the environment does not take the service to another database than the URL names", async () => {
+    const saved = process.env.PGDATABASE;
+    process.env.PGDATABASE = "opportunity_no_such_database";
+    try {
+      const { admin, writer } = await setup();
+      expect(await writer.execute(create("ENV"), META)).toMatchObject({ ok: true });
+      expect((await admin`SELECT stream_id FROM events`).map((row: { stream_id: string }) => row.stream_id)).toEqual(["ENV"]);
+    } finally {
+      if (saved === undefined) delete process.env.PGDATABASE;
+      else process.env.PGDATABASE = saved;
+    }
+  });
+});
+
 describe("readiness and the schema version", () => {
   test("readiness is red, saying why, while the database cannot be reached, and never throws", async () => {
     const port = freePort();

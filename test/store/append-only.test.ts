@@ -1,8 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { appendToStream, prepareInsert } from "../../events/append";
-import { OPPORTUNITY_CREATED } from "../../events/opportunity-events";
-import { createBody, createCommand, eventCount, eventRows, META, Resources, SteppingClock, updateCommand } from "./store-fixture";
+import { createBody, createCommand, eventRows, META, Resources, SteppingClock, updateCommand } from "./store-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -52,15 +50,5 @@ describe("the events table is append-only", () => {
     );
     expect(() => replace.run({ ...first, data: '{"forged":true}' })).toThrow("events are append-only: DELETE is not allowed");
     expect(eventRows(db)).toEqual(before);
-  });
-
-  test("appendToStream outside a transaction throws and writes nothing", () => {
-    const { db } = resources.bareStore();
-    const event = { type: OPPORTUNITY_CREATED, data: { id: 1, opportunityCode: "X", endCustomerName: "C" } };
-    expect(db.inTransaction).toBe(false);
-    expect(() => appendToStream(db, prepareInsert(db), () => 1, "X", 0, [event], META, new Date().toISOString())).toThrow(
-      "appendToStream must run inside the store's write transaction",
-    );
-    expect(eventCount(db)).toBe(0);
   });
 });

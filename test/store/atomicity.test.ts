@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { EventStore } from "../../events/event-store";
-import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED, SCHEMA_VERSIONS } from "../../events/opportunity-events";
-import { OpportunitiesTable } from "../../projections/opportunities-table";
-import { createBody, createCommand, eventCount, eventRows, META, opportunityRows, Resources, SteppingClock } from "./store-fixture";
+import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED } from "../../events/opportunity-events";
+import { appendEvents, createBody, createCommand, eventCount, eventRows, META, opportunityRows, Resources, SteppingClock } from "./store-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -13,71 +11,69 @@ const created = (code: string, id: number) => ({
 });
 
 describe("a write transaction is all or nothing", () => {
-  test("work that throws after an append leaves neither the event nor the projection row", async () => {
-    const { db, store, writer } = resources.service({ now: new SteppingClock().now });
+  test("a write that fails after the event and its projection row were written leaves neither", async () => {
+    const clock = new SteppingClock();
+    const { db, storage, writer } = resources.service({ now: clock.now });
     await writer.execute(createCommand(createBody("KEEP")), META);
     const eventsBefore = eventRows(db);
     const rowsBefore = opportunityRows(db);
 
-    expect(() =>
-      store.write((tx) => {
-        const stored = tx.append("LOST", 0, [created("LOST", 2)], META);
-        expect(stored[0]!.position).toBe(2);
-        // The projection row exists inside the transaction...
-        expect(db.query("SELECT code FROM opportunities WHERE code = 'LOST'").get()).toEqual({ code: "LOST" });
-        throw new Error("work failed after append");
-      }),
-    ).toThrow("work failed after append");
+    const apply = storage.opportunities.applyChange.bind(storage.opportunities);
+    storage.opportunities.applyChange = (change) => {
+      apply(change);
+      // The event (at position 2) and the projection row exist inside the transaction...
+      expect(db.query("SELECT position FROM events WHERE stream_id = 'LOST'").get()).toEqual({ position: 2 });
+      expect(db.query("SELECT code FROM opportunities WHERE code = 'LOST'").get()).toEqual({ code: "LOST" });
+      throw new Error("write failed after append");
+    };
+    expect(() => appendEvents(storage, [{ streamId: "LOST", expectedVersion: 0, events: [created("LOST", 2)] }], META, clock.now())).toThrow(
+      "write failed after append",
+    );
+    storage.opportunities.applyChange = apply;
 
-    // ...and is gone with the event after the rollback.
+    // ...and are gone after the rollback.
     expect(db.inTransaction).toBe(false);
     expect(eventRows(db)).toEqual(eventsBefore);
     expect(opportunityRows(db)).toEqual(rowsBefore);
-    expect(store.head()).toEqual({ position: 1, hash: eventsBefore[0]!.hash });
+    expect(storage.events.head()).toEqual({ position: 1, hash: eventsBefore[0]!.hash });
 
     // The next append continues the chain at position 2: no gap, linked to the surviving head.
-    const [next] = store.write((tx) => tx.append("NEXT", 0, [created("NEXT", 2)], META));
+    const [next] = appendEvents(storage, [{ streamId: "NEXT", expectedVersion: 0, events: [created("NEXT", 2)] }], META, clock.now());
     expect(next).toMatchObject({ position: 2, prevHash: eventsBefore[0]!.hash });
   });
 
-  test("work that throws after an update rolls the projection back to the old values", async () => {
-    const { db, store, writer, opportunities } = resources.service({ now: new SteppingClock().now });
+  test("a write that fails after an update rolls the projection back to the old values", async () => {
+    const { db, storage, writer, opportunities } = resources.service({ now: new SteppingClock().now });
     await writer.execute(createCommand(createBody("U", { amount: 7 })), META);
-    expect(() =>
-      store.write((tx) => {
-        tx.append("U", 1, [{ type: OPPORTUNITY_UPDATED, data: { changes: { amount: 8 }, previous: { amount: 7 } } }], META);
-        expect(opportunities.find("U")?.amount).toBe(8);
-        throw new Error("boom");
-      }),
-    ).toThrow("boom");
+    const apply = storage.opportunities.applyChange.bind(storage.opportunities);
+    storage.opportunities.applyChange = (change) => {
+      apply(change);
+      expect(opportunities.find("U")?.amount).toBe(8);
+      throw new Error("boom");
+    };
+    const update = { type: OPPORTUNITY_UPDATED, data: { changes: { amount: 8 }, previous: { amount: 7 } } };
+    expect(() => appendEvents(storage, [{ streamId: "U", expectedVersion: 1, events: [update] }])).toThrow("boom");
     expect(opportunities.find("U")).toMatchObject({ amount: 7, version: 1 });
     expect(eventCount(db)).toBe(1);
   });
 
-  test("a projector that throws rolls back the append and the projectors before it", () => {
-    const { db } = resources.bareStore();
-    const table = new OpportunitiesTable(db);
-    let calls = 0;
-    const store = new EventStore(db, {
-      projectors: [
-        table.projector(),
-        (_db, event) => {
-          calls += 1;
-          if (event.streamId === "BAD") throw new Error("projector failed");
-        },
-      ],
-      schemaVersionOf: (type) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1,
-    });
-    store.write((tx) => tx.append("GOOD", 0, [created("GOOD", 1)], META));
+  test("a projection write that fails rolls back the batch's events and the projection rows before it", () => {
+    const { db, storage } = resources.bareStore();
+    appendEvents(storage, [{ streamId: "GOOD", expectedVersion: 0, events: [created("GOOD", 1)] }]);
     const eventsBefore = eventRows(db);
     const rowsBefore = opportunityRows(db);
+    db.run("CREATE TEMP TRIGGER bad_row BEFORE INSERT ON opportunities WHEN NEW.code = 'BAD' BEGIN SELECT RAISE(ABORT, 'projection failed'); END");
 
-    expect(() => store.write((tx) => tx.append("BAD", 0, [created("BAD", 2)], META))).toThrow("projector failed");
-    expect(calls).toBe(2);
+    const batch = [
+      { streamId: "FIRST", expectedVersion: 0, events: [created("FIRST", 2)] },
+      { streamId: "BAD", expectedVersion: 0, events: [created("BAD", 3)] },
+    ];
+    expect(() => appendEvents(storage, batch)).toThrow("projection failed");
     expect(eventRows(db)).toEqual(eventsBefore);
     expect(opportunityRows(db)).toEqual(rowsBefore);
-    expect(table.find("BAD")).toBeNull();
-    expect(table.count()).toBe(1);
+    expect(storage.opportunities.find("FIRST")).toBeNull();
+    expect(storage.opportunities.find("BAD")).toBeNull();
+    expect(storage.opportunities.count()).toBe(1);
   });
 
   test("an unexpected error in executeMany rolls back the whole batch", async () => {

@@ -1,7 +1,19 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED } from "../../events/opportunity-events";
-import { ConcurrencyError } from "../../events/stored-event";
-import { eventCount, eventRows, META, opportunityRows, Resources } from "./store-fixture";
+import { OPPORTUNITY_CREATED } from "../../events/opportunity-events";
+import { KeyRetention } from "../../src/idempotency";
+import { planBatch, type BatchPlan } from "../../src/write/batch-plan";
+import {
+  appendEvents,
+  ConcurrencyError,
+  createBody,
+  createCommand,
+  eventCount,
+  eventRows,
+  META,
+  opportunityRows,
+  Resources,
+  updateCommand,
+} from "./store-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -10,58 +22,66 @@ const created = (code: string, id: number) => ({
   type: OPPORTUNITY_CREATED,
   data: { id, opportunityCode: code, endCustomerName: "C", opportunityName: "N" },
 });
-const renamed = (from: string, to: string) => ({
-  type: OPPORTUNITY_UPDATED,
-  data: { changes: { opportunityName: to }, previous: { opportunityName: from } },
-});
-
 describe("expected version", () => {
-  test("a stale expected version throws ConcurrencyError and writes nothing", () => {
-    const { db, store } = resources.service();
-    store.write((tx) => tx.append("S", 0, [created("S", 1)], META));
-    store.write((tx) => tx.append("S", 1, [renamed("N", "N2")], META));
+  test("a plan decided on a stale snapshot cannot be written: the whole batch is refused", async () => {
+    const { db, storage, writer } = resources.service();
+    await writer.execute(createCommand(createBody("S", { opportunityName: "N" })), META);
+    // Decided while S was at version 1, and committed: S is at version 2.
+    const needs = { codes: ["S"], claims: [], clients: [], keysCutoff: new Date().toISOString() };
+    const rename = (name: string) => [{ command: updateCommand({ opportunityCode: "S", opportunityName: name }), metadata: META }];
+    const retention = new KeyRetention();
+    let stale: BatchPlan | undefined;
+    storage.commitBatchNow(needs, (snapshot) => {
+      stale = planBatch(rename("N3"), snapshot, { now: new Date(), retention });
+      return planBatch(rename("N2"), snapshot, { now: new Date(), retention });
+    });
     const before = eventRows(db);
     const projectionBefore = opportunityRows(db);
 
-    let thrown: unknown;
-    try {
-      store.write((tx) => tx.append("S", 1, [renamed("N2", "N3")], META));
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(ConcurrencyError);
-    expect(thrown).toMatchObject({ streamId: "S", expectedVersion: 1, actualVersion: 2 });
+    // The stale plan's event takes a position and a version that are no longer free.
+    expect(() => storage.commitBatchNow(needs, () => stale!)).toThrow("UNIQUE constraint failed");
+    expect(db.inTransaction).toBe(false);
     expect(eventRows(db)).toEqual(before);
     expect(opportunityRows(db)).toEqual(projectionBefore);
     expect(opportunityRows(db)[0]).toMatchObject({ opportunity_name: "N2", version: 2n });
   });
 
-  test("an expected version ahead of the stream, or 0 for an existing stream, is also refused", () => {
-    const { db, store } = resources.bareStore();
-    store.write((tx) => tx.append("S", 0, [created("S", 1)], META));
-    expect(() => store.write((tx) => tx.append("S", 5, [renamed("N", "X")], META))).toThrow(ConcurrencyError);
-    expect(() => store.write((tx) => tx.append("S", 0, [created("S", 1)], META))).toThrow("stream S is at version 1, expected 0");
-    expect(() => store.write((tx) => tx.append("NEW", 1, [created("NEW", 2)], META))).toThrow("stream NEW is at version 0, expected 1");
-    expect(eventCount(db)).toBe(1);
+  test("If-Match behind or ahead of the stream, and a create of an existing code, are refused and write nothing", async () => {
+    const { db, writer } = resources.service();
+    await writer.execute(createCommand(createBody("S")), META);
+    await writer.execute(updateCommand({ opportunityCode: "S", opportunityName: "N2" }), META);
+    const before = eventRows(db);
+    for (const expectedVersion of [1, 5]) {
+      const command = { ...updateCommand({ opportunityCode: "S", opportunityName: "X" }), expectedVersion };
+      expect(await writer.execute(command, META)).toMatchObject({ ok: false });
+    }
+    expect(await writer.execute(createCommand(createBody("S")), META)).toMatchObject({ ok: false });
+    expect(eventRows(db)).toEqual(before);
   });
 
-  test("a refused append in the middle of a transaction rolls back the earlier appends of it", () => {
-    const { db, store } = resources.bareStore();
-    expect(() =>
-      store.write((tx) => {
-        tx.append("A", 0, [created("A", 1)], META);
-        tx.append("B", 3, [created("B", 2)], META);
-      }),
-    ).toThrow(ConcurrencyError);
+  test("a stream not at its expected version in the middle of a transaction rolls back the earlier appends of it", () => {
+    const { db, storage } = resources.bareStore();
+    let thrown: unknown;
+    try {
+      appendEvents(storage, [
+        { streamId: "A", expectedVersion: 0, events: [created("A", 1)] },
+        { streamId: "B", expectedVersion: 3, events: [created("B", 2)] },
+      ]);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConcurrencyError);
+    expect(thrown).toMatchObject({ streamId: "B", expectedVersion: 3, actualVersion: 0 });
     expect(eventCount(db)).toBe(0);
+    expect(opportunityRows(db)).toEqual([]);
     // The next append still starts at position 1: the refused transaction left no gap.
-    const [stored] = store.write((tx) => tx.append("B", 0, [created("B", 2)], META));
+    const [stored] = appendEvents(storage, [{ streamId: "B", expectedVersion: 0, events: [created("B", 2)] }]);
     expect(stored).toMatchObject({ position: 1, version: 1, streamId: "B" });
   });
 
   test("UNIQUE(stream_id, version) holds even against a raw INSERT", () => {
-    const { db, store } = resources.bareStore();
-    store.write((tx) => tx.append("S", 0, [created("S", 1)], META));
+    const { db, storage } = resources.bareStore();
+    appendEvents(storage, [{ streamId: "S", expectedVersion: 0, events: [created("S", 1)] }]);
     const first = eventRows(db)[0]!;
     const insert = db.prepare(
       `INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)

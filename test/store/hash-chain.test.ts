@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED } from "../../events/opportunity-events";
 import {
+  appendEvents,
   auditorHash,
   chainProblems,
   createBody,
@@ -59,14 +60,20 @@ describe("hash chain", () => {
   });
 
   test("several events appended in one call are chained to each other too", () => {
-    const { db, store } = resources.bareStore({ now: new SteppingClock().now });
+    const { db, storage } = resources.bareStore();
     const created = { type: OPPORTUNITY_CREATED, data: { id: 1, opportunityCode: "M", endCustomerName: "C" } };
     const changed = (n: number) => ({ type: OPPORTUNITY_UPDATED, data: { changes: { amount: n }, previous: {} } });
-    store.write((tx) => tx.append("M", 0, [created, changed(1), changed(2)], META));
-    store.write((tx) => {
-      tx.append("N", 0, [{ ...created, data: { ...created.data, id: 2, opportunityCode: "N" } }], META);
-      tx.append("M", 3, [changed(3), changed(4)], META);
-    });
+    const clock = new SteppingClock();
+    appendEvents(storage, [{ streamId: "M", expectedVersion: 0, events: [created, changed(1), changed(2)] }], META, clock.now());
+    appendEvents(
+      storage,
+      [
+        { streamId: "N", expectedVersion: 0, events: [{ ...created, data: { ...created.data, id: 2, opportunityCode: "N" } }] },
+        { streamId: "M", expectedVersion: 3, events: [changed(3), changed(4)] },
+      ],
+      META,
+      clock.now(),
+    );
     const rows = eventRows(db);
     expect(rows.map((r) => [r.position, r.stream_id, r.version])).toEqual([
       [1, "M", 1],

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseExactJson } from "../../events/exact-json";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { createBody, createCommand, eventRows, META, Resources, SteppingClock, updateCommand } from "./store-fixture";
 
 const resources = new Resources();

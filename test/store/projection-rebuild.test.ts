@@ -5,7 +5,7 @@ import type { WriteResult } from "../../src/opportunity-writer";
 import { DEFAULT_STAGES } from "../../src/stage-dictionary";
 import { OPPORTUNITY_FIELD_NAMES, type OpportunityField } from "../../events/opportunity-events";
 import { foldStream } from "../../projections/opportunity-state";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { chainProblems, createBody, createCommand, eventRows, META, opportunityRows, Resources, SteppingClock, updateCommand } from "./store-fixture";
 import { prng } from "../support/seeded-random";
 

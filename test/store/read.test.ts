@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED } from "../../events/opportunity-events";
-import { eventRows, Resources, SteppingClock } from "./store-fixture";
+import { appendEvents, eventRows, Resources, SteppingClock } from "./store-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -11,7 +11,7 @@ const amount = (to: number | bigint) => ({ type: OPPORTUNITY_UPDATED, data: { ch
 /** A1 B1 A2 C1 B2 A3, one transaction each, metadata naming the step. */
 function sixEvents() {
   const clock = new SteppingClock();
-  const { store, db } = resources.bareStore({ now: clock.now });
+  const { storage, db } = resources.bareStore();
   const steps: [string, number, { type: string; data: unknown }][] = [
     ["A", 0, created("A", 1)],
     ["B", 0, created("B", 2)],
@@ -20,8 +20,10 @@ function sixEvents() {
     ["B", 1, amount(9223372036854775807n)],
     ["A", 2, amount(30)],
   ];
-  steps.forEach(([stream, version, event], index) => store.write((tx) => tx.append(stream, version, [event], { actor: "t", requestId: `step-${index + 1}` })));
-  return { store, db };
+  steps.forEach(([streamId, expectedVersion, event], index) =>
+    appendEvents(storage, [{ streamId, expectedVersion, events: [event] }], { actor: "t", requestId: `step-${index + 1}` }, clock.now()),
+  );
+  return { store: storage.events, db };
 }
 
 describe("reading the event store", () => {
@@ -65,15 +67,16 @@ describe("reading the event store", () => {
 
   test("head() is the last position and its hash, null on an empty store", () => {
     const empty = resources.bareStore();
-    expect(empty.store.head()).toBeNull();
-    expect(empty.store.readAll()).toEqual([]);
+    expect(empty.storage.events.head()).toBeNull();
+    expect(empty.storage.events.readAll()).toEqual([]);
     const { store, db } = sixEvents();
     expect(store.head()).toEqual({ position: 6, hash: eventRows(db)[5]!.hash });
   });
 
   test("the events returned by append equal the events read back", () => {
-    const { store } = resources.bareStore({ now: new SteppingClock().now });
-    const appended = store.write((tx) => tx.append("M", 0, [created("M", 1), amount(2), amount(3)], { actor: "t", requestId: "multi" }));
+    const { storage } = resources.bareStore();
+    const store = storage.events;
+    const appended = appendEvents(storage, [{ streamId: "M", expectedVersion: 0, events: [created("M", 1), amount(2), amount(3)] }], { actor: "t", requestId: "multi" }, new SteppingClock().now());
     expect(appended.map((e) => [e.position, e.version])).toEqual([
       [1, 1],
       [2, 2],

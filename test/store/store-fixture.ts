@@ -6,10 +6,15 @@
 import type { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { openDatabase } from "../../events/database";
-import { EventStore, type Projector } from "../../events/event-store";
-import type { EventMetadata } from "../../events/opportunity-events";
-import type { EventRow } from "../../events/stored-event";
+import { monotonicFactory } from "ulid";
+import { appendToChain } from "../../events/append";
+import { GENESIS_HASH } from "../../events/hash-chain";
+import { OPPORTUNITY_FIELD_NAMES, SCHEMA_VERSIONS, type EventMetadata, type OpportunityField } from "../../events/opportunity-events";
+import type { EventRow, NewEvent, StoredEvent } from "../../events/stored-event";
+import { evolve, type Opportunity } from "../../projections/opportunity-state";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage";
+import { openSqliteStorage } from "../../src/storage/sqlite/storage";
+import type { BatchPlan, ProjectionChange } from "../../src/write/batch-plan";
 import { parseCreateBody, parseUpdateBody, type CreateOpportunity, type UpdateOpportunity } from "../../src/commands";
 import type { FieldContext } from "../../src/field-rules";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
@@ -65,13 +70,12 @@ export class Resources {
     return { ...service, close, path };
   }
 
-  /** A bare database (the project's pragmas) with an EventStore that has the given projectors. */
-  bareStore(options: { path?: string; projectors?: readonly Projector[]; now?: () => Date } = {}): { db: Database; store: EventStore; path: string } {
+  /** The SQLite storage alone (no writer) on a new file, or on `path` when given. */
+  bareStore(options: { path?: string } = {}): { db: Database; storage: SqliteStorage; path: string } {
     const path = options.path ?? join(this.tempDir(), "events.db");
-    const db = openDatabase(path);
-    this.disposers.push(() => db.close());
-    const store = new EventStore(db, { projectors: options.projectors ?? [], schemaVersionOf: () => 1, now: options.now });
-    return { db, store, path };
+    const storage = openSqliteStorage(path);
+    this.disposers.push(() => storage.closeNow());
+    return { db: storage.db, storage, path };
   }
 
   /** Registers any other cleanup. */
@@ -104,6 +108,68 @@ export function eventCount(db: Database): number {
 /** Every projection row, integers exact (bigint), in id order. */
 export function opportunityRows(db: Database): Record<string, unknown>[] {
   return db.prepare<Record<string, unknown>, []>("SELECT * FROM opportunities ORDER BY id").safeIntegers(true).all();
+}
+
+// ---- raw appends, below the decisions
+
+/** Thrown by appendEvents when a stream's version is not the one expected. */
+export class ConcurrencyError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+  ) {
+    super(`stream ${streamId} is at version ${actualVersion}, expected ${expectedVersion}`);
+    this.name = "ConcurrencyError";
+  }
+}
+
+/** Events to append to one stream, which must be at `expectedVersion`. */
+export interface StreamAppend {
+  streamId: string;
+  expectedVersion: number;
+  events: readonly NewEvent[];
+}
+
+const schemaVersionOf = (type: string) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1;
+const nextTestEventId = monotonicFactory();
+
+/**
+ * Appends events as they are given, bypassing `decide`, in one transaction of the storage's commitBatch: the
+ * plan is built here (positions, hashes, projection rows) and written the way every batch is. A stream not at
+ * its expected version throws ConcurrencyError inside the transaction, so nothing of the call is written.
+ * Events of one call share `now` as recorded_at.
+ */
+export function appendEvents(storage: SqliteStorage, appends: readonly StreamAppend[], metadata: EventMetadata = META, now: Date = new Date()): StoredEvent[] {
+  const codes = [...new Set(appends.map((append) => append.streamId))];
+  const needs = { codes, claims: [], clients: [], keysCutoff: now.toISOString() };
+  return storage.commitBatchNow(needs, (snapshot) => {
+    const states = new Map(snapshot.states);
+    const changes = new Map<string, ProjectionChange>();
+    const plan: BatchPlan = { outcomes: [], rows: [], events: [], projections: [], keys: [], head: snapshot.head ?? { position: 0, hash: GENESIS_HASH } };
+    for (const { streamId, expectedVersion, events } of appends) {
+      const before = states.get(streamId) ?? null;
+      const actual = before?.version ?? 0;
+      if (actual !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion, actual);
+      const chained = appendToChain(plan.head, streamId, actual, events, metadata, now.toISOString(), { nextEventId: nextTestEventId, schemaVersionOf });
+      let state: Opportunity | null = before;
+      for (const event of chained.events) state = evolve(state, event);
+      plan.rows.push(...chained.rows);
+      plan.events.push(...chained.events);
+      plan.head = { position: chained.rows.at(-1)!.position, hash: chained.rows.at(-1)!.hash };
+      states.set(streamId, state);
+      if (state === null) continue;
+      const change = changes.get(streamId) ?? { state, created: before === null, changedFields: new Set<OpportunityField>() };
+      change.state = state;
+      for (const event of events) {
+        const changed = (event.data as { changes?: Record<string, unknown> }).changes ?? {};
+        for (const field of OPPORTUNITY_FIELD_NAMES) if (field in changed) change.changedFields.add(field);
+      }
+      changes.set(streamId, change);
+    }
+    plan.projections = [...changes.values()];
+    return plan;
+  }).plan.events;
 }
 
 // ---- an auditor's canonical JSON and hash, independent of events/canonical-json.ts and events/hash-chain.ts

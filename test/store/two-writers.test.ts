@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { rebuildOpportunities } from "../../projections/rebuild";
+import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { startWriterProcess } from "../support/writer-process";
 import { chainProblems, createBody, createCommand, eventRows, opportunityRows, Resources, SteppingClock, updateCommand } from "./store-fixture";
 

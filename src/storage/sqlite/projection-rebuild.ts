@@ -1,7 +1,8 @@
 import type { Database } from "bun:sqlite";
-import { parseExactJson } from "../events/exact-json";
-import { OpportunitiesTable, OPPORTUNITIES_TABLE } from "./opportunities-table";
-import { evolve, type Opportunity } from "./opportunity-state";
+import { parseExactJson } from "../../../events/exact-json";
+import { evolve, type Opportunity } from "../../../projections/opportunity-state";
+import { OpportunitiesTable } from "./opportunity-rows";
+import { OPPORTUNITIES_TABLE } from "./schema";
 
 /** Folds every event in the store, in global order, into one state per opportunity. */
 export function foldAllEvents(db: Database): { states: Map<string, Opportunity>; events: number } {

@@ -1,38 +1,9 @@
 import type { Database, Statement } from "bun:sqlite";
-import { normalizeInteger } from "../events/exact-json";
-import {
-  OPPORTUNITY_FIELD_NAMES,
-  OPPORTUNITY_FIELDS,
-  OPPORTUNITY_UPDATED,
-  type FieldValue,
-  type OpportunityField,
-  type OpportunityUpdatedData,
-} from "../events/opportunity-events";
-import type { Projector } from "../events/event-store";
-import { evolve, type Opportunity } from "./opportunity-state";
-
-export const OPPORTUNITIES_TABLE = "opportunities";
-
-const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-const SQL_TYPE = { text: "TEXT", number: "REAL", integer: "INTEGER", boolean: "INTEGER" } as const;
-
-/** Field name -> column name, one column per updatable field. */
-export const FIELD_COLUMNS = Object.fromEntries(OPPORTUNITY_FIELD_NAMES.map((name) => [name, snakeCase(name)])) as Record<OpportunityField, string>;
-
-const COLUMNS = ["id", "code", "end_customer_name", ...OPPORTUNITY_FIELD_NAMES.map((name) => FIELD_COLUMNS[name]), "version", "created_at", "updated_at"];
-
-export function createOpportunitiesTable(db: Database, table = OPPORTUNITIES_TABLE): void {
-  const fieldColumns = OPPORTUNITY_FIELD_NAMES.map((name) => `${FIELD_COLUMNS[name]} ${SQL_TYPE[OPPORTUNITY_FIELDS[name]]}`);
-  db.run(`CREATE TABLE IF NOT EXISTS ${table} (
-    id INTEGER PRIMARY KEY,
-    code TEXT NOT NULL UNIQUE,
-    end_customer_name TEXT NOT NULL,
-    ${fieldColumns.join(",\n    ")},
-    version INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-  )`);
-}
+import { normalizeInteger } from "../../../events/exact-json";
+import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS, type FieldValue, type OpportunityField } from "../../../events/opportunity-events";
+import type { Opportunity } from "../../../projections/opportunity-state";
+import type { ProjectionChange } from "../../write/batch-plan";
+import { createOpportunitiesTable, FIELD_COLUMNS, OPPORTUNITIES_TABLE, OPPORTUNITY_COLUMNS as COLUMNS } from "./schema";
 
 type Row = Record<string, string | number | bigint | null>;
 
@@ -107,8 +78,13 @@ export class OpportunitiesTable {
     return this.all.all().map(fromRow);
   }
 
+  /** The largest id given so far, 0 when none. */
+  largestId(): number {
+    return this.maxId.get()!.id;
+  }
+
   nextId(): number {
-    return this.maxId.get()!.id + 1;
+    return this.largestId() + 1;
   }
 
   insert(state: Opportunity): void {
@@ -131,48 +107,37 @@ export class OpportunitiesTable {
   }
 
   /**
-   * Applies an update's changes with one UPDATE of just those columns, without reading the row first: the
-   * hot path of every write. Returns false when it cannot (an unknown field), and the caller folds instead.
+   * Writes one opportunity a batch changed: inserts the row it created, or updates just the columns the batch
+   * changed (plus version and updated_at) with one UPDATE, without reading the row first: the hot path of
+   * every write. The tests hold the live table equal to a rebuild from the events.
    */
-  private applyChanges(code: string, changes: Record<string, FieldValue>, version: number, updatedAt: string): boolean {
-    const fields = Object.keys(changes).sort();
-    if (fields.some((field) => !Object.hasOwn(FIELD_COLUMNS, field))) return false;
-    const key = fields.join(",");
-    let statement = this.changeStatements.get(key);
-    if (!statement) {
-      // One statement per set of changed fields; integrators send few distinct sets, and the cache is bounded.
-      if (this.changeStatements.size >= 256) this.changeStatements.clear();
-      const assignments = fields.map((field, index) => `${FIELD_COLUMNS[field as OpportunityField]} = ?${index + 1}`);
-      statement = this.db.prepare(
-        `UPDATE ${this.table} SET ${[...assignments, `version = ?${fields.length + 1}`, `updated_at = ?${fields.length + 2}`].join(", ")} WHERE code = ?${fields.length + 3}`,
-      );
-      this.changeStatements.set(key, statement);
+  applyChange(change: ProjectionChange): void {
+    if (change.created) {
+      this.insert(change.state);
+      return;
     }
+    const { state } = change;
+    const fields = [...change.changedFields].sort();
+    const statement = this.changeStatement(fields);
     const values = fields.map((field) => {
-      const value = changes[field]!;
+      const value = state[field];
       return typeof value === "boolean" ? (value ? 1 : 0) : value;
     });
-    const result = statement.run(...values, version, updatedAt, code) as { changes: number };
-    if (result.changes !== 1) throw new Error(`projection row for ${code} is missing`);
-    return true;
+    const result = statement.run(...values, state.version, state.updatedAt, state.opportunityCode) as { changes: number };
+    if (result.changes !== 1) throw new Error(`projection row for ${state.opportunityCode} is missing`);
   }
 
-  /**
-   * The projector that keeps this table in step with the event store, inside its transaction. Updates set
-   * just the changed columns (what `evolve` does to the state, column for column; the tests hold the live
-   * table equal to a rebuild); anything else is folded with `evolve`.
-   */
-  projector(): Projector {
-    return (_db, event) => {
-      if (event.type === OPPORTUNITY_UPDATED) {
-        const { changes } = event.data as OpportunityUpdatedData;
-        if (this.applyChanges(event.streamId, changes, event.version, event.recordedAt)) return;
-      }
-      const before = this.find(event.streamId);
-      const after = evolve(before, event);
-      if (after === null) return;
-      if (before === null) this.insert(after);
-      else this.update(after);
-    };
+  /** One statement per set of changed fields; integrators send few distinct sets, and the cache is bounded. */
+  private changeStatement(fields: readonly OpportunityField[]): Statement {
+    const key = fields.join(",");
+    let statement = this.changeStatements.get(key);
+    if (statement) return statement;
+    if (this.changeStatements.size >= 256) this.changeStatements.clear();
+    const assignments = fields.map((field, index) => `${FIELD_COLUMNS[field]} = ?${index + 1}`);
+    statement = this.db.prepare(
+      `UPDATE ${this.table} SET ${[...assignments, `version = ?${fields.length + 1}`, `updated_at = ?${fields.length + 2}`].join(", ")} WHERE code = ?${fields.length + 3}`,
+    );
+    this.changeStatements.set(key, statement);
+    return statement;
   }
 }

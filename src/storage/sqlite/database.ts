@@ -2,6 +2,9 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
+/** How long a write waits for another connection's write lock before it fails as "busy" (HTTP 503). */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /**
  * Opens (creating if needed) a SQLite database tuned for a durable event store: WAL so readers never block
  * the writer, synchronous=FULL so an acknowledged append survives power loss, and a busy timeout so another
@@ -10,7 +13,7 @@ import { dirname } from "node:path";
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Database {
   if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
   const db = options.readonly ? new Database(path, { readonly: true, strict: true }) : new Database(path, { create: true, strict: true });
-  db.run("PRAGMA busy_timeout = 5000");
+  db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   if (!options.readonly) {
     db.run("PRAGMA journal_mode = WAL");
     db.run("PRAGMA synchronous = FULL");

@@ -1,48 +1,6 @@
 import type { Database } from "bun:sqlite";
-import { parseExactJson } from "./exact-json";
-import type { EventMetadata } from "./opportunity-events";
-import type { EventRow, StoredEvent } from "./stored-event";
-
-const utf8 = new TextDecoder();
-
-/** A column as text whatever SQLite holds in it (its columns take any type when someone writes behind our back). */
-function asText(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (value instanceof Uint8Array) return utf8.decode(value);
-  return value === null || value === undefined ? "" : String(value);
-}
-
-const asInteger = (value: unknown): number => (typeof value === "number" ? value : Number(value));
-
-/** The parsed JSON column, or its stored text as it is when that is not JSON. */
-function parseColumn(value: unknown): unknown {
-  const text = asText(value);
-  try {
-    return parseExactJson(text);
-  } catch {
-    return text;
-  }
-}
-
-/**
- * A stored row as readers see it. Never throws, whatever the row holds: what `verify` would reject (a
- * tampered column, text that is not JSON) is passed on as stored, so a read route shows it instead of failing.
- */
-export function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    position: asInteger(row.position),
-    eventId: asText(row.event_id),
-    streamId: asText(row.stream_id),
-    version: asInteger(row.version),
-    type: asText(row.type),
-    schemaVersion: asInteger(row.schema_version),
-    data: parseColumn(row.data),
-    metadata: parseColumn(row.metadata) as EventMetadata,
-    recordedAt: asText(row.recorded_at),
-    prevHash: asText(row.prev_hash),
-    hash: asText(row.hash),
-  };
-}
+import { columnInteger, columnJson, columnText, toStoredEvent, type EventRow, type StoredEvent } from "../../../events/stored-event";
+import type { FoldInput, Head } from "../port";
 
 /** The events of one stream in version order. */
 export function readStream(db: Database, streamId: string): StoredEvent[] {
@@ -73,20 +31,12 @@ export function readAllAfter(db: Database, position: number, limit: number): Sto
 }
 
 /** The last event's position and hash: what an auditor keeps outside the database. */
-export function readHead(db: Database): { position: number; hash: string } | null {
+export function readHead(db: Database): Head | null {
   return db.query<{ position: number; hash: string }, []>("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").get();
 }
 
 export function streamVersion(db: Database, streamId: string): number {
   return db.query<{ v: number }, [string]>("SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = ?").get(streamId)!.v;
-}
-
-/** What a fold of one stream reads of each event: no position, metadata or hashes. */
-export interface FoldInput {
-  version: number;
-  type: string;
-  data: unknown;
-  recordedAt: string;
 }
 
 /** Up to `limit` events of one stream with `afterVersion < version <= throughVersion`, for a fold, in version order. */
@@ -96,7 +46,7 @@ export function readFoldInputs(db: Database, streamId: string, afterVersion: num
       "SELECT version, type, data, recorded_at FROM events WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
     )
     .all(streamId, afterVersion, throughVersion, limit)
-    .map((row) => ({ version: asInteger(row.version), type: asText(row.type), data: parseColumn(row.data), recordedAt: asText(row.recorded_at) }));
+    .map((row) => ({ version: columnInteger(row.version), type: columnText(row.type), data: columnJson(row.data), recordedAt: columnText(row.recorded_at) }));
 }
 
 /**
@@ -109,4 +59,44 @@ export function firstVersionRecordedAfter(db: Database, streamId: string, record
       "SELECT MIN(version) AS v FROM events WHERE stream_id = ? AND version > ? AND version <= ? AND recorded_at > ?",
     )
     .get(streamId, afterVersion, throughVersion, recordedAt)!.v;
+}
+
+/**
+ * The event reads of one connection, synchronous: SQLite answers in-process, so the HTTP thread and the CLI
+ * read without awaiting. SqliteStorage answers the port's async reads from these.
+ */
+export class SqliteEventReads {
+  constructor(readonly db: Database) {}
+
+  head(): Head | null {
+    return readHead(this.db);
+  }
+
+  streamVersion(streamId: string): number {
+    return streamVersion(this.db, streamId);
+  }
+
+  readStream(streamId: string): StoredEvent[] {
+    return readStream(this.db, streamId);
+  }
+
+  readStreamPage(streamId: string, afterVersion: number, limit: number): StoredEvent[] {
+    return readStreamPage(this.db, streamId, afterVersion, limit);
+  }
+
+  readAll(afterPosition = 0, limit = 1000): StoredEvent[] {
+    return readAllAfter(this.db, afterPosition, limit);
+  }
+
+  readRowsAfter(afterPosition: number, limit: number): EventRow[] {
+    return readRowsAfter(this.db, afterPosition, limit);
+  }
+
+  readFoldInputs(streamId: string, afterVersion: number, throughVersion: number, limit: number): FoldInput[] {
+    return readFoldInputs(this.db, streamId, afterVersion, throughVersion, limit);
+  }
+
+  firstVersionRecordedAfter(streamId: string, recordedAt: string, afterVersion: number, throughVersion: number): number | null {
+    return firstVersionRecordedAfter(this.db, streamId, recordedAt, afterVersion, throughVersion);
+  }
 }
