@@ -162,7 +162,7 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
       const window = await storage.readFoldInputs("PAGE", 2, 5, 2);
       expect(window.map((input) => `${input.version} ${input.type} ${input.recordedAt}`)).toEqual([`3 OpportunityUpdated ${times[2]}`, `4 OpportunityUpdated ${times[3]}`]);
       expect(window[0]!.data).toEqual({ changes: { amount: 3 }, previous: { amount: 2 } });
-      // Versions 1..6 were recorded at times[0], times[0] (none: OTHER), then times[1..5] for versions 2..6.
+      // PAGE's version 1 was recorded at times[0], its versions 2..6 at times[1..5].
       expect(await storage.firstVersionRecordedAfter("PAGE", times[2]!, 0, 6)).toBe(4);
       expect(await storage.firstVersionRecordedAfter("PAGE", times[2]!, 4, 6)).toBe(5);
       expect(await storage.firstVersionRecordedAfter("PAGE", times[2]!, 0, 3)).toBeNull();
@@ -237,6 +237,19 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
       expect(typeof state!.salesExpansionId).toBe("number");
       const [, updated] = await storage.readFoldInputs("IDS", 0, 2, 10);
       expect(updated!.data).toEqual({ changes: { preSalesId: 9_007_199_254_740_995n, salesExpansionId: 1 }, previous: { preSalesId: 42, salesExpansionId: 9_223_372_036_854_775_807n } });
+    });
+
+    test("amounts keep every bit of their double; booleans stay booleans; cleared fields read as null", async () => {
+      const { storage, writer } = await fresh();
+      const amounts = [0.1 + 0.2, 1234567.89, 5e-324, 9_999_999_999_999.99, 1 / 3];
+      ok(await writer.execute(create("NUM", { amount: amounts[0], archived: true, pushedToOms: false, description: "有" }), META));
+      expect(await storage.findOpportunity("NUM")).toMatchObject({ amount: amounts[0], archived: true, pushedToOms: false, description: "有" });
+      for (const amount of amounts.slice(1)) {
+        ok(await writer.execute(update("NUM", { amount, archived: false, description: null }), META));
+        const state = await storage.findOpportunity("NUM");
+        expect(Object.is(state!.amount, amount)).toBe(true);
+        expect([state!.archived, state!.description]).toEqual([false, null]);
+      }
     });
 
     test("odd text round trips byte for byte: U+2028/2029, astral characters, quotes, backslashes, escapes spelled out, JSON-looking text", async () => {

@@ -13,22 +13,19 @@ import type { ProjectionChange } from "../../write/batch-plan";
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 const PG_TYPE = { text: "text", number: "float8", integer: "int8", boolean: "boolean" } as const;
 
-/** Every column in table order with its type; values travel as text and are cast on the server. */
-const COLUMNS: readonly (readonly [name: string, type: string])[] = [
-  ["id", "int8"],
-  ["code", "text"],
-  ["end_customer_name", "text"],
+/** Every column in table order with its type and constraint; values travel as text and are cast on the server. */
+const COLUMNS: readonly (readonly [name: string, type: string, constraint?: string])[] = [
+  ["id", "int8", "PRIMARY KEY"],
+  ["code", "text", "NOT NULL UNIQUE"],
+  ["end_customer_name", "text", "NOT NULL"],
   ...OPPORTUNITY_FIELD_NAMES.map((name) => [snakeCase(name), PG_TYPE[OPPORTUNITY_FIELDS[name]]] as const),
-  ["version", "int8"],
-  ["created_at", "text"],
-  ["updated_at", "text"],
+  ["version", "int8", "NOT NULL"],
+  ["created_at", "text", "NOT NULL"],
+  ["updated_at", "text", "NOT NULL"],
 ];
 const NAMES = COLUMNS.map(([name]) => name);
 
-export const CREATE_OPPORTUNITIES_TABLE = `CREATE TABLE opportunities (
-  ${COLUMNS.map(([name, type]) => `${name} ${type}${name === "id" ? " PRIMARY KEY" : ""}${["code", "end_customer_name", "version", "created_at", "updated_at"].includes(name) ? " NOT NULL" : ""}`).join(",\n  ")},
-  UNIQUE (code)
-)`;
+export const CREATE_OPPORTUNITIES_TABLE = `CREATE TABLE opportunities (\n  ${COLUMNS.map((column) => column.join(" ").trim()).join(",\n  ")}\n)`;
 
 // Set-based: one statement for all the rows of a batch, each column one text[] parameter, cast on the server.
 const unnestColumns = COLUMNS.map((_, index) => `$${index + 1}::text[]`).join(", ");
