@@ -94,7 +94,7 @@ describe("an unavailable database answers StorageUnavailableError, and the servi
     const write = rejection(writer.execute(update("TERM", { amount: 1 }), META));
     // The batch now waits for the head row inside its transaction: end its session as a server restart would.
     for (;;) {
-      const waiting = await admin`SELECT pid FROM pg_stat_activity WHERE application_name = 'opportunity-service' AND wait_event_type = 'Lock'`;
+      const waiting = await admin`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'opportunity-service' AND wait_event_type = 'Lock'`;
       if (waiting.length > 0) {
         await admin`SELECT pg_terminate_backend(${waiting[0].pid}::int)`;
         break;
@@ -136,7 +136,7 @@ describe("an unavailable database answers StorageUnavailableError, and the servi
     await other`SELECT id FROM opportunities WHERE code = 'DEAD' FOR UPDATE`;
     const write = writer.execute(update("DEAD", { amount: 7 }), META);
     for (;;) {
-      const waiting = await admin`SELECT 1 FROM pg_stat_activity WHERE application_name = 'opportunity-service' AND wait_event_type = 'Lock'`;
+      const waiting = await admin`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'opportunity-service' AND wait_event_type = 'Lock'`;
       if (waiting.length > 0) break;
       await Bun.sleep(10);
     }
