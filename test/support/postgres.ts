@@ -29,14 +29,28 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+const PREFIX = "opportunity_test_";
+/** A test database this old was left by a run that was killed before its afterAll: nothing uses it any more. */
+const STALE_MS = 6 * 3_600_000;
+
+/** Drops the test databases of killed runs (their name starts with the time they were made, in base 36). */
+async function dropStale(admin: SQL): Promise<void> {
+  const rows: { datname: string }[] = await admin`SELECT datname FROM pg_database WHERE datname LIKE ${`${PREFIX}%`}`;
+  for (const { datname } of rows) {
+    const made = parseInt(datname.slice(PREFIX.length).split("_")[0] ?? "", 36);
+    if (Number.isFinite(made) && Date.now() - made > STALE_MS) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  }
+}
+
 /** Creates a fresh, empty database; fails loudly, with the way to start PostgreSQL, when the server is not there. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `opportunity_test_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+  const name = `${PREFIX}${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
   const admin = adminClient();
   try {
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-  } catch (error) {
-    throw new Error(`PostgreSQL is not reachable at ${maskPassword(TEST_DATABASE_URL)} (${(error as { code?: string }).code ?? ""} ${(error as Error).message}): ${START_HINT}`, { cause: error });
+    await admin.unsafe(`CREATE DATABASE ${name}`).catch((error: unknown) => {
+      throw new Error(`PostgreSQL is not reachable at ${maskPassword(TEST_DATABASE_URL)} (${(error as { code?: string }).code ?? ""} ${(error as Error).message}): ${START_HINT}`, { cause: error });
+    });
+    await dropStale(admin);
   } finally {
     await admin.close();
   }
