@@ -97,6 +97,29 @@ describe("two instances committing at once", () => {
   });
 });
 
+describe("pruning idempotency keys from two instances at once", () => {
+  test("each expired key is pruned once, by one of them; neither waits for nor deadlocks with the other", async () => {
+    const { storages } = await instances(2);
+    const clock = { ms: Date.UTC(2026, 0, 1) };
+    const old = new GroupCommit(storages[0]!, { now: () => new Date(clock.ms) });
+    await old.execute(create("PRUNE"), meta("c"));
+    for (let index = 0; index < 40; index++) await old.execute(update("PRUNE", { amount: index + 1 }), meta(`u${index}`), claim(`old-${index}`));
+    const cutoff = new Date(clock.ms + 1).toISOString();
+    const pruneAll = async (storage: PostgresStorage) => {
+      let total = 0;
+      for (;;) {
+        const pruned = await storage.pruneIdempotencyKeys(cutoff, 3);
+        total += pruned;
+        if (pruned === 0) return total;
+      }
+    };
+    const totals = await Promise.all(storages.map(pruneAll));
+    expect(totals[0]! + totals[1]!).toBe(40);
+    // Forgotten: the same key is now free for another body.
+    expect(await old.execute(update("PRUNE", { amount: 99 }), meta("again"), claim("old-0", "another body"))).toMatchObject({ ok: true, appended: 1 });
+  });
+});
+
 describe("schema migrations at start", () => {
   test("three instances starting together on an empty database: all open, the schema is made once", async () => {
     const db = await databases.create();
