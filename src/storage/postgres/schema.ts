@@ -60,12 +60,15 @@ export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.l
 /** Any constant both instances agree on: the advisory lock that serialises migrations. */
 const MIGRATION_LOCK = 0x6f70_7073_6368_656dn;
 
-/** The version recorded in the database; 0 before any migration. */
+/** The version recorded in the database; 0 before any migration. One query: readiness probes run it. */
 export async function schemaVersionOf(sql: SQL): Promise<number> {
-  const [exists] = await sql`SELECT to_regclass('schema_version') IS NOT NULL AS present`;
-  if (!exists.present) return 0;
-  const [row] = await sql`SELECT version FROM schema_version`;
-  return row ? Number(row.version) : 0;
+  try {
+    const [row] = await sql`SELECT version FROM schema_version`;
+    return row ? Number(row.version) : 0;
+  } catch (error) {
+    if ((error as { errno?: string }).errno === "42P01") return 0;
+    throw error;
+  }
 }
 
 /** Brings the database up to the newest schema; returns the versions before and after. Refuses a newer one. */
