@@ -1,4 +1,4 @@
-import type { Database, Statement } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import type { EventRow, StoredEvent } from "../../../events/stored-event";
 import type { Opportunity } from "../../../projections/opportunity-state";
 import { fileProbe, Readiness } from "../../readiness";
@@ -31,8 +31,6 @@ export class SqliteStorage implements Storage {
   private readonly keys: IdempotencyKeys;
   private readonly batches: SqliteBatchCommits;
   private readonly health: Readiness;
-  private readonly impatient: Statement;
-  private readonly patient: Statement;
   private closed = false;
 
   constructor(
@@ -44,8 +42,6 @@ export class SqliteStorage implements Storage {
     this.keys = new IdempotencyKeys(db);
     this.batches = new SqliteBatchCommits(db, this.opportunities, this.keys);
     this.health = new Readiness(db, fileProbe(location));
-    this.impatient = db.prepare("PRAGMA busy_timeout = 0");
-    this.patient = db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 
   async head(): Promise<Head | null> {
@@ -93,7 +89,8 @@ export class SqliteStorage implements Storage {
    * out the busy timeout when another connection holds the write lock: for a thread that must not block on it.
    */
   commitBatchNow(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan, options: { lockFree?: boolean } = {}): CommittedBatch {
-    if (options.lockFree) this.impatient.run();
+    // Run afresh each time, not as prepared statements: SQLite applies this pragma when it compiles it.
+    if (options.lockFree) this.db.run("PRAGMA busy_timeout = 0");
     try {
       const committed = this.batches.commit(needs, decide);
       this.health.noteCommit();
@@ -102,7 +99,7 @@ export class SqliteStorage implements Storage {
       if (error instanceof StorageUnavailableError) this.health.noteStorageFailure(error);
       throw error;
     } finally {
-      if (options.lockFree) this.patient.run();
+      if (options.lockFree) this.db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 
@@ -133,7 +130,6 @@ export class SqliteStorage implements Storage {
     } catch (error) {
       checkpointError = (error as Error).message;
     }
-    for (const statement of [this.impatient, this.patient]) statement.finalize();
     this.batches.finalize();
     this.keys.finalize();
     this.opportunities.finalize();
