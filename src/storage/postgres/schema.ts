@@ -75,6 +75,8 @@ export async function schemaVersionOf(sql: SQL): Promise<number> {
 export async function migrate(sql: SQL, migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<{ from: number; to: number }> {
   const latest = migrations[migrations.length - 1]!.version;
   return sql.begin(async (tx) => {
+    // The session's lock_timeout is sized for the head row; another instance's migration may take longer.
+    await tx`SET LOCAL lock_timeout = '5min'`;
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::int8)`;
     await tx`CREATE TABLE IF NOT EXISTS schema_version (one boolean PRIMARY KEY DEFAULT true CHECK (one), version int4 NOT NULL)`;
     const [row] = await tx`SELECT version FROM schema_version`;
