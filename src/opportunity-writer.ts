@@ -1,9 +1,7 @@
-import type { EventMetadata } from "../events/opportunity-events";
-import type { OpportunityCommand } from "./commands";
-import type { IdempotencyClaim } from "./idempotency";
+import type { CommittedBatch } from "./storage/port";
 import { lockWasHeld } from "./storage/sqlite/errors";
 import type { SqliteStorage } from "./storage/sqlite/storage";
-import type { WriteResult } from "./write/batch-plan";
+import type { WriteRequest } from "./write/batch-plan";
 import { DEFAULT_MAX_BATCH, GroupCommit, type GroupCommitOptions } from "./write/group-commit";
 
 export { MESSAGES, type WriteResult } from "./write/batch-plan";
@@ -29,37 +27,19 @@ export class OpportunityWriter extends GroupCommit {
   }
 
   /**
-   * Commits one command now, in this turn of the loop, if the write lock is free at this instant: for a caller
-   * that knows no other request is coming to join a batch (the writer thread's client, for a lone request).
-   * Settles through `settle` and returns true; or, when another connection holds the lock (an import beside
-   * the server), writes nothing, settles nothing and returns false at once, rather than this thread sitting out
-   * the busy timeout: the caller hands the command to a writer that may wait. False too while commands are
-   * queued here, which go first.
+   * Commits `requests` as one batch now, in this turn of the loop, if the write lock is free at this instant:
+   * for a caller that knows no other request is coming to join them (the writer thread's client, for a lone
+   * request). When another connection holds the lock (an import beside the server) it writes nothing and
+   * returns null at once, rather than this thread sitting out the busy timeout: the caller hands the batch to a
+   * writer that may wait. Reported to onCommit like any commit; other failures are thrown.
    */
-  tryExecuteNow(
-    command: OpportunityCommand,
-    metadata: EventMetadata,
-    idempotency: IdempotencyClaim | undefined,
-    settle: { resolve: (result: WriteResult) => void; reject: (error: unknown) => void },
-  ): boolean {
-    if (this.pending > 0) return false;
-    const busy = this.claim(idempotency);
-    if (busy) {
-      settle.resolve(busy);
-      return true;
-    }
+  commitNow(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): CommittedBatch | null {
+    const { needs, decide } = this.batchOf(requests, options);
     try {
-      const { needs, decide } = this.batchOf([{ command, metadata, idempotency }]);
-      const outcome = this.report(this.storage.commitBatchNow(needs, decide, { lockFree: true })).plan.outcomes[0]!;
-      if ("result" in outcome) settle.resolve(outcome.result);
-      else settle.reject(outcome.error);
-      return true;
+      return this.report(this.storage.commitBatchNow(needs, decide, { lockFree: true }));
     } catch (error) {
-      if (lockWasHeld(error)) return false;
-      settle.reject(error);
-      return true;
-    } finally {
-      this.release(idempotency);
+      if (lockWasHeld(error)) return null;
+      throw error;
     }
   }
 }

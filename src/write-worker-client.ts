@@ -1,9 +1,9 @@
-import type { EventMetadata } from "../events/opportunity-events";
-import type { OpportunityCommand } from "./commands";
-import type { IdempotencyClaim } from "./idempotency";
-import { commitsLoneRequestAtOnce, type CommitObserver, type OpportunityWriter, type WriteResult, type WriterOptions } from "./opportunity-writer";
-import { StorageUnavailableError } from "./storage-errors";
-import type { Answer, ExecuteRequest, FromWorker, ToWorker } from "./write-worker";
+import type { OpportunityWriter, WriterOptions } from "./opportunity-writer";
+import { commitsLoneRequestAtOnce } from "./opportunity-writer";
+import type { BatchCommits, CommittedBatch } from "./storage/port";
+import type { BatchPlan, WriteRequest } from "./write/batch-plan";
+import { GroupCommit } from "./write/group-commit";
+import { errorOf, type FromWorker, type ToWorker } from "./write-worker-messages";
 
 /**
  * Where the writer thread's code is. In the compiled binary it is a second entry point of the build
@@ -28,31 +28,81 @@ export interface LoneRequests {
   isAlone: () => boolean;
 }
 
-/**
- * The HTTP thread's end of the writer thread: the same `execute` as the in-process OpportunityWriter, so
- * handlers do not know which they talk to. Each call resolves when the writer thread has committed (or
- * refused) it; a storage failure comes back as StorageUnavailableError, so it still answers 503.
- *
- * A request that comes alone (no other request is being handled, the writer thread has nothing in hand) is
- * committed here instead, on this thread's own connection: there is no batch for it to join, and the hop to
- * the other thread and back would only add latency (group commit promises none at concurrency 1). The two
- * connections never write at once: this one commits only while the writer thread is idle, synchronously, so
- * nothing is sent there until it is done.
- */
-export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "pruneIdempotencyKeys"> {
-  onCommit: CommitObserver | undefined;
-  readonly counts: WritePathCounts = { inProcess: 0, writerThread: 0 };
-  private readonly worker: Worker;
-  private readonly lone: LoneRequests | undefined;
-  private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: unknown) => void }>();
-  private nextId = 1;
-  private outbox: ExecuteRequest[] = [];
-  private closed: ((outcome: { checkpointed: boolean; checkpointError?: string }) => void) | undefined;
+type Waiter = { resolve: (message: FromWorker) => void; reject: (error: unknown) => void };
 
-  private constructor(worker: Worker, lone: LoneRequests | undefined) {
-    this.worker = worker;
-    this.lone = lone;
-    if (lone) lone.writer.onCommit = (seconds, eventTypes) => this.onCommit?.(seconds, eventTypes);
+/**
+ * The writer thread as the queue on this thread sees it: a channel of messages, each answered by id. Batches
+ * cross whole (WriteWorkerClient.commit: a `decide` function cannot be sent to another thread); pruning goes
+ * chunk by chunk like any store's.
+ */
+class WriterThread implements BatchCommits {
+  private readonly waiting = new Map<number, Waiter>();
+  private nextId = 1;
+
+  constructor(readonly worker: Worker) {}
+
+  /** Messages sent and not yet answered. */
+  get unanswered(): number {
+    return this.waiting.size;
+  }
+
+  commitBatch(): Promise<CommittedBatch> {
+    return Promise.reject(new Error("batches go to the writer thread whole, through WriteWorkerClient.commit"));
+  }
+
+  async pruneIdempotencyKeys(before: string, limit: number): Promise<number> {
+    const answer = await this.ask((id) => ({ kind: "prune", id, before, limit }));
+    return (answer as Extract<FromWorker, { kind: "pruned" }>).count;
+  }
+
+  /** Sends what carries a new id and waits for the writer thread's answer to it; a failure rejects. */
+  ask(message: (id: number) => ToWorker): Promise<FromWorker> {
+    const id = this.nextId++;
+    const answer = new Promise<FromWorker>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    try {
+      this.send(message(id));
+    } catch (error) {
+      this.waiting.delete(id);
+      throw error;
+    }
+    return answer;
+  }
+
+  send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  receive(message: FromWorker): void {
+    if (!("id" in message)) return;
+    const waiter = this.waiting.get(message.id);
+    if (!waiter) return;
+    this.waiting.delete(message.id);
+    if (message.kind === "failed") waiter.reject(errorOf(message.error));
+    else waiter.resolve(message);
+  }
+}
+
+/**
+ * The writes of the HTTP thread, committed by the writer thread: the one group-commit queue of the process
+ * lives here, on this thread (in-flight keys, batching, one batch at a time, a failed batch retried one by
+ * one), and each batch is sent to the writer thread whole, which plans it against the database and commits
+ * it in one transaction while this thread goes on parsing requests. The writer thread keeps no queue of its
+ * own. A storage failure comes back as StorageUnavailableError, so it still answers 503.
+ *
+ * A request that comes alone (no other request is being handled, no batch is being committed) is committed
+ * here instead, on this thread's own connection: there is no batch for it to join, and the hop to the other
+ * thread and back would only add latency (group commit promises none at concurrency 1). The two connections
+ * never write at once: this one commits only while the writer thread has no batch, synchronously.
+ */
+export class WriteWorkerClient extends GroupCommit {
+  readonly counts: WritePathCounts = { inProcess: 0, writerThread: 0 };
+
+  private constructor(
+    private readonly thread: WriterThread,
+    private readonly lone: LoneRequests | undefined,
+    options: WriterOptions,
+  ) {
+    super(thread, { ...options, batchesInFlight: 2 });
   }
 
   /**
@@ -62,97 +112,58 @@ export class WriteWorkerClient implements Pick<OpportunityWriter, "execute" | "p
    * answer to a lone request.
    */
   static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests): Promise<WriteWorkerClient> {
-    const worker = new Worker(workerEntry());
-    const client = new WriteWorkerClient(worker, commitsLoneRequestAtOnce(writer) ? lone : undefined);
+    const thread = new WriterThread(new Worker(workerEntry()));
     await new Promise<void>((resolve, reject) => {
-      worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      thread.worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
         if (message.kind === "opened") resolve();
         else if (message.kind === "fatal") reject(new Error(`writer thread: ${message.message}`));
-        else client.receive(message);
       };
-      worker.onerror = (event) => reject(new Error(`writer thread: ${event.message}`));
-      client.send({ kind: "open", dbPath, writer });
+      thread.worker.onerror = (event) => reject(new Error(`writer thread: ${event.message}`));
+      thread.send({ kind: "open", dbPath, writer });
     });
-    worker.onmessage = (event: MessageEvent<FromWorker>) => client.receive(event.data);
-    return client;
+    thread.worker.onmessage = (event: MessageEvent<FromWorker>) => thread.receive(event.data);
+    return new WriteWorkerClient(thread, commitsLoneRequestAtOnce(writer) ? lone : undefined, writer);
   }
 
-  execute(command: OpportunityCommand, metadata: EventMetadata, idempotency?: IdempotencyClaim): Promise<WriteResult> {
-    return this.expect((id) => {
-      // After the I/O of this turn of the loop: every request that came in with this one is in the outbox by then.
-      if (this.outbox.length === 0) setImmediate(() => this.flush());
-      this.outbox.push({ id, command, metadata, idempotency });
-    });
-  }
-
-  pruneIdempotencyKeys(before: Date): Promise<number> {
-    return this.expect((id) => this.send({ kind: "prune", id, before: before.getTime() }));
-  }
-
-  /** Waits for every pending write, then closes the writer's database and ends the thread. */
-  async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
-    while (this.waiting.size > 0) await Bun.sleep(5);
-    const outcome = await new Promise<{ checkpointed: boolean; checkpointError?: string }>((resolve) => {
-      this.closed = resolve;
-      this.send({ kind: "close" });
-    });
-    this.worker.terminate();
-    return outcome;
-  }
-
-  /** Registers a waiter under a new id, then sends what carries that id. */
-  private expect<T>(dispatch: (id: number) => void): Promise<T> {
-    const id = this.nextId++;
-    const promise = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (value: never) => void, reject }));
-    dispatch(id);
-    return promise;
-  }
-
-  /** Every request of this turn in one message: fewer, larger messages between the threads. */
-  private flush(): void {
-    const requests = this.outbox;
-    this.outbox = [];
-    // Alone, and nothing else waiting on the writer thread (each request here is already among `waiting`).
-    if (this.lone && requests.length === 1 && this.waiting.size === 1 && this.lone.isAlone()) {
-      const request = requests[0]!;
-      const waiter = this.waiting.get(request.id)!;
-      // False: another process holds the write lock. The writer thread waits for it; this thread must not.
-      const settle = { resolve: waiter.resolve as (result: WriteResult) => void, reject: waiter.reject };
-      if (this.lone.writer.tryExecuteNow(request.command, request.metadata, request.idempotency, settle)) {
+  /** One batch: committed here when it is a lone request, else by the writer thread. */
+  override async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
+    if (this.lone && requests.length === 1 && this.thread.unanswered === 0 && this.lone.isAlone()) {
+      // Null: another process holds the write lock. The writer thread waits for it; this thread must not.
+      const committed = this.lone.writer.commitNow(requests, options);
+      if (committed) {
         this.counts.inProcess += 1;
-        this.waiting.delete(request.id);
-        return;
+        return this.report(committed);
       }
     }
     this.counts.writerThread += requests.length;
-    this.send({ kind: "execute", requests });
+    // The requests alone: the queue's entries also hold their promises' callbacks, which cannot be cloned.
+    const sent = requests.map(({ command, metadata, idempotency }) => ({ command, metadata, idempotency }));
+    const answer = await this.thread.ask((id) => ({ kind: "commit", id, requests: sent, allOrNothing: options.allOrNothing ?? false }));
+    const { seconds, eventTypes, outcomes, head } = answer as Extract<FromWorker, { kind: "committed" }>;
+    this.onCommit?.(seconds, eventTypes);
+    // What was written stays on the writer thread: the outcomes and the head are what this side needs.
+    const plan: BatchPlan = {
+      outcomes: outcomes.map((outcome) => ("result" in outcome ? outcome : { error: errorOf(outcome.error) })),
+      rows: [],
+      events: [],
+      projections: [],
+      keys: [],
+      head,
+    };
+    return { plan, seconds };
   }
 
-  private settle(answer: Answer): void {
-    const waiter = this.waiting.get(answer.id);
-    if (!waiter) return;
-    this.waiting.delete(answer.id);
-    if ("result" in answer) waiter.resolve(answer.result as never);
-    else waiter.reject(answer.sqliteCode ? new StorageUnavailableError(answer.sqliteCode, new Error(answer.message)) : new Error(answer.message));
-  }
-
-  private send(message: ToWorker): void {
-    this.worker.postMessage(message);
-  }
-
-  private receive(message: FromWorker): void {
-    switch (message.kind) {
-      case "settled":
-        // Commits first: a test or a scrape that sees an answer also sees its transaction counted.
-        for (const commit of message.commits) this.onCommit?.(commit.seconds, commit.eventTypes);
-        for (const answer of message.answers) this.settle(answer);
-        return;
-      case "closed":
-        this.closed?.(message);
-        return;
-      default:
-        return;
-    }
+  /** Waits for every queued and pending write, then closes the writer's database and ends the thread. */
+  async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
+    while (this.pending > 0 || this.thread.unanswered > 0) await Bun.sleep(5);
+    const closed = await new Promise<Extract<FromWorker, { kind: "closed" }>>((resolve) => {
+      this.thread.worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        if (event.data.kind === "closed") resolve(event.data);
+      };
+      this.thread.send({ kind: "close" });
+    });
+    this.thread.worker.terminate();
+    return { checkpointed: closed.checkpointed, checkpointError: closed.checkpointError };
   }
 }

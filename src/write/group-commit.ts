@@ -20,6 +20,12 @@ export interface GroupCommitOptions {
   idempotencyMaxKeysPerClient?: number;
   /** Most expired keys deleted in one transaction when pruning. */
   idempotencyPruneChunk?: number;
+  /**
+   * Batches handed to the store at once (default 1: each batch is formed of what arrived while the one before
+   * committed). A store that commits elsewhere, behind a hop (the SQLite writer thread), takes 2, so that the
+   * next batch is already there when a commit ends.
+   */
+  batchesInFlight?: number;
 }
 
 /** Most requests per transaction unless configured (the groupCommitMaxBatch setting's default too). */
@@ -44,13 +50,15 @@ export class GroupCommit {
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Set<string>();
   private scheduled = false;
-  private committing = false;
+  /** Batches handed to the store and not yet settled. */
+  private committing = 0;
   private waiting: ReturnType<typeof setTimeout> | undefined;
   private readonly maxBatch: number;
   private readonly batchWaitMs: number;
   private readonly now: () => Date;
   readonly retention: KeyRetention;
   private readonly pruneChunk: number;
+  private readonly batchesInFlight: number;
 
   constructor(
     private readonly store: BatchCommits,
@@ -61,6 +69,7 @@ export class GroupCommit {
     this.now = options.now ?? (() => new Date());
     this.retention = new KeyRetention(options.idempotencyTtlHours, options.idempotencyMaxKeysPerClient);
     this.pruneChunk = Math.max(1, options.idempotencyPruneChunk ?? DEFAULT_PRUNE_CHUNK);
+    this.batchesInFlight = Math.max(1, options.batchesInFlight ?? 1);
   }
 
   /** Queues one write; resolves once it is committed (or refused), rejects when its write failed. */
@@ -117,7 +126,7 @@ export class GroupCommit {
   }
 
   /** Plans and commits `requests` as one batch, and reports the commit. */
-  async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<{ plan: BatchPlan }> {
+  async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
     const { needs, decide } = this.batchOf(requests, options);
     return this.report(await this.store.commitBatch(needs, decide));
   }
@@ -152,7 +161,7 @@ export class GroupCommit {
       this.waiting = undefined;
       this.scheduled = false;
     }
-    if (this.scheduled || this.committing) return;
+    if (this.scheduled || this.committing >= this.batchesInFlight) return;
     this.scheduled = true;
     const flush = () => {
       this.scheduled = false;
@@ -167,11 +176,11 @@ export class GroupCommit {
   private async commitQueued(): Promise<void> {
     const batch = this.queue.splice(0, this.maxBatch);
     if (batch.length === 0) return;
-    this.committing = true;
+    this.committing += 1;
     try {
       await this.settleBatch(batch);
     } finally {
-      this.committing = false;
+      this.committing -= 1;
       if (this.queue.length > 0) this.schedule();
     }
   }
