@@ -46,12 +46,11 @@ function fromRow(row: Row): Opportunity {
   return state;
 }
 
-/** Reads and writes opportunity rows with statements prepared once. */
+/** Reads and writes the rows of the `opportunities` projection with statements prepared once. */
 export class OpportunitiesTable {
   private readonly byCode: Statement<Row, [string]>;
   private readonly all: Statement<Row, []>;
   private readonly insertRow: Statement<unknown, [Row]>;
-  private readonly updateRow: Statement<unknown, [Row]>;
   private readonly maxId: Statement<{ id: number }, []>;
   private readonly changeStatements = new Map<string, Statement>();
 
@@ -64,8 +63,6 @@ export class OpportunitiesTable {
     this.byCode = db.prepare<Row, [string]>(`SELECT * FROM ${table} WHERE code = ?`).safeIntegers(true);
     this.all = db.prepare<Row, []>(`SELECT * FROM ${table} ORDER BY id`).safeIntegers(true);
     this.insertRow = db.prepare(`INSERT INTO ${table} (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `$${c}`).join(", ")})`);
-    const assignments = COLUMNS.filter((c) => c !== "id" && c !== "code").map((c) => `${c} = $${c}`);
-    this.updateRow = db.prepare(`UPDATE ${table} SET ${assignments.join(", ")} WHERE id = $id AND code = $code`);
     this.maxId = db.prepare(`SELECT COALESCE(MAX(id), 0) AS id FROM ${table}`);
   }
 
@@ -91,14 +88,9 @@ export class OpportunitiesTable {
     this.insertRow.run(toRow(state));
   }
 
-  update(state: Opportunity): void {
-    const result = this.updateRow.run(toRow(state)) as { changes: number };
-    if (result.changes !== 1) throw new Error(`projection row for ${state.opportunityCode} is missing`);
-  }
-
   /** Releases the prepared statements, so that closing the database really closes it (Bun defers otherwise). */
   finalize(): void {
-    for (const statement of [this.byCode, this.all, this.insertRow, this.updateRow, this.maxId, ...this.changeStatements.values()]) statement.finalize();
+    for (const statement of [this.byCode, this.all, this.insertRow, this.maxId, ...this.changeStatements.values()]) statement.finalize();
     this.changeStatements.clear();
   }
 
