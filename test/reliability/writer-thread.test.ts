@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriterOptions } from "../../src/opportunity-writer";
 import type { ServiceStore } from "../../src/service-store";
+import { StorageUnavailableError } from "../../src/storage-errors";
 import { WriteWorkerClient } from "../../src/write-worker-client";
 import { META, createCommand, eventCount, updateCommand, useTempService } from "./reliability-support";
 
@@ -67,6 +68,25 @@ describe("where a write is committed", () => {
     const { client } = await start(writer);
     expect(await client.execute(createCommand("OPP-SETTING"), META)).toMatchObject({ ok: true, id: 1 });
     expect(client.counts).toEqual({ inProcess: 0, writerThread: 1 });
+  });
+});
+
+describe("failures on the writer thread", () => {
+  test("a request whose write fails there fails alone, with its own error; the others of its batch commit", async () => {
+    const { client, commits } = await start();
+    alone = false;
+    service.db.run("CREATE TRIGGER no_bad BEFORE INSERT ON opportunities WHEN NEW.code = 'OPP-BAD' BEGIN SELECT RAISE(ABORT, 'OPP-BAD refused'); END");
+    const settled = await Promise.allSettled(["OPP-W1", "OPP-BAD", "OPP-W2"].map((code) => client.execute(createCommand(code), META)));
+    expect(settled.map((outcome) => outcome.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const reason = (settled[1] as PromiseRejectedResult).reason;
+    expect(reason).not.toBeInstanceOf(StorageUnavailableError);
+    expect(reason).toMatchObject({ message: "OPP-BAD refused", code: "SQLITE_CONSTRAINT_TRIGGER" });
+    // The batch failed whole on the writer thread, then its requests were sent there one by one.
+    expect(client.counts).toEqual({ inProcess: 0, writerThread: 6 });
+    expect(commits).toEqual([["OpportunityCreated"], ["OpportunityCreated"]]);
+    service.db.run("DROP TRIGGER no_bad");
+    expect(service.opportunities.find("OPP-BAD")).toBeNull();
+    expect(verifyStore(service.db)).toMatchObject({ ok: true, events: 2 });
   });
 });
 
