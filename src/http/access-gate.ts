@@ -36,7 +36,7 @@ export function accessGate(deps: GateDeps) {
       return undefined;
     },
 
-    forRouteThatRuns({ request, route }: { request: Request; route: string }): void {
+    forRouteThatRuns(request: Request, route: string): void {
       if (!isAuthenticated(request) && !deps.accessTable().forRoute(route).public) throw new HttpFault(401, MESSAGES.unauthorized);
     },
   };

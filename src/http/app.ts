@@ -69,8 +69,10 @@ export function createApp(deps: AppDeps) {
   // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
   // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
   const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
-    .onRequest(gate.beforeRouting)
-    .onTransform(gate.forRouteThatRuns)
+    // Inline arrows destructuring by name: Elysia sets `route` in the context only where it reads a hook's
+    // source and sees it used, and a minified method of another object hides that (every public route then 401).
+    .onRequest((context) => gate.beforeRouting(context))
+    .onTransform(({ request, route }) => gate.forRouteThatRuns(request, route))
     .onError(({ code, error, request, path }) => {
       const headers = { "x-request-id": requestIdOf(request) };
       const fault = error instanceof HttpFault ? error : (error as { cause?: unknown })?.cause;
