@@ -22,9 +22,8 @@ export interface GateDeps {
  */
 export function accessGate(deps: GateDeps) {
   return {
-    /** `path` is the very string the router is about to match (Elysia puts it in the context; its types omit it). */
-    beforeRouting(context: { request: Request }): Response | undefined {
-      const { request, path } = context as { request: Request; path: string };
+    /** `path` is the very string the router is about to match. */
+    beforeRouting(request: Request, path: string): Response | undefined {
       const headers = { "x-request-id": requestIdOf(request) };
       if (!hasRoutableTarget(request.url)) return new HttpFault(400, MESSAGES.badHost).toResponse(headers);
       try {

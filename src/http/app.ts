@@ -69,9 +69,11 @@ export function createApp(deps: AppDeps) {
   // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
   // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
   const app = new Elysia({ normalize: false, handler: { standardHostname: false } })
-    // Inline arrows destructuring by name: Elysia sets `route` in the context only where it reads a hook's
-    // source and sees it used, and a minified method of another object hides that (every public route then 401).
-    .onRequest((context) => gate.beforeRouting(context))
+    // Inline arrows naming what they read: Elysia reads each hook's source to learn which context fields to
+    // fill. A method of another object hides `route` once minified (every public route then 401); handing the
+    // whole context on makes it fill everything, `set` too, which makes it copy every answer. `path` is always
+    // there (its types omit it).
+    .onRequest((context) => gate.beforeRouting(context.request, (context as unknown as { path: string }).path))
     .onTransform(({ request, route }) => gate.forRouteThatRuns(request, route))
     .onError(({ code, error, request, path }) => {
       const headers = { "x-request-id": requestIdOf(request) };
