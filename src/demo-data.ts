@@ -1,7 +1,7 @@
 import { parseCreateBody } from "./commands";
 import type { FieldContext } from "./field-rules";
-import type { OpportunitiesTable } from "./storage/sqlite/opportunity-rows";
-import type { OpportunityWriter } from "./opportunity-writer";
+import type { OpportunityReads } from "./storage/port";
+import type { GroupCommit } from "./write/group-commit";
 
 /**
  * A few opportunities for `make run`, so that the contract's request example (OPP-20260401-001) answers
@@ -53,8 +53,8 @@ export const DEMO_OPPORTUNITIES = [
 ];
 
 /** Creates the demo opportunities when the database has none; returns how many were created. */
-export async function loadDemoData(writer: OpportunityWriter, opportunities: OpportunitiesTable, context: FieldContext): Promise<number> {
-  if (opportunities.count() > 0) return 0;
+export async function loadDemoData(writer: Pick<GroupCommit, "executeMany">, storage: Pick<OpportunityReads, "countOpportunities">, context: FieldContext): Promise<number> {
+  if ((await storage.countOpportunities()) > 0) return 0;
   const items = DEMO_OPPORTUNITIES.map((body, index) => {
     const parsed = parseCreateBody(body, context);
     if (!parsed.ok) throw new Error(`demo opportunity ${index + 1} is invalid: ${parsed.errors.join("; ")}`);

@@ -6,8 +6,9 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
  * works inside the compiled binary). Labels are bounded: routes are patterns, never raw paths or codes.
  */
 export interface MetricsSources {
-  dbPath: string;
-  countOpportunities: () => number;
+  /** The SQLite file, whose size and WAL size are reported; none on PostgreSQL (its own monitoring covers that). */
+  dbPath?: string;
+  countOpportunities: () => number | Promise<number>;
   /** With the writer thread: how many write requests were committed on the HTTP thread and how many there. */
   writePaths?: () => { inProcess: number; writerThread: number };
 }
@@ -52,28 +53,31 @@ export class ServiceMetrics {
         return 0;
       }
     };
-    new Gauge({
-      name: "opportunity_database_size_bytes",
-      help: "Size of the database file",
-      registers: [this.registry],
-      collect() {
-        this.set(fileSize(sources.dbPath));
-      },
-    });
-    new Gauge({
-      name: "opportunity_wal_size_bytes",
-      help: "Size of the write-ahead log",
-      registers: [this.registry],
-      collect() {
-        this.set(fileSize(`${sources.dbPath}-wal`));
-      },
-    });
+    const dbPath = sources.dbPath;
+    if (dbPath !== undefined) {
+      new Gauge({
+        name: "opportunity_database_size_bytes",
+        help: "Size of the database file",
+        registers: [this.registry],
+        collect() {
+          this.set(fileSize(dbPath));
+        },
+      });
+      new Gauge({
+        name: "opportunity_wal_size_bytes",
+        help: "Size of the write-ahead log",
+        registers: [this.registry],
+        collect() {
+          this.set(fileSize(`${dbPath}-wal`));
+        },
+      });
+    }
     new Gauge({
       name: "opportunity_opportunities",
       help: "Opportunities in the projection",
       registers: [this.registry],
-      collect() {
-        this.set(sources.countOpportunities());
+      async collect() {
+        this.set(await sources.countOpportunities());
       },
     });
     const writePaths = sources.writePaths;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { TrustedProxies } from "./http/trusted-proxies";
-import { maskPassword, parseDatabaseLocation } from "./storage/location";
+import { isUrl, maskPassword, parseDatabaseLocation } from "./storage/location";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
 import { DEFAULT_IDEMPOTENCY_MAX_KEYS } from "./idempotency";
@@ -23,7 +23,9 @@ export interface SettingSpec<T> {
   fallback: T;
   /** Checks and converts a raw value; throws an Error whose message says what is wrong with it. */
   parse: (raw: Raw) => T;
-  /** A path in the config file is read relative to the config file's directory. */
+  /** Read when `env` is not set (e.g. DATABASE_URL after DB_PATH). */
+  envFallback?: string;
+  /** A path in the config file is read relative to the config file's directory (a URL is left as it is). */
   isPath?: boolean;
   help: string;
 }
@@ -83,11 +85,11 @@ const proxyList = (raw: Raw) => {
   return list;
 };
 
-/** A SQLite file path; a URL is refused rather than taken for a file named after its scheme. */
-const databaseFile = (raw: Raw) => {
-  const location = parseDatabaseLocation(text(raw));
-  if (location.kind !== "sqlite") throw new Error("is a PostgreSQL URL, which this version cannot use yet; give a SQLite file path");
-  return location.path;
+/** A SQLite file path or a PostgreSQL URL; a URL of any other scheme is refused, never taken for a file name. */
+const databaseLocation = (raw: Raw) => {
+  const value = text(raw);
+  parseDatabaseLocation(value);
+  return value;
 };
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -98,7 +100,16 @@ export const DEFAULT_DB_PATH = "./data/opportunities.db";
 export const SETTINGS = {
   port: { key: "port", flag: "port", env: "PORT", fallback: 8080, parse: integer(0, 65535), help: "port to listen on, 0 for any free one" },
   host: { key: "host", flag: "host", env: "HOST", fallback: "0.0.0.0", parse: text, help: "address to listen on" },
-  db: { key: "db", flag: "db", env: "DB_PATH", fallback: DEFAULT_DB_PATH, parse: databaseFile, isPath: true, help: "database file" },
+  db: {
+    key: "db",
+    flag: "db",
+    env: "DB_PATH",
+    envFallback: "DATABASE_URL",
+    fallback: DEFAULT_DB_PATH,
+    parse: databaseLocation,
+    isPath: true,
+    help: "SQLite database file, or a postgres:// URL (env DATABASE_URL is read too, after DB_PATH)",
+  },
   secretsFile: {
     key: "secretsFile",
     flag: "secrets",
@@ -292,9 +303,11 @@ export function resolveSettings<N extends SettingName>(
     const spec: SettingSpec<unknown> = SETTINGS[name];
     let raw: Raw | undefined;
     let source: Source = "default";
+    let envName = spec.env;
     const flag = BOOLEAN_SETTINGS.includes(name) && flags[`no-${spec.flag}`] === true ? false : flags[spec.flag];
     if (flag !== undefined) [raw, source] = [flag, "flag"];
     else if (spec.env && env[spec.env] !== undefined && env[spec.env] !== "") [raw, source] = [env[spec.env]!, "env"];
+    else if (spec.envFallback && env[spec.envFallback] !== undefined && env[spec.envFallback] !== "") [raw, source, envName] = [env[spec.envFallback]!, "env", spec.envFallback];
     else if (file[spec.key] !== undefined) {
       const fromFile = file[spec.key];
       if (typeof fromFile !== "string" && typeof fromFile !== "number" && typeof fromFile !== "boolean") {
@@ -307,11 +320,11 @@ export function resolveSettings<N extends SettingName>(
       try {
         value = spec.parse(raw);
       } catch (error) {
-        const where = source === "flag" ? `--${spec.flag}` : source === "env" ? `env ${spec.env}` : `"${spec.key}" in config file ${configPath}`;
+        const where = source === "flag" ? `--${spec.flag}` : source === "env" ? `env ${envName}` : `"${spec.key}" in config file ${configPath}`;
         // A database URL may carry a password: never echo it.
         throw new ConfigError(`invalid ${spec.key} (${where}): ${maskPassword(JSON.stringify(raw))} ${(error as Error).message}`);
       }
-      if (spec.isPath && source === "config" && typeof value === "string" && !isAbsolute(value)) value = resolve(dirname(configPath!), value);
+      if (spec.isPath && source === "config" && typeof value === "string" && !isAbsolute(value) && !isUrl(value)) value = resolve(dirname(configPath!), value);
     }
     (values as Record<string, unknown>)[name] = value;
     sources[name] = source;
@@ -323,7 +336,9 @@ export function resolveSettings<N extends SettingName>(
 export function describeSettings<N extends SettingName>(resolved: Resolved<N>): Record<string, { value: unknown; source: Source }> {
   const description: Record<string, { value: unknown; source: Source }> = {};
   for (const name of Object.keys(resolved.values) as N[]) {
-    description[SETTINGS[name].key] = { value: resolved.values[name] ?? null, source: resolved.sources[name] };
+    const value = resolved.values[name] ?? null;
+    // A database URL may carry a password: the log shows it masked.
+    description[SETTINGS[name].key] = { value: typeof value === "string" ? maskPassword(value) : value, source: resolved.sources[name] };
   }
   return description;
 }

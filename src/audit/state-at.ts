@@ -1,5 +1,4 @@
-import type { Database } from "bun:sqlite";
-import { firstVersionRecordedAfter, readFoldInputs, streamVersion } from "../storage/sqlite/event-reads";
+import type { EventReads } from "../storage/port";
 import type { FoldableEvent, Opportunity } from "../../projections/opportunity-state";
 import { evolve } from "../../projections/opportunity-state";
 import { FoldSnapshots } from "./fold-snapshots";
@@ -32,11 +31,14 @@ const LAST_ISO_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The last version of a stream recorded at or before `asOf` (0 when none): where `stateAt` stops. */
-async function lastVersionAt(db: Database, streamId: string, asOf: number, latest: number): Promise<number> {
+/** The reads a point-in-time fold needs, from whichever backend. */
+export type PointInTimeReads = Pick<EventReads, "streamVersion" | "readFoldInputs" | "firstVersionRecordedAfter">;
+
+async function lastVersionAt(reads: PointInTimeReads, streamId: string, asOf: number, latest: number): Promise<number> {
   const recordedAt = new Date(Math.min(asOf, LAST_ISO_MS)).toISOString();
   for (let after = 0; after < latest; after += SCAN_SLICE) {
     if (after > 0) await nextTurn();
-    const first = firstVersionRecordedAfter(db, streamId, recordedAt, after, Math.min(after + SCAN_SLICE, latest));
+    const first = await reads.firstVersionRecordedAfter(streamId, recordedAt, after, Math.min(after + SCAN_SLICE, latest));
     if (first !== null) return first - 1;
   }
   return latest;
@@ -54,12 +56,12 @@ export interface PointState {
  * long history neither costs a full fold on every request nor holds up other requests while it is folded.
  * The stream's events up to the point are fixed once written, so the answer is the same as a fold of all.
  */
-export async function readStateAt(db: Database, streamId: string, point: PointInTime, snapshots: FoldSnapshots): Promise<PointState> {
-  const latestVersion = streamVersion(db, streamId);
-  const through = "version" in point ? Math.min(point.version, latestVersion) : await lastVersionAt(db, streamId, point.asOf, latestVersion);
+export async function readStateAt(reads: PointInTimeReads, streamId: string, point: PointInTime, snapshots: FoldSnapshots): Promise<PointState> {
+  const latestVersion = await reads.streamVersion(streamId);
+  const through = "version" in point ? Math.min(point.version, latestVersion) : await lastVersionAt(reads, streamId, point.asOf, latestVersion);
   let { version, state } = snapshots.nearest(streamId, through);
   while (version < through) {
-    const slice = readFoldInputs(db, streamId, version, through, SLICE);
+    const slice = await reads.readFoldInputs(streamId, version, through, SLICE);
     if (slice.length === 0) break;
     for (const event of slice) state = evolve(state, event);
     version = slice[slice.length - 1]!.version;

@@ -4,6 +4,7 @@ import { formatHead } from "../../events/verify-chain";
 import { backupDatabase } from "../backup";
 import { escapeForTerminal } from "./terminal-text";
 import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, openExistingDatabase, UsageError } from "./shared-options";
+import { sqliteFileOnly } from "./command-storage";
 
 export const BACKUP_HELP = `Usage: opportunity-service backup PATH [options]
 
@@ -28,7 +29,7 @@ export async function backup(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   const target = positionals[0]!;
   if (existsSync(target)) throw new UsageError(`${target} already exists: backup never writes over a file`);
   const settings = databaseSettings(values, env);
-  const db = openExistingDatabase(settings.dbPath);
+  const db = openExistingDatabase(sqliteFileOnly(settings, "backup"));
   try {
     const result = backupDatabase(db, target);
     if (!result.ok) {

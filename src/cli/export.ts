@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { exportChunks } from "../audit/export-events";
-import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { openCommandStorage } from "./command-storage";
+import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
 export const EXPORT_HELP = `Usage: opportunity-service export [--after N] [--to N] [options] > events.ndjson
 
@@ -31,15 +32,15 @@ export async function exportEvents(args: string[], env: NodeJS.ProcessEnv): Prom
   const settings = databaseSettings(values, env);
   const after = position("after", values.after);
   const to = position("to", values.to);
-  const db = openReadOnlyDatabase(settings.dbPath);
+  const storage = await openCommandStorage(settings, { readOnly: true });
   try {
     const out = Bun.stdout.writer();
-    for (const chunk of exportChunks(db, { after, to })) {
+    for await (const chunk of exportChunks(storage, { after, to })) {
       out.write(chunk);
       await out.flush();
     }
   } finally {
-    db.close();
+    await storage.close();
   }
   return 0;
 }

@@ -1,9 +1,11 @@
 import { parseArgs } from "node:util";
-import { readStream } from "../storage/sqlite/event-reads";
+import type { StoredEvent } from "../../events/stored-event";
+import type { EventReads } from "../storage/port";
+import { openCommandStorage } from "./command-storage";
 import { stringifyExactJson } from "../../events/exact-json";
 import { toHistoryEntry, type HistoryEntry } from "../audit/history";
 import { formatZonedDateTime } from "../zoned-time";
-import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 import { escapeForTerminal } from "./terminal-text";
 
 export const HISTORY_HELP = `Usage: opportunity-service history CODE [options]
@@ -54,6 +56,8 @@ function entryLines(entry: HistoryEntry, timeZone: string): string[] {
   return lines;
 }
 
+const HISTORY_PAGE = 1000;
+
 export async function history(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: DATABASE_OPTIONS, strict: true, allowPositionals: true });
   if (values.help) {
@@ -63,9 +67,9 @@ export async function history(args: string[], env: NodeJS.ProcessEnv): Promise<n
   if (positionals.length !== 1) throw new UsageError("history takes exactly one opportunity code; see history --help");
   const code = positionals[0]!.trim();
   const settings = databaseSettings(values, env);
-  const db = openReadOnlyDatabase(settings.dbPath);
+  const storage = await openCommandStorage(settings, { readOnly: true });
   try {
-    const events = readStream(db, code);
+    const events = await readWholeStream(storage, code);
     if (events.length === 0) {
       process.stderr.write(`商机不存在: ${escapeForTerminal(code)}\n`);
       return 1;
@@ -75,6 +79,16 @@ export async function history(args: string[], env: NodeJS.ProcessEnv): Promise<n
     process.stdout.write(lines.join("\n"));
     return 0;
   } finally {
-    db.close();
+    await storage.close();
+  }
+}
+
+/** Every event of one stream, page by page. */
+async function readWholeStream(storage: Pick<EventReads, "readStreamPage">, code: string): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (;;) {
+    const page = await storage.readStreamPage(code, events.length === 0 ? 0 : events[events.length - 1]!.version, HISTORY_PAGE);
+    events.push(...page);
+    if (page.length < HISTORY_PAGE) return events;
   }
 }

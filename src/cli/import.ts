@@ -6,7 +6,7 @@ import { MAX_NDJSON_LINE_BYTES, ndjsonFileLines, type NdjsonLine } from "../audi
 import { ERROR_SEPARATOR, parseCreateBody, type CreateOpportunity } from "../commands";
 import type { FieldContext } from "../field-rules";
 import { escapeForTerminal } from "./terminal-text";
-import { openServiceStore } from "../service-store";
+import { commandWriter, openCommandStorage } from "./command-storage";
 import { loadStageDictionary } from "../stage-dictionary";
 import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
 
@@ -68,7 +68,8 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
     throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
   }
 
-  const service = openServiceStore(settings.dbPath);
+  const storage = await openCommandStorage(settings, { create: true });
+  const writer = commandWriter(storage);
   const source = basename(file);
   let created = 0;
   let rejected = 0;
@@ -81,7 +82,7 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    const results = await service.writer.executeMany(
+    const results = await writer.executeMany(
       batch.map((item) => ({ command: item.command, metadata: { actor: "import", requestId: `${source}:${item.line}` } })),
     );
     results.forEach((result, index) => {
@@ -103,7 +104,7 @@ export async function importFile(args: string[], env: NodeJS.ProcessEnv): Promis
     }
     await flush();
   } finally {
-    service.close();
+    await storage.close();
   }
   process.stdout.write(`imported ${escapeForTerminal(file)}: ${created} created, ${rejected} rejected\n`);
   return rejected === 0 ? 0 : 1;

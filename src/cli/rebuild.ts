@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { rebuildOpportunities } from "../storage/sqlite/projection-rebuild";
 import { openExistingDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings } from "./shared-options";
+import { sqliteFileOnly } from "./command-storage";
 
 export const REBUILD_HELP = `Usage: opportunity-service rebuild [options]
 
@@ -19,7 +20,7 @@ export async function rebuild(args: string[], env: NodeJS.ProcessEnv): Promise<n
     return 0;
   }
   const settings = databaseSettings(values, env);
-  const db = openExistingDatabase(settings.dbPath);
+  const db = openExistingDatabase(sqliteFileOnly(settings, "rebuild"));
   try {
     const started = performance.now();
     const { opportunities, events } = rebuildOpportunities(db);

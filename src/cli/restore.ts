@@ -4,6 +4,7 @@ import { formatHead } from "../../events/verify-chain";
 import { MAX_NDJSON_LINE_BYTES } from "../audit/ndjson-lines";
 import { restoreExport } from "../audit/restore-export";
 import { UsageError } from "./shared-options";
+import { sqliteFileOnly } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
 
 export const RESTORE_HELP = `Usage: opportunity-service restore FILE --db NEW
@@ -31,6 +32,7 @@ export async function restore(args: string[], _env: NodeJS.ProcessEnv): Promise<
   }
   if (positionals.length !== 1) throw new UsageError("restore takes exactly one FILE (an export)");
   if (!values.db) throw new UsageError("restore needs --db NEW, the database to create");
+  sqliteFileOnly({ dbPath: values.db, stagesFile: undefined, timeZone: "UTC" }, "restore");
   const file = positionals[0]!;
   if (!existsSync(file)) throw new UsageError(`cannot read ${file}: no such file`);
   if (existsSync(values.db)) throw new UsageError(`${values.db} already exists: restore only creates a new database`);

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { formatHead, parseHead, type Head } from "../../events/verify-chain";
 import { verifyStore, type VerifyReport } from "../audit/verify-store";
 import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { sqliteFileOnly } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
 
 export const VERIFY_HELP = `Usage: opportunity-service verify [--expect-head POSITION:HASH] [options]
@@ -51,7 +52,7 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     expectHead = parseHead(values["expect-head"]) ?? undefined;
     if (!expectHead) throw new UsageError(`--expect-head must be POSITION:HASH (a number, a colon, 64 hex digits), got ${escapeForTerminal(values["expect-head"])}`);
   }
-  const db = openReadOnlyDatabase(settings.dbPath);
+  const db = openReadOnlyDatabase(sqliteFileOnly(settings, "verify"));
   try {
     // One read transaction: the chain, the fold and the projection are all seen at the same instant.
     return printReport(db.transaction(() => verifyStore(db, { expectHead }))());

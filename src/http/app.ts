@@ -1,9 +1,7 @@
 import { Elysia } from "elysia";
-import type { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import type { FieldContext } from "../field-rules";
 import type { OpportunityWriter } from "../opportunity-writer";
 import type { SecretVerifier } from "../secrets";
-import type { SqliteEventReads as EventStore } from "../storage/sqlite/event-reads";
 import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
 import { StorageUnavailableError } from "../storage-errors";
@@ -13,7 +11,7 @@ import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes } from "./opportunity-routes";
-import { readRoutes } from "./read-routes";
+import { readRoutes, type AppReads } from "./read-routes";
 import { RouteTable } from "./route-table";
 import { accessGate } from "./access-gate";
 import { requestIdOf } from "./request-context";
@@ -22,8 +20,8 @@ import type { TrustedProxies } from "./trusted-proxies";
 
 export interface AppDeps {
   writer: Pick<OpportunityWriter, "execute">;
-  store: EventStore;
-  opportunities: OpportunitiesTable;
+  /** The database's reads, whichever backend holds it. */
+  storage: AppReads;
   verifier: () => SecretVerifier;
   stages: () => StageDictionary;
   timeZone: string;
@@ -32,7 +30,7 @@ export interface AppDeps {
   /** Serve /swagger and /swagger/json (default true). */
   docs?: boolean;
   /** Null when the service can take writes, else why not (for /readyz). */
-  readiness?: () => string | null;
+  readiness?: () => string | null | Promise<string | null>;
   /** Prometheus metrics at /metrics when given. */
   metrics?: ServiceMetrics;
   /** Refuses addresses that keep failing authentication; none means no throttling. */
@@ -96,7 +94,7 @@ export function createApp(deps: AppDeps) {
     .use(deps.docs === false ? new Elysia({ name: "docs-off" }) : docs(deps.version))
     .use(healthRoutes({ readiness: deps.readiness ?? (() => null), metrics: deps.metrics }))
     .use(routes)
-    .use(readRoutes({ store: deps.store, opportunities: deps.opportunities, timeZone: deps.timeZone, stages: deps.stages }));
+    .use(readRoutes({ storage: deps.storage, timeZone: deps.timeZone, stages: deps.stages }));
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));

@@ -8,7 +8,7 @@ const idHeader = (request: Request) => ({ "x-request-id": requestIdOf(request) }
 
 export interface HealthDeps {
   /** Null when the service can take writes, else why not. */
-  readiness: () => string | null;
+  readiness: () => string | null | Promise<string | null>;
   metrics?: ServiceMetrics;
 }
 
@@ -18,8 +18,8 @@ export function healthRoutes(deps: HealthDeps) {
     .get("/healthz", ({ request }) => success("ok", idHeader(request)), { detail: { ...PUBLIC_ROUTE, tags: ["运维"], summary: "存活检查", description: "进程存活即返回 data=\"ok\"。无需密钥。" } })
     .get(
       "/readyz",
-      ({ request }) => {
-        const reason = deps.readiness();
+      async ({ request }) => {
+        const reason = await deps.readiness();
         return reason === null ? success("ready", idHeader(request)) : envelopeResponse(503, { code: "-1", msg: MESSAGES.notReady(reason), data: null }, idHeader(request));
       },
       {

@@ -1,6 +1,5 @@
 import { Elysia } from "elysia";
 import type { StoredEvent } from "../../events/stored-event";
-import type { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import { toHistoryEntry } from "../audit/history";
 import { FoldSnapshots } from "../audit/fold-snapshots";
 import { readStateAt } from "../audit/state-at";
@@ -12,11 +11,13 @@ import { presentOpportunity } from "./opportunity-record";
 import { QueryReader } from "./query-params";
 import { noteOpportunityCode, requestIdOf } from "./request-context";
 import type { StageDictionary } from "../stage-dictionary";
-import type { SqliteEventReads as EventStore } from "../storage/sqlite/event-reads";
+import type { EventReads, OpportunityReads } from "../storage/port";
+
+/** What the read routes need of the database, whichever backend holds it. */
+export type AppReads = EventReads & OpportunityReads;
 
 export interface ReadRouteDeps {
-  store: EventStore;
-  opportunities: OpportunitiesTable;
+  storage: AppReads;
   timeZone: string;
   /** The stage dictionary in force (it can be reloaded). */
   stages: () => StageDictionary;
@@ -69,11 +70,11 @@ export function readRoutes(deps: ReadRouteDeps) {
     const checked = reader.result({ asOf, version });
     if (!checked.ok) return rejection(checked.message);
 
-    const current = deps.opportunities.find(code);
     if (!reader.has("asOf") && !reader.has("version")) {
+      const current = await deps.storage.findOpportunity(code);
       return current ? { record: presentOpportunity(current) } : rejection(NOT_FOUND);
     }
-    const { state, latestVersion } = await readStateAt(deps.store.db, code, asOf !== undefined ? { asOf } : { version }, snapshots);
+    const { state, latestVersion } = await readStateAt(deps.storage, code, asOf !== undefined ? { asOf } : { version }, snapshots);
     if (latestVersion === 0) return rejection(NOT_FOUND);
     if (asOf !== undefined) {
       return state ? { record: presentOpportunity(state) } : rejection(`商机在 ${formatZonedDateTime(asOf, deps.timeZone)} 时尚未创建`);
@@ -97,7 +98,7 @@ export function readRoutes(deps: ReadRouteDeps) {
     )
     .get(
       "/api/opportunities/:opportunityCode/history",
-      ({ request, params }) => {
+      async ({ request, params }) => {
         const code = codeParam(params);
         noteOpportunityCode(request, code);
         const reader = new QueryReader(request.url, ["afterVersion", "limit"]);
@@ -105,8 +106,8 @@ export function readRoutes(deps: ReadRouteDeps) {
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
         const checked = reader.result(null);
         if (!checked.ok) return rejection(checked.message, headersOf(request));
-        const page = deps.store.readStreamPage(code, afterVersion, limit + 1);
-        if (page.length === 0 && deps.opportunities.find(code) === null) return rejection(NOT_FOUND, headersOf(request));
+        const page = await deps.storage.readStreamPage(code, afterVersion, limit + 1);
+        if (page.length === 0 && (await deps.storage.findOpportunity(code)) === null) return rejection(NOT_FOUND, headersOf(request));
         const items = page.slice(0, limit).map(toHistoryEntry);
         const nextAfterVersion = page.length > limit ? items[items.length - 1]!.version : null;
         return success({ opportunityCode: code, items, nextAfterVersion }, headersOf(request));
@@ -116,16 +117,17 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get("/api/stages", ({ request }) => success(deps.stages().stages, headersOf(request)), { detail: stagesDocs() })
     .get(
       "/api/events",
-      ({ request }) => {
+      async ({ request }) => {
         const reader = new QueryReader(request.url, ["after", "limit"]);
         const after = reader.integer("after", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
         const checked = reader.result(null);
         if (!checked.ok) return rejection(checked.message, headersOf(request));
-        const page = deps.store.readAll(after, limit + 1);
+        const page = await deps.storage.readAll(after, limit + 1);
         const events = page.slice(0, limit).map(presentEvent);
         const nextAfter = page.length > limit ? events[events.length - 1]!.position : null;
-        return success({ events, nextAfter, head: deps.store.head() }, headersOf(request));
+        // Read after the page: the head covers every event of the page.
+        return success({ events, nextAfter, head: await deps.storage.head() }, headersOf(request));
       },
       { detail: eventFeedDocs() },
     );

@@ -8,6 +8,9 @@ const POSTGRES_SCHEMES = new Set(["postgres", "postgresql"]);
 
 export type DatabaseLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
 
+/** Whether the text starts with a URL scheme (`name://`). */
+export const isUrl = (text: string) => URL_SCHEME.test(text);
+
 /** The location a setting names; throws an Error saying why a URL cannot be used. */
 export function parseDatabaseLocation(text: string): DatabaseLocation {
   const scheme = URL_SCHEME.exec(text)?.[1]?.toLowerCase();

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventRow } from "../../events/stored-event";
-import { exportChunks } from "../../src/audit/export-events";
+import { exportChunks, exportText as exportAll } from "../../src/audit/export-events";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, GENESIS, META, opportunityRows, recanonicalize, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
@@ -35,7 +35,7 @@ async function buildSource(): Promise<Source> {
   return { service, rows, dir: resources.tempDir() };
 }
 
-const exportText = (source: Source, options: { after?: number; to?: number } = {}) => [...exportChunks(source.service.db, options)].join("");
+const exportText = (source: Source, options: { after?: number; to?: number } = {}) => exportAll(source.service.storage, options);
 const linesOf = (text: string) => text.split("\n").filter((line) => line !== "");
 const positionsOf = (text: string) => linesOf(text).map((line) => (JSON.parse(line) as EventRow).position);
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
@@ -48,7 +48,7 @@ function expectNothingAt(target: string): void {
 describe("export", () => {
   test("one line per stored row, in position order, each line the row's canonical JSON", async () => {
     const source = await buildSource();
-    const text = exportText(source);
+    const text = await exportText(source);
     expect(text.endsWith("\n")).toBe(true);
     const lines = linesOf(text);
     expect(lines).toHaveLength(source.rows.length);
@@ -63,23 +63,24 @@ describe("export", () => {
   test("after/to select exactly those positions", async () => {
     const source = await buildSource();
     const n = source.rows.length;
-    expect(positionsOf(exportText(source, { after: 5, to: 12 }))).toEqual(range(6, 12));
-    expect(positionsOf(exportText(source, { after: 12 }))).toEqual(range(13, n));
-    expect(positionsOf(exportText(source, { to: 3 }))).toEqual([1, 2, 3]);
-    expect(positionsOf(exportText(source, { after: n - 1 }))).toEqual([n]);
-    expect(exportText(source, { after: n })).toBe("");
-    expect(exportText(source, { after: 10, to: 10 })).toBe("");
+    expect(positionsOf(await exportText(source, { after: 5, to: 12 }))).toEqual(range(6, 12));
+    expect(positionsOf(await exportText(source, { after: 12 }))).toEqual(range(13, n));
+    expect(positionsOf(await exportText(source, { to: 3 }))).toEqual([1, 2, 3]);
+    expect(positionsOf(await exportText(source, { after: n - 1 }))).toEqual([n]);
+    expect(await exportText(source, { after: n })).toBe("");
+    expect(await exportText(source, { after: 10, to: 10 })).toBe("");
     // A `to` beyond the head stops at the head.
-    expect(positionsOf(exportText(source, { after: n - 2, to: n + 50 }))).toEqual([n - 1, n]);
+    expect(positionsOf(await exportText(source, { after: n - 2, to: n + 50 }))).toEqual([n - 1, n]);
   });
 
   test("the default end is the head when the export starts: later writes are not included", async () => {
     const source = await buildSource();
     const n = source.rows.length;
-    const chunks = exportChunks(source.service.db);
-    const first = chunks.next();
+    const chunks = exportChunks(source.service.storage);
+    const first = await chunks.next();
     await source.service.writer.execute(updateCommand({ opportunityCode: "EXP-1", amount: 999 }), META);
-    const rest = [...chunks].join("");
+    let rest = "";
+    for await (const chunk of chunks) rest += chunk;
     expect(positionsOf(`${first.value ?? ""}${rest}`)).toEqual(range(1, n));
   });
 });
@@ -88,7 +89,7 @@ describe("export → restore round trip", () => {
   test("same head, same event rows, same projection; the restored database verifies and takes new writes", async () => {
     const source = await buildSource();
     const file = join(source.dir, "events.ndjson");
-    writeFileSync(file, exportText(source));
+    writeFileSync(file, await exportText(source));
     const target = join(source.dir, "restored.db");
 
     const sourceHead = readHead(source.service.db);
@@ -121,7 +122,7 @@ describe("export → restore round trip", () => {
   test("a prefix export (to = k) restores to the head at k", async () => {
     const source = await buildSource();
     const file = join(source.dir, "prefix.ndjson");
-    writeFileSync(file, exportText(source, { to: 10 }));
+    writeFileSync(file, await exportText(source, { to: 10 }));
     const target = join(source.dir, "prefix.db");
     const result = await restoreExport(file, target);
     expect(result.ok).toBe(true);
@@ -130,7 +131,7 @@ describe("export → restore round trip", () => {
 
   test("blank lines are skipped, and still counted when a later line is named", async () => {
     const source = await buildSource();
-    const lines = linesOf(exportText(source));
+    const lines = linesOf(await exportText(source));
     const good = join(source.dir, "blank.ndjson");
     writeFileSync(good, `\n${lines.slice(0, 3).join("\n")}\n\n${lines.slice(3).join("\n")}\n\n`);
     const restoredOk = await restoreExport(good, join(source.dir, "blank.db"));
@@ -146,7 +147,7 @@ describe("export → restore round trip", () => {
 
   test("an export missing its last line restores, but to a different head: compare heads", async () => {
     const source = await buildSource();
-    const lines = linesOf(exportText(source));
+    const lines = linesOf(await exportText(source));
     const file = join(source.dir, "short.ndjson");
     writeFileSync(file, `${lines.slice(0, -1).join("\n")}\n`);
     const result = await restoreExport(file, join(source.dir, "short.db"));
@@ -160,7 +161,7 @@ describe("restore refuses", () => {
   test("an existing target, leaving it untouched", async () => {
     const source = await buildSource();
     const file = join(source.dir, "events.ndjson");
-    writeFileSync(file, exportText(source));
+    writeFileSync(file, await exportText(source));
     const target = join(source.dir, "existing.db");
     writeFileSync(target, "precious bytes");
     const result = await restoreExport(file, target);
@@ -173,7 +174,7 @@ describe("restore refuses", () => {
   test("the source database itself as target, leaving it intact", async () => {
     const source = await buildSource();
     const file = join(source.dir, "events.ndjson");
-    writeFileSync(file, exportText(source));
+    writeFileSync(file, await exportText(source));
     const result = await restoreExport(file, source.service.path);
     expect(result.ok).toBe(false);
     expect(verifyStore(source.service.db)).toMatchObject({ ok: true, events: source.rows.length });
@@ -263,7 +264,7 @@ describe("restore refuses", () => {
   for (const { name, alter, reason } of cases) {
     test(`a tampered export: ${name} — named, and nothing left at the target`, async () => {
       const source = await buildSource();
-      const lines = linesOf(exportText(source));
+      const lines = linesOf(await exportText(source));
       const file = join(source.dir, "tampered.ndjson");
       const altered = alter(lines, source.rows);
       expect(altered.join("\n")).not.toBe(lines.join("\n"));

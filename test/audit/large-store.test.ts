@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventMetadata } from "../../events/opportunity-events";
 import type { OpportunityCommand } from "../../src/commands";
-import { exportChunks } from "../../src/audit/export-events";
+import { exportChunks, exportText } from "../../src/audit/export-events";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { ServiceStore } from "../../src/service-store";
@@ -80,7 +80,8 @@ describe("a store of 5,050 events", () => {
     const head = readHead(service.db)!;
     expect(head.position).toBe(5_050);
 
-    const chunks = [...exportChunks(service.db)];
+    const chunks: string[] = [];
+    for await (const chunk of exportChunks(service.storage)) chunks.push(chunk);
     expect(chunks).toHaveLength(2);
     const text = chunks.join("");
     const positions = text
@@ -90,7 +91,7 @@ describe("a store of 5,050 events", () => {
     expect(positions).toEqual(Array.from({ length: 5_050 }, (_, i) => i + 1));
 
     // A window across the page boundary.
-    const window = [...exportChunks(service.db, { after: 4_990, to: 5_010 })].join("");
+    const window = await exportText(service.storage, { after: 4_990, to: 5_010 });
     expect(window.split("\n").filter((line) => line !== "").map((line) => (JSON.parse(line) as { position: number }).position)).toEqual(
       Array.from({ length: 20 }, (_, i) => 4_991 + i),
     );

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventRow } from "../../events/stored-event";
-import { exportChunks } from "../../src/audit/export-events";
+import { exportText } from "../../src/audit/export-events";
 import { MAX_NDJSON_LINE_BYTES } from "../../src/audit/ndjson-lines";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
@@ -27,7 +27,7 @@ async function buildSource() {
   await service.writer.execute(createCommand(createBody("SEP-2")), META);
   const update = await service.writer.execute(updateCommand({ opportunityCode: "SEP-1", description: SEPARATORS }), META);
   expect(update.ok).toBe(true);
-  const text = [...exportChunks(service.db)].join("");
+  const text = await exportText(service.storage);
   return { service, text, rows: eventRows(service.db), dir: resources.tempDir() };
 }
 
@@ -134,7 +134,7 @@ describe("the restored database", () => {
     for (let start = 0; start < items.length; start += 1000) await service.writer.executeMany(items.slice(start, start + 1000));
     const dir = resources.tempDir();
     const file = join(dir, "big.ndjson");
-    writeFileSync(file, [...exportChunks(service.db)].join(""));
+    writeFileSync(file, await exportText(service.storage));
     const target = join(dir, "restored.db");
 
     const child = Bun.spawn([process.execPath, "src/main.ts", "restore", file, "--db", target], { cwd: join(import.meta.dir, "../.."), stdout: "ignore", stderr: "ignore" });

@@ -48,7 +48,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
       const expected = stateAt(events, { version });
       const fresh = version % 37 === 0 || version > COUNT - 3 ? [new FoldSnapshots()] : [];
       for (const snapshots of [shared, tiny, ...fresh]) {
-        const answer = await readStateAt(service.db, CODE, { version }, snapshots);
+        const answer = await readStateAt(service.storage, CODE, { version }, snapshots);
         expect(answer).toEqual({ state: expected, latestVersion: COUNT });
       }
     }
@@ -59,9 +59,9 @@ describe("readStateAt equals stateAt over the whole stream", () => {
   test("beyond the last version, at version 0, and for a stream that does not exist", async () => {
     const { service, events } = longStore();
     const snapshots = new FoldSnapshots();
-    expect(await readStateAt(service.db, CODE, { version: COUNT + 5 }, snapshots)).toEqual({ state: stateAt(events, { version: COUNT }), latestVersion: COUNT });
-    expect(await readStateAt(service.db, CODE, { version: 0 }, snapshots)).toEqual({ state: null, latestVersion: COUNT });
-    expect(await readStateAt(service.db, "OPP-NONE", { asOf: START_MS }, snapshots)).toEqual({ state: null, latestVersion: 0 });
+    expect(await readStateAt(service.storage, CODE, { version: COUNT + 5 }, snapshots)).toEqual({ state: stateAt(events, { version: COUNT }), latestVersion: COUNT });
+    expect(await readStateAt(service.storage, CODE, { version: 0 }, snapshots)).toEqual({ state: null, latestVersion: COUNT });
+    expect(await readStateAt(service.storage, "OPP-NONE", { asOf: START_MS }, snapshots)).toEqual({ state: null, latestVersion: 0 });
   });
 
   test("at every recorded instant, a millisecond either side, and before and after the whole history", async () => {
@@ -75,7 +75,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
     const versionsSeen = new Set<number | undefined>();
     for (const asOf of instants) {
       const point: PointInTime = { asOf };
-      const answer = await readStateAt(service.db, CODE, point, snapshots);
+      const answer = await readStateAt(service.storage, CODE, point, snapshots);
       expect(answer).toEqual({ state: stateAt(events, point), latestVersion: COUNT });
       versionsSeen.add(answer.state?.version);
     }
@@ -86,8 +86,8 @@ describe("readStateAt equals stateAt over the whole stream", () => {
   test("a state handed out is frozen, so no reader can change what later readers get", async () => {
     const { service } = longStore();
     const snapshots = new FoldSnapshots();
-    await readStateAt(service.db, CODE, { version: 600 }, snapshots);
-    const { state } = await readStateAt(service.db, CODE, { version: 500 }, snapshots);
+    await readStateAt(service.storage, CODE, { version: 600 }, snapshots);
+    const { state } = await readStateAt(service.storage, CODE, { version: 500 }, snapshots);
     expect(Object.isFrozen(state)).toBe(true);
   });
 });
@@ -96,7 +96,7 @@ describe("a long fold does not hold the event loop", () => {
   test("work queued on the event loop during a read of the whole stream runs before the read ends", async () => {
     const { service } = longStore();
     let otherRan = false;
-    const read = readStateAt(service.db, CODE, { version: COUNT }, new FoldSnapshots()).then(() => otherRan);
+    const read = readStateAt(service.storage, CODE, { version: COUNT }, new FoldSnapshots()).then(() => otherRan);
     setImmediate(() => {
       otherRan = true;
     });

@@ -19,8 +19,7 @@ const verifier = new SecretVerifier([{ name: "bench", secret, role: "integrator"
 const stages = new StageDictionary(DEFAULT_STAGES);
 const app = createApp({
   writer: stand_in,
-  store: service.store,
-  opportunities: service.opportunities,
+  storage: service.storage,
   verifier: () => verifier,
   stages: () => stages,
   timeZone: "Asia/Shanghai",

@@ -287,7 +287,7 @@ describe.skipIf(!tmpfs.ok)("disk full (2 MiB tmpfs)", () => {
     expect(unavailable.map((line) => line.code)).toEqual(new Array(11).fill("-1"));
     const storageErrors = lines.filter((line) => line.msg === "database cannot take writes");
     expect(storageErrors.length).toBe(11);
-    expect(new Set(storageErrors.map((line) => `${line.level} ${line.sqliteCode}`))).toEqual(new Set(["error SQLITE_FULL"]));
+    expect(new Set(storageErrors.map((line) => `${line.level} ${line.databaseCode}`))).toEqual(new Set(["error SQLITE_FULL"]));
   });
 
   test(

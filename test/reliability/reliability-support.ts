@@ -13,6 +13,7 @@ import type { TrustedProxies } from "../../src/http/trusted-proxies";
 import type { AuthThrottle } from "../../src/http/auth-throttle";
 import { noteClientAddress } from "../../src/http/request-context";
 import type { OpportunityWriter } from "../../src/opportunity-writer";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import type { StorageUnavailableError } from "../../src/storage-errors";
 import type { SqliteEventReads } from "../../src/storage/sqlite/event-reads";
@@ -27,6 +28,7 @@ export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" 
 /** What createApp needs of a store: the write path and the read models. */
 export interface StoreParts {
   writer: OpportunityWriter;
+  storage: SqliteStorage;
   store: SqliteEventReads;
   opportunities: OpportunitiesTable;
 }
@@ -128,7 +130,7 @@ export function useTempService(options: { beforeClose?: () => void | Promise<voi
  */
 export function openReadOnly(path: string): StoreParts & { db: Database; close(): void } {
   const service = openServiceStore(path, { readonly: true });
-  return { db: service.db, store: service.store, opportunities: service.opportunities, writer: service.writer, close: () => service.close() };
+  return { db: service.db, storage: service.storage, store: service.store, opportunities: service.opportunities, writer: service.writer, close: () => service.close() };
 }
 
 /**

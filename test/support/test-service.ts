@@ -23,11 +23,10 @@ const stages = new StageDictionary(DEFAULT_STAGES);
  * (TEST_SECRET) and "bidding" (OTHER_CLIENT_SECRET), the auditor "audit-firm" (AUDITOR_SECRET); the built-in
  * stages and TIME_ZONE. `extra` adds the rest of what serve wires (metrics, readiness, hooks) or overrides.
  */
-export function createTestApp(parts: Pick<AppDeps, "writer" | "store" | "opportunities">, extra: Partial<AppDeps> = {}): App {
+export function createTestApp(parts: Pick<AppDeps, "writer" | "storage">, extra: Partial<AppDeps> = {}): App {
   return createApp({
     writer: parts.writer,
-    store: parts.store,
-    opportunities: parts.opportunities,
+    storage: parts.storage,
     verifier: () => verifier,
     stages: () => stages,
     timeZone: TIME_ZONE,

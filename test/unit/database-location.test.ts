@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { resolveSettings } from "../../src/settings";
+import { describeSettings, resolveSettings } from "../../src/settings";
 import { maskPassword, parseDatabaseLocation } from "../../src/storage/location";
 
 describe("parseDatabaseLocation", () => {
@@ -29,13 +29,19 @@ describe("maskPassword", () => {
 });
 
 describe("--db with a URL", () => {
-  test("a PostgreSQL URL is refused at start (not a file named 'postgres:'), its password masked", () => {
-    expect(() => resolveSettings(["db"], { db: "postgres://crm:s3cr3t@db:5432/crm" }, {})).toThrow(
-      'invalid db (--db): "postgres://crm:***@db:5432/crm" is a PostgreSQL URL, which this version cannot use yet; give a SQLite file path',
-    );
+  test("a PostgreSQL URL is taken as it is (not rebased as a path), and the log shows it masked", () => {
+    const resolved = resolveSettings(["db"], { db: "postgres://crm:s3cr3t@db:5432/crm" }, {});
+    expect(resolved.values.db).toBe("postgres://crm:s3cr3t@db:5432/crm");
+    expect(describeSettings(resolved)).toEqual({ db: { value: "postgres://crm:***@db:5432/crm", source: "flag" } });
   });
 
-  test("a URL of another scheme is refused too", () => {
+  test("DATABASE_URL is read after DB_PATH", () => {
+    expect(resolveSettings(["db"], {}, { DATABASE_URL: "postgres://a@h/d" }).values.db).toBe("postgres://a@h/d");
+    expect(resolveSettings(["db"], {}, { DATABASE_URL: "postgres://a@h/d", DB_PATH: "/x.db" }).values.db).toBe("/x.db");
+  });
+
+  test("a URL of another scheme is refused, its password masked, naming the variable it came from", () => {
     expect(() => resolveSettings(["db"], {}, { DB_PATH: "mysql://root:pw@db/crm" })).toThrow('invalid db (env DB_PATH): "mysql://root:***@db/crm" is a URL of an unsupported scheme (mysql:)');
+    expect(() => resolveSettings(["db"], {}, { DATABASE_URL: "mysql://root:pw@db/crm" })).toThrow('invalid db (env DATABASE_URL): "mysql://root:***@db/crm"');
   });
 });

@@ -30,7 +30,8 @@ export class SqliteStorage implements Storage {
   readonly opportunities: OpportunitiesTable;
   private readonly keys: IdempotencyKeys;
   private readonly batches: SqliteBatchCommits;
-  private readonly health: Readiness;
+  /** What /readyz says; a writer on another connection (the writer thread) reports its outcomes here. */
+  readonly health: Readiness;
   private closed = false;
 
   constructor(
