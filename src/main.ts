@@ -11,7 +11,7 @@ import { escapeForTerminal } from "./cli/terminal-text";
 import { ConfigError } from "./settings";
 import { BUILD_COMMIT, VERSION } from "./version";
 
-const HELP = `opportunity-service ${VERSION}: the CRM opportunity update interface, event-sourced on SQLite
+const HELP = `opportunity-service ${VERSION}: the CRM opportunity update interface, event-sourced on SQLite or PostgreSQL
 
 Usage: opportunity-service <command> [options]
 
@@ -25,7 +25,8 @@ Commands:
   restore FILE   build a new database from an export, checking every hash
   backup PATH    write a consistent, verified copy of the live database
 
-All commands but restore take --db PATH (env DB_PATH) and work on a live database while the service runs.
+All commands but restore take --db (a SQLite file, or a postgres:// URL; env DB_PATH, then DATABASE_URL) and
+work on a live database while the service runs.
 
 Run 'opportunity-service <command> --help' for a command's options.
   -h, --help     show this help
