@@ -10,6 +10,8 @@ import { rebuildOpportunities } from "../storage/sqlite/projection-rebuild";
 import { prepareEventInsert } from "../storage/sqlite/batch-commit";
 import { migrate } from "../storage/sqlite/schema";
 import { ndjsonFileLines } from "./ndjson-lines";
+import { TargetNotEmptyError } from "../storage/port";
+import type { PostgresStorage } from "../storage/postgres/storage";
 import { StoreAuditor } from "./verify-store";
 
 export type RestoreResult = { ok: true; events: number; opportunities: number; head: Head | null } | { ok: false; reason: string };
@@ -61,7 +63,7 @@ export async function restoreExport(file: string, target: string): Promise<Resto
 /** Reads, checks and inserts every line of the export, in batches of one transaction each. */
 async function loadEvents(db: Database, file: string): Promise<StoreAuditor> {
   const insert = prepareEventInsert(db);
-  const insertBatch = db.transaction((lines: { row: EventRow; line: number }[]) => {
+  const insertBatch = db.transaction((lines: CheckedLine[]) => {
     for (const { row, line } of lines) {
       try {
         insert.run(row);
@@ -71,26 +73,80 @@ async function loadEvents(db: Database, file: string): Promise<StoreAuditor> {
     }
   });
   const auditor = new StoreAuditor();
-  let batch: { row: EventRow; line: number }[] = [];
   try {
-    for await (const line of ndjsonFileLines(file)) {
-      if ("problem" in line) throw new RestoreError(`line ${line.number}: ${line.problem}`);
-      if (line.text.trim() === "") continue;
-      const row = parseRow(line.text, line.number);
-      const problem = auditor.checkRow(row);
-      if (problem) throw new RestoreError(`line ${line.number}, position ${problem.position}: ${problem.reason}`);
-      batch.push({ row, line: line.number });
-      if (batch.length >= BATCH) {
-        insertBatch.immediate(batch);
-        batch = [];
-      }
-    }
-    insertBatch.immediate(batch);
+    for await (const batch of checkedBatches(file, auditor)) insertBatch.immediate(batch);
   } finally {
     insert.finalize();
   }
-  if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
   return auditor;
+}
+
+interface CheckedLine {
+  row: EventRow;
+  line: number;
+}
+
+/**
+ * Every line of the export, checked by `auditor` as it is read (columns, hashes, links, each event against its
+ * stream's folded state), in batches; stops at the first problem, naming the line and position. The last batch
+ * may be empty; an export without events is refused after it. The same check for every backend and for backup.
+ */
+export async function* checkedBatches(file: string, auditor: StoreAuditor): AsyncGenerator<CheckedLine[]> {
+  let batch: CheckedLine[] = [];
+  for await (const line of ndjsonFileLines(file)) {
+    if ("problem" in line) throw new RestoreError(`line ${line.number}: ${line.problem}`);
+    if (line.text.trim() === "") continue;
+    const row = parseRow(line.text, line.number);
+    const problem = auditor.checkRow(row);
+    if (problem) throw new RestoreError(`line ${line.number}, position ${problem.position}: ${problem.reason}`);
+    batch.push({ row, line: line.number });
+    if (batch.length >= BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  yield batch;
+  if (auditor.checked === 0) throw new RestoreError(`${file} holds no events`);
+}
+
+/** Reads an export through the same checks without storing it: `backup` verifies the file it wrote this way. */
+export async function checkExportFile(file: string): Promise<RestoreResult> {
+  const auditor = new StoreAuditor();
+  try {
+    for await (const _batch of checkedBatches(file, auditor));
+  } catch (error) {
+    if (error instanceof RestoreError) return { ok: false, reason: error.message };
+    throw error;
+  }
+  return { ok: true, events: auditor.checked, opportunities: auditor.states.size, head: auditor.head };
+}
+
+/**
+ * Restores an export into an empty PostgreSQL database, in one transaction (see PostgresStorage.restoreInto):
+ * every line checked as on SQLite, the rows inserted, the head row set, the projection built from the stored
+ * events and checked against the auditor's fold. A failure, or a kill, leaves the database as it was.
+ */
+export async function restoreExportToPostgres(file: string, storage: PostgresStorage): Promise<RestoreResult> {
+  try {
+    return await storage.restoreInto(async (target) => {
+      const auditor = new StoreAuditor();
+      for await (const batch of checkedBatches(file, auditor)) {
+        try {
+          await target.appendRows(batch.map((line) => line.row));
+        } catch (error) {
+          const first = batch[0]!;
+          throw new RestoreError(`lines ${first.line} to ${batch[batch.length - 1]!.line} (from position ${first.row.position}): ${(error as Error).message}`);
+        }
+      }
+      const rows = await target.finish(auditor.head);
+      const drift = auditor.checkProjection({ list: () => rows });
+      if (drift.length > 0) throw new RestoreError(`the rebuilt projection does not match the events: ${drift[0]!.reason}`);
+      return { ok: true as const, events: auditor.checked, opportunities: auditor.states.size, head: auditor.head };
+    });
+  } catch (error) {
+    if (error instanceof RestoreError || error instanceof TargetNotEmptyError) return { ok: false, reason: error.message };
+    throw error;
+  }
 }
 
 function parseRow(text: string, lineNumber: number): EventRow {
@@ -125,7 +181,7 @@ function checkProjection(db: Database, auditor: StoreAuditor): void {
  * Puts the finished file at `target` in one step. A hard link fails if `target` appeared meanwhile (rename
  * would silently replace it); the directory is synced so the new name survives a power loss.
  */
-function publish(staging: string, target: string): void {
+export function publish(staging: string, target: string): void {
   const file = openSync(staging, "r");
   try {
     fsyncSync(file);

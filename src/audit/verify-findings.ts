@@ -34,6 +34,15 @@ export class FindingList {
     }
   }
 
+  /** The same, for a check that reads across a connection. */
+  async runAsync(at: string, check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      this.add({ position: 0, at, reason: `the check could not finish: ${(error as Error).message}` });
+    }
+  }
+
   /** The findings, with one more saying how many were left out beyond the limit. */
   list(): VerifyFinding[] {
     const omitted = this.total - this.items.length;

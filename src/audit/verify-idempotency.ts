@@ -1,5 +1,6 @@
 import type { Database, Statement } from "bun:sqlite";
 import { NOT_FOUND } from "../decide";
+import type { AuditReads, EventFactAnswers, EventFactQuestions, IdempotencyKeyRow } from "../storage/port";
 import { PROOF_COLUMNS } from "../storage/sqlite/schema";
 
 /**
@@ -33,14 +34,7 @@ export function describeIdempotencyFinding(finding: IdempotencyFinding): string 
   return `client ${JSON.stringify(finding.client)} key ${JSON.stringify(finding.key)}: ${finding.reason}`;
 }
 
-interface KeyRow {
-  client: unknown;
-  key: unknown;
-  outcome: unknown;
-  stream_id?: unknown;
-  position?: unknown;
-  appended?: unknown;
-}
+type KeyRow = IdempotencyKeyRow;
 
 type Answer = { ok: true; id: number; version: number } | { ok: false; reason: string; message: string; version?: number };
 interface Proof {
@@ -88,8 +82,30 @@ function readProof(row: KeyRow): Proof | null | string {
   return { streamId, position, appended };
 }
 
-/** Reads of the events the checks need, prepared once. */
-class EventFacts {
+/** What the checks need to know of the events (each backend answers it its own way). */
+interface EventFacts {
+  /** The last position, 0 when there are no events. */
+  readonly head: number;
+  /** The stream's version once the chain had reached `position` (0: not created yet). */
+  version(streamId: string, position?: number): number;
+  /** The id the stream's creation event gave it, if it was created by `position`. */
+  createdId(streamId: string, position?: number): unknown;
+  streamOf(position: number): string | undefined;
+  /** The opportunity created with this id, and its current version (for rows without proof). */
+  ownerOf(id: number): { streamId: string; version: number } | undefined;
+}
+
+const idOf = (data: string | null | undefined): unknown => {
+  if (data == null) return undefined;
+  try {
+    return (JSON.parse(data) as { id?: unknown }).id;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Reads of the events of a SQLite file, prepared once and asked one at a time (SQLite answers at once). */
+class SqliteEventFacts implements EventFacts {
   private readonly versionAt: Statement<{ v: number }, [string, number]>;
   private readonly creation: Statement<{ data: string }, [string, number]>;
   private readonly streamAt: Statement<{ stream_id: string }, [number]>;
@@ -110,13 +126,7 @@ class EventFacts {
 
   /** The id the stream's creation event gave it, if it was created by `position`. */
   createdId(streamId: string, position = this.head): unknown {
-    const row = this.creation.get(streamId, position);
-    if (!row) return undefined;
-    try {
-      return (JSON.parse(row.data) as { id?: unknown }).id;
-    } catch {
-      return undefined;
-    }
+    return idOf(this.creation.get(streamId, position)?.data);
   }
 
   streamOf(position: number): string | undefined {
@@ -142,12 +152,9 @@ class EventFacts {
 }
 
 /** Positions of the events that carry each client's key in their metadata, for the keys in `wanted`. */
-function keyedEventPositions(db: Database, wanted: Set<string>): Map<string, number[]> {
+function keyedEventPositions(rows: Iterable<{ position: number; metadata: string }>, wanted: Set<string>): Map<string, number[]> {
   const found = new Map<string, number[]>();
-  const rows = db.query<{ position: number; metadata: string }, []>(
-    `SELECT position, metadata FROM events WHERE instr(metadata, '"idempotencyKey"') > 0 ORDER BY position`,
-  );
-  for (const row of rows.iterate()) {
+  for (const row of rows) {
     let metadata: { actor?: unknown; idempotencyKey?: unknown };
     try {
       metadata = JSON.parse(row.metadata);
@@ -217,19 +224,10 @@ function checkRow(row: KeyRow, facts: EventFacts, keyed: Map<string, number[]>):
 }
 
 const columnsOf = (db: Database, table: string) => new Set(db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((column) => column.name));
+const slotOf = (row: KeyRow) => `${String(row.client)}\n${String(row.key)}`;
 
-/**
- * Every stored answer that the events do not support, one finding per row (a row that cannot even be read
- * is a finding too, never an exception). A database without the table (schema version 1) has none.
- */
-export function verifyIdempotencyKeys(db: Database): IdempotencyFinding[] {
-  const columns = columnsOf(db, IDEMPOTENCY_TABLE);
-  if (columns.size === 0) return [];
-  const proofColumns = Object.keys(PROOF_COLUMNS).filter((name) => columns.has(name));
-  const rows = db.query<KeyRow, []>(`SELECT ${["client", "key", "outcome", ...proofColumns].join(", ")} FROM ${IDEMPOTENCY_TABLE} ORDER BY client, key`).all();
-  if (rows.length === 0) return [];
-  const facts = new EventFacts(db);
-  const keyed = keyedEventPositions(db, new Set(rows.map((row) => `${String(row.client)}\n${String(row.key)}`)));
+/** Checks every row against the facts: one finding per row the events do not support, never an exception. */
+function checkKeyRows(rows: readonly KeyRow[], facts: EventFacts, keyed: Map<string, number[]>): IdempotencyFinding[] {
   const findings: IdempotencyFinding[] = [];
   for (const row of rows) {
     let reason: string | null;
@@ -241,4 +239,95 @@ export function verifyIdempotencyKeys(db: Database): IdempotencyFinding[] {
     if (reason) findings.push({ client: String(row.client), key: String(row.key), reason });
   }
   return findings;
+}
+
+/**
+ * Every stored answer that the events do not support, one finding per row (a row that cannot even be read
+ * is a finding too, never an exception). A database without the table (schema version 1) has none.
+ */
+export function verifyIdempotencyKeys(db: Database): IdempotencyFinding[] {
+  const columns = columnsOf(db, IDEMPOTENCY_TABLE);
+  if (columns.size === 0) return [];
+  const proofColumns = Object.keys(PROOF_COLUMNS).filter((name) => columns.has(name));
+  const rows = db.query<KeyRow, []>(`SELECT ${["client", "key", "outcome", ...proofColumns].join(", ")} FROM ${IDEMPOTENCY_TABLE} ORDER BY client, key`).all();
+  if (rows.length === 0) return [];
+  const keyedRows = db
+    .query<{ position: number; metadata: string }, []>(`SELECT position, metadata FROM events WHERE instr(metadata, '"idempotencyKey"') > 0 ORDER BY position`)
+    .iterate();
+  return checkKeyRows(rows, new SqliteEventFacts(db), keyedEventPositions(keyedRows, new Set(rows.map(slotOf))));
+}
+
+/** A forged `appended` could ask for millions of positions; the check that the proof lies within the chain names it anyway. */
+const MAX_POSITIONS_PER_ROW = 10_000;
+
+/** What checking these rows will ask of the events, so that a database across a connection answers it in bulk. */
+function questionsOf(rows: readonly KeyRow[]): EventFactQuestions {
+  const questions: EventFactQuestions = { streamsAt: [], positions: [], keys: [], creations: false };
+  for (const row of rows) {
+    if (typeof row.client !== "string" || typeof row.key !== "string") continue;
+    questions.keys.push({ client: row.client, key: row.key });
+    const proof = readProof(row);
+    if (proof === null) questions.creations = true;
+    if (proof === null || typeof proof === "string") continue;
+    const reached = proof.position + proof.appended;
+    questions.streamsAt.push({ streamId: proof.streamId, position: proof.position }, { streamId: proof.streamId, position: reached });
+    for (let position = proof.position + 1; position <= Math.min(reached, proof.position + MAX_POSITIONS_PER_ROW); position++) questions.positions.push(position);
+  }
+  return questions;
+}
+
+/** The facts a backend read in bulk for the questions: asking anything else is a bug, and says so. */
+class AnsweredEventFacts implements EventFacts {
+  readonly head: number;
+  private readonly at = new Map<string, { version: number; creationData: string | null }>();
+  private readonly owners = new Map<number, { streamId: string; version: number }>();
+
+  constructor(
+    questions: EventFactQuestions,
+    private readonly answers: EventFactAnswers,
+  ) {
+    this.head = answers.head;
+    questions.streamsAt.forEach((question, index) => this.at.set(`${question.streamId}\n${question.position}`, answers.streamsAt[index]!));
+    for (const creation of answers.creations) {
+      const id = idOf(creation.data);
+      if (typeof id === "number") this.owners.set(id, { streamId: creation.streamId, version: creation.version });
+    }
+  }
+
+  private fact(streamId: string, position: number) {
+    const fact = this.at.get(`${streamId}\n${position}`);
+    if (!fact) throw new Error(`no fact was read for ${JSON.stringify(streamId)} at position ${position}`);
+    return fact;
+  }
+
+  version(streamId: string, position = this.head): number {
+    return this.fact(streamId, position).version;
+  }
+
+  createdId(streamId: string, position = this.head): unknown {
+    return idOf(this.fact(streamId, position).creationData);
+  }
+
+  streamOf(position: number): string | undefined {
+    return this.answers.streamOf.get(position);
+  }
+
+  ownerOf(id: number): { streamId: string; version: number } | undefined {
+    return this.owners.get(id);
+  }
+}
+
+/**
+ * The same checks over a database reached through the storage port (PostgreSQL): the rows and the facts they
+ * need are read in a few bulk queries, then checked exactly as on SQLite.
+ */
+export async function verifyIdempotencyRows(
+  reads: Pick<AuditReads, "idempotencyKeyRows" | "eventFacts">,
+): Promise<IdempotencyFinding[]> {
+  const rows = await reads.idempotencyKeyRows();
+  if (rows.length === 0) return [];
+  const questions = questionsOf(rows);
+  const answers = await reads.eventFacts(questions);
+  const keyed = keyedEventPositions(answers.keyedEvents, new Set(rows.map(slotOf)));
+  return checkKeyRows(rows, new AnsweredEventFacts(questions, answers), keyed);
 }

@@ -10,7 +10,8 @@ import { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import { OPPORTUNITIES_TABLE } from "../storage/sqlite/schema";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
 import { databaseFindings } from "./verify-database";
-import { describeIdempotencyFinding, IDEMPOTENCY_TABLE, verifyIdempotencyKeys } from "./verify-idempotency";
+import type { AuditReads } from "../storage/port";
+import { describeIdempotencyFinding, IDEMPOTENCY_TABLE, verifyIdempotencyKeys, verifyIdempotencyRows } from "./verify-idempotency";
 import { atPosition, atTable, FindingList, type VerifyFinding } from "./verify-findings";
 
 export interface VerifyReport {
@@ -147,7 +148,7 @@ export class StoreAuditor {
   }
 
   /** The projection table must equal the fold of every event checked: every row that does not is named. */
-  checkProjection(table: OpportunitiesTable): ChainProblem[] {
+  checkProjection(table: { list(): Opportunity[] }): ChainProblem[] {
     const problems: ChainProblem[] = [];
     const seen = new Set<string>();
     for (const row of table.list()) {
@@ -167,27 +168,48 @@ export class StoreAuditor {
   }
 }
 
-/** Walks every event row; a row whose columns are not even of the right types is reported and passed over. */
-function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList, expected: Head | undefined): void {
-  let last = 0;
-  for (const stored of db.query<Record<string, unknown>, []>("SELECT * FROM events ORDER BY position").iterate()) {
+/**
+ * Walks every event row, in position order; a row whose columns are not even of the right types is reported and
+ * passed over. Fed row by row, so each backend reads the rows its own way.
+ */
+class EventWalk {
+  private last = 0;
+
+  constructor(
+    private readonly auditor: StoreAuditor,
+    private readonly findings: FindingList,
+    private readonly expected: Head | undefined,
+  ) {}
+
+  add(stored: Record<string, unknown>): void {
+    const { auditor, findings, expected } = this;
     const row = toEventRow(stored);
-    last = stored.position as number;
+    this.last = stored.position as number;
     if (typeof row === "string") {
-      findings.add(atPosition(last, `the row's columns are not an event: ${row}`));
+      findings.add(atPosition(this.last, `the row's columns are not an event: ${row}`));
       auditor.passOver({ position: stored.position, hash: stored.hash });
-      continue;
+      return;
     }
     for (const problem of auditor.inspect(row)) findings.add(atPosition(problem.position, problem.reason));
     if (expected && row.position === expected.position && row.hash !== expected.hash) {
       findings.add(atPosition(row.position, `hash differs from the expected head ${expected.hash}`));
     }
   }
-  if (expected && last < expected.position) {
-    findings.add(
-      atPosition(last + 1, `the chain ends at position ${last}, before the expected head ${expected.position}: events were removed from the end`),
-    );
+
+  finish(): void {
+    const { expected, last } = this;
+    if (expected && last < expected.position) {
+      this.findings.add(
+        atPosition(last + 1, `the chain ends at position ${last}, before the expected head ${expected.position}: events were removed from the end`),
+      );
+    }
   }
+}
+
+function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList, expected: Head | undefined): void {
+  const walk = new EventWalk(auditor, findings, expected);
+  for (const stored of db.query<Record<string, unknown>, []>("SELECT * FROM events ORDER BY position").iterate()) walk.add(stored);
+  walk.finish();
 }
 
 function checkProjectionTable(db: Database, auditor: StoreAuditor, findings: FindingList): void {
@@ -217,6 +239,10 @@ export function verifyStore(db: Database, options: { expectHead?: Head } = {}): 
   findings.run(`table ${IDEMPOTENCY_TABLE}`, () => {
     for (const finding of verifyIdempotencyKeys(db)) findings.add(atTable(IDEMPOTENCY_TABLE, describeIdempotencyFinding(finding)));
   });
+  return reportOf(findings, auditor);
+}
+
+function reportOf(findings: FindingList, auditor: StoreAuditor): VerifyReport {
   const list = findings.list();
   const first = list[0];
   return {
@@ -227,4 +253,37 @@ export function verifyStore(db: Database, options: { expectHead?: Head } = {}): 
     problem: first ? { position: first.position, reason: first.reason } : null,
     findings: list,
   };
+}
+
+const PAGE = 5000;
+
+/**
+ * The same audit over a database reached through the storage port (PostgreSQL), inside the one snapshot that
+ * `reads` belongs to: the database's own structure, one pass over the events from position 1, the projection
+ * against the fold, every stored idempotency answer against the events. Same findings, same report.
+ */
+export async function verifyAuditReads(reads: AuditReads, options: { expectHead?: Head } = {}): Promise<VerifyReport> {
+  const findings = new FindingList();
+  const auditor = new StoreAuditor();
+  await findings.runAsync("schema", async () => {
+    for (const finding of await reads.structuralFindings()) findings.add({ position: 0, ...finding });
+  });
+  await findings.runAsync("table events", async () => {
+    const walk = new EventWalk(auditor, findings, options.expectHead);
+    for (let after = 0; ; ) {
+      const rows = await reads.rawEventRowsAfter(after, PAGE);
+      for (const row of rows) walk.add(row);
+      if (rows.length < PAGE) break;
+      after = Number(rows[rows.length - 1]!.position);
+    }
+    walk.finish();
+  });
+  await findings.runAsync(`table ${OPPORTUNITIES_TABLE}`, async () => {
+    const rows = await reads.listOpportunities();
+    if (rows) for (const problem of auditor.checkProjection({ list: () => rows })) findings.add(atTable(OPPORTUNITIES_TABLE, problem.reason));
+  });
+  await findings.runAsync(`table ${IDEMPOTENCY_TABLE}`, async () => {
+    for (const finding of await verifyIdempotencyRows(reads)) findings.add(atTable(IDEMPOTENCY_TABLE, describeIdempotencyFinding(finding)));
+  });
+  return reportOf(findings, auditor);
 }

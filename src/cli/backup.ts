@@ -1,17 +1,24 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatHead } from "../../events/verify-chain";
-import { backupDatabase } from "../backup";
+import { backupDatabase, backupToExport } from "../backup";
+import { parseDatabaseLocation } from "../storage/location";
 import { escapeForTerminal } from "./terminal-text";
 import { DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, openExistingDatabase, UsageError } from "./shared-options";
-import { sqliteFileOnly } from "./command-storage";
+import { openPostgresAsIs } from "./command-storage";
 
 export const BACKUP_HELP = `Usage: opportunity-service backup PATH [options]
 
-Writes a consistent copy of the database to PATH while the service keeps running (SQLite VACUUM INTO: one
-snapshot of every committed event and the projection), then verifies the copy like 'verify' does and prints
-its head. PATH must not exist. To restore, stop the service and put the copy in place of the database file
-(remove any old -wal and -shm files beside it), or point --db at the copy.
+Writes a consistent copy of the database to PATH while the service keeps running, verifies it and prints its
+head. PATH must not exist.
+SQLite: a copy of the file (VACUUM INTO: one snapshot of every committed event and the projection), verified
+like 'verify' does. To restore, stop the service and put the copy in place of the database file (remove any
+old -wal and -shm files beside it), or point --db at the copy.
+PostgreSQL: an NDJSON export of every event up to the head at the start (as 'export' writes it), written under
+a temporary name beside PATH, read back through the checks of 'restore' (every column, hash and link, and its
+last hash equal to that head), then renamed to PATH. Restore it with 'restore PATH --db NEW' into an empty
+PostgreSQL database or a new SQLite file. It holds the events (the projection is rebuilt from them, stored
+idempotency answers are not kept); pg_dump remains the tool for backing up the whole database.
 
 Options:
 ${DATABASE_HELP}
@@ -29,7 +36,25 @@ export async function backup(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   const target = positionals[0]!;
   if (existsSync(target)) throw new UsageError(`${target} already exists: backup never writes over a file`);
   const settings = databaseSettings(values, env);
-  const db = openExistingDatabase(sqliteFileOnly(settings, "backup"));
+  const location = parseDatabaseLocation(settings.dbPath);
+  if (location.kind === "postgres") {
+    const storage = await openPostgresAsIs(location.url);
+    try {
+      const result = await backupToExport(storage, target);
+      if (!result.ok) {
+        process.stderr.write(`backup failed: ${escapeForTerminal(result.reason)}\n`);
+        return 1;
+      }
+      process.stdout.write(
+        `backed up ${escapeForTerminal(storage.location)} to ${escapeForTerminal(target)} (${(result.bytes / 1048576).toFixed(1)} MiB NDJSON export): ` +
+          `${result.events} events, ${result.opportunities} opportunities, verified\nhead ${formatHead(result.head)}\n`,
+      );
+      return 0;
+    } finally {
+      await storage.close();
+    }
+  }
+  const db = openExistingDatabase(location.path);
   try {
     const result = backupDatabase(db, target);
     if (!result.ok) {

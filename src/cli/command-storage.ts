@@ -1,10 +1,10 @@
-import { maskPassword, parseDatabaseLocation, type DatabaseLocation } from "../storage/location";
+import { parseDatabaseLocation } from "../storage/location";
 import type { Storage } from "../storage/port";
-import { openPostgresStorage } from "../storage/postgres/storage";
+import { openPostgresStorage, type PostgresStorage } from "../storage/postgres/storage";
 import { openSqliteStorage, SqliteStorage } from "../storage/sqlite/storage";
 import { GroupCommit } from "../write/group-commit";
 import { OpportunityWriter } from "../opportunity-writer";
-import { openExistingDatabase, openReadOnlyDatabase, UsageError, type DatabaseSettings } from "./shared-options";
+import { openExistingDatabase, openReadOnlyDatabase, type DatabaseSettings } from "./shared-options";
 
 /**
  * The database a CLI command works on, from `--db` / DB_PATH / DATABASE_URL: a SQLite file (which must exist:
@@ -25,12 +25,10 @@ export function commandWriter(storage: Storage): GroupCommit {
   return storage instanceof SqliteStorage ? new OpportunityWriter(storage) : new GroupCommit(storage);
 }
 
-/** The file of a command that works on SQLite only so far; a PostgreSQL URL is refused by name, password masked. */
-export function sqliteFileOnly(settings: DatabaseSettings, command: string): string {
-  const location: DatabaseLocation = parseDatabaseLocation(settings.dbPath);
-  if (location.kind === "sqlite") return location.path;
-  throw new UsageError(
-    `${command} works on a SQLite file only in this version, not on ${maskPassword(location.url)}; ` +
-      "to check a PostgreSQL database, export it (opportunity-service export --db URL > events.ndjson) and restore the export into a SQLite file",
-  );
+/**
+ * The PostgreSQL database of a command that checks, repairs or restores it (verify, rebuild, backup, restore): opened
+ * as it is, without migrating: checking never changes the schema it checks, and restore builds it in its own transaction.
+ */
+export function openPostgresAsIs(url: string): Promise<PostgresStorage> {
+  return openPostgresStorage(url, { migrate: false, poolSize: 2 });
 }

@@ -2,9 +2,10 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatHead } from "../../events/verify-chain";
 import { MAX_NDJSON_LINE_BYTES } from "../audit/ndjson-lines";
-import { restoreExport } from "../audit/restore-export";
+import { restoreExport, restoreExportToPostgres } from "../audit/restore-export";
+import { parseDatabaseLocation } from "../storage/location";
 import { UsageError } from "./shared-options";
-import { sqliteFileOnly } from "./command-storage";
+import { openPostgresAsIs } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
 
 export const RESTORE_HELP = `Usage: opportunity-service restore FILE --db NEW
@@ -13,13 +14,18 @@ Builds a new database from an export (see 'export'): checks every line's columns
 hash and link of the chain on the way, rebuilds the opportunities table from the events, then verifies the
 whole database and prints its head, which equals the head of the database that was exported. Lines end at \n
 (or \r\n) only, are UTF-8 (a byte order mark at the start is skipped) and at most ${MAX_NDJSON_LINE_BYTES / 1048576} MiB long.
-NEW must not exist yet: restore never writes over a database. It is built as .NEW.restoring-PID beside NEW and
-renamed to NEW only when complete: on any problem nothing is left behind and the line and position are named;
-a restore killed midway leaves only that file, which can be deleted.
+NEW is a SQLite file or a postgres:// URL (password masked in every message); an export taken on one backend
+restores into the other with the same head.
+A SQLite file NEW must not exist yet: restore never writes over a database. It is built as .NEW.restoring-PID
+beside NEW and renamed to NEW only when complete: on any problem nothing is left behind and the line and
+position are named; a restore killed midway leaves only that file, which can be deleted.
+A PostgreSQL database NEW must be empty (no events, opportunities or idempotency keys, no tables of anything
+else): restore only creates a new database. The schema, the events, the head row and the projection are
+written in one transaction, so a failed or killed restore leaves the database as it was.
 
 Options:
-  --db NEW           the database file to create (required; DB_PATH is not read, so the service's own
-                     database can never be the target by accident)
+  --db NEW           the SQLite file to create, or the empty PostgreSQL database's URL (required; DB_PATH and
+                     DATABASE_URL are not read, so the service's own database can never be the target by accident)
   -h, --help         show this help
 
 Exit code: 0 when restored and verified, 1 when the export is not intact, 2 on a usage error.`;
@@ -32,9 +38,10 @@ export async function restore(args: string[], _env: NodeJS.ProcessEnv): Promise<
   }
   if (positionals.length !== 1) throw new UsageError("restore takes exactly one FILE (an export)");
   if (!values.db) throw new UsageError("restore needs --db NEW, the database to create");
-  sqliteFileOnly({ dbPath: values.db, stagesFile: undefined, timeZone: "UTC" }, "restore");
   const file = positionals[0]!;
   if (!existsSync(file)) throw new UsageError(`cannot read ${file}: no such file`);
+  const location = parseDatabaseLocation(values.db);
+  if (location.kind === "postgres") return restorePostgres(file, location.url);
   if (existsSync(values.db)) throw new UsageError(`${values.db} already exists: restore only creates a new database`);
   const result = await restoreExport(file, values.db);
   if (!result.ok) {
@@ -43,4 +50,19 @@ export async function restore(args: string[], _env: NodeJS.ProcessEnv): Promise<
   }
   process.stdout.write(`restored ${result.events} events, ${result.opportunities} opportunities into ${escapeForTerminal(values.db)}\nhead ${formatHead(result.head)}\n`);
   return 0;
+}
+
+async function restorePostgres(file: string, url: string): Promise<number> {
+  const storage = await openPostgresAsIs(url);
+  try {
+    const result = await restoreExportToPostgres(file, storage);
+    if (!result.ok) {
+      process.stderr.write(`restore failed: ${escapeForTerminal(result.reason)}\nnothing was written to ${escapeForTerminal(storage.location)}.\n`);
+      return 1;
+    }
+    process.stdout.write(`restored ${result.events} events, ${result.opportunities} opportunities into ${escapeForTerminal(storage.location)}\nhead ${formatHead(result.head)}\n`);
+    return 0;
+  } finally {
+    await storage.close();
+  }
 }

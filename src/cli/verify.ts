@@ -1,22 +1,27 @@
 import { parseArgs } from "node:util";
 import { formatHead, parseHead, type Head } from "../../events/verify-chain";
-import { verifyStore, type VerifyReport } from "../audit/verify-store";
+import { verifyAuditReads, verifyStore, type VerifyReport } from "../audit/verify-store";
+import { parseDatabaseLocation } from "../storage/location";
 import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
-import { sqliteFileOnly } from "./command-storage";
+import { openPostgresAsIs } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
 
 export const VERIFY_HELP = `Usage: opportunity-service verify [--expect-head POSITION:HASH] [options]
 
-Checks the database file's own integrity (SQLite's integrity_check) and schema (every table, constraint and
-index this binary relies on, and the append-only triggers of the events table with their definitions); then
+Checks the database's own structure. A SQLite file: its integrity (integrity_check) and schema (every table,
+constraint and index this binary relies on, and the append-only triggers of the events table with their
+definitions). PostgreSQL: the append-only trigger (UPDATE, DELETE, TRUNCATE) present, enabled and defined as
+this binary defines it, no other trigger, the primary keys and unique constraints, the event_head row equal to
+the last event, and the schema version. Then
 walks the event chain from position 1: positions have no gaps, every prev_hash links to the previous hash,
 every hash recomputes from its row, every column is one the service could have written (event id, type and
 schema version, data against its schema, metadata, recorded_at), every update's "previous" values equal the
 state folded from the events before it; and the opportunities table equals a fresh fold of all events; and
 every answer stored for an Idempotency-Key (what a retry is served) follows from the events.
-Prints the head (POSITION:HASH): keep it outside the database, and pass it back later with --expect-head, so
-that events removed from the end are caught too. Safe on a live database (it reads one consistent snapshot);
-opens it read-only (it may be on a read-only mount).
+Prints the head (POSITION:HASH), the same on both backends for the same events: keep it outside the database,
+and pass it back later with --expect-head, so that events removed from the end are caught too. Safe on a live
+database: it reads one consistent snapshot (PostgreSQL: one REPEATABLE READ, READ ONLY transaction) and writes
+nothing (a SQLite file is opened read-only, so it may be on a read-only mount).
 
 Options:
   --expect-head P:H  also fail unless the chain still holds position P with hash H
@@ -52,7 +57,16 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     expectHead = parseHead(values["expect-head"]) ?? undefined;
     if (!expectHead) throw new UsageError(`--expect-head must be POSITION:HASH (a number, a colon, 64 hex digits), got ${escapeForTerminal(values["expect-head"])}`);
   }
-  const db = openReadOnlyDatabase(sqliteFileOnly(settings, "verify"));
+  const location = parseDatabaseLocation(settings.dbPath);
+  if (location.kind === "postgres") {
+    const storage = await openPostgresAsIs(location.url);
+    try {
+      return printReport(await storage.audit((reads) => verifyAuditReads(reads, { expectHead })));
+    } finally {
+      await storage.close();
+    }
+  }
+  const db = openReadOnlyDatabase(location.path);
   try {
     // One read transaction: the chain, the fold and the projection are all seen at the same instant.
     return printReport(db.transaction(() => verifyStore(db, { expectHead }))());

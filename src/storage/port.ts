@@ -75,3 +75,67 @@ export interface Storage extends EventReads, OpportunityReads, BatchCommits {
 export class SchemaTooNewError extends Error {
   override name = "SchemaTooNewError";
 }
+
+/**
+ * What `verify` reads of a database besides the events themselves, all inside one consistent snapshot: the
+ * backend-specific half of the audit (the checks themselves are written once, in src/audit/).
+ */
+export interface AuditReads {
+  /** The event rows after `afterPosition`, in position order, as stored (their types are checked, not assumed). */
+  rawEventRowsAfter(afterPosition: number, limit: number): Promise<Record<string, unknown>[]>;
+  /** Every row of the projection; null when the table is missing (the structure findings name that). */
+  listOpportunities(): Promise<Opportunity[] | null>;
+  /** Every stored idempotency answer with its proof columns, ordered by client and key. */
+  idempotencyKeyRows(): Promise<IdempotencyKeyRow[]>;
+  /** The facts about the events that checking these answers needs, read in bulk. */
+  eventFacts(questions: EventFactQuestions): Promise<EventFactAnswers>;
+  /** The database's own structure (append-only trigger, unique constraints, head row, schema version): findings, none when sound. */
+  structuralFindings(): Promise<{ at: string; reason: string }[]>;
+}
+
+/** One stored idempotency answer as read: integers as numbers, NULL as null; anything else as it was stored. */
+export interface IdempotencyKeyRow {
+  client: unknown;
+  key: unknown;
+  outcome: unknown;
+  stream_id?: unknown;
+  position?: unknown;
+  appended?: unknown;
+}
+
+/** What the idempotency checks ask of the events: versions and creation events of streams as of positions, and more. */
+export interface EventFactQuestions {
+  /** For each: the stream's version, and its creation event's data, once the chain had reached `position`. */
+  streamsAt: { streamId: string; position: number }[];
+  /** The stream of each of these positions. */
+  positions: number[];
+  /** The positions of the events whose metadata carries each of these client + key pairs. */
+  keys: { client: string; key: string }[];
+  /** Whether every creation event is needed (answers stored without proof name an id only). */
+  creations: boolean;
+}
+
+export interface EventFactAnswers {
+  /** The last position, 0 when there are no events. */
+  head: number;
+  /** In the order of `streamsAt`. */
+  streamsAt: { version: number; creationData: string | null }[];
+  streamOf: Map<number, string>;
+  /** The metadata of every event mentioning an idempotency key of `keys`, in position order (parsed by the checks). */
+  keyedEvents: { position: number; metadata: string }[];
+  /** Every creation event's stream, data and that stream's current version (when asked). */
+  creations: { streamId: string; data: string; version: number }[];
+}
+
+/** A new database being filled from an export inside one transaction (restore): nothing shows until it commits. */
+export interface RestoreTarget {
+  /** Inserts checked event rows, in position order. */
+  appendRows(rows: readonly EventRow[]): Promise<void>;
+  /** Sets the head to the last row, builds the projection from the stored events and returns its rows, read back. */
+  finish(head: Head | null): Promise<Opportunity[]>;
+}
+
+/** Refused by restore: the target database already holds data (restore only creates a new database). */
+export class TargetNotEmptyError extends Error {
+  override name = "TargetNotEmptyError";
+}

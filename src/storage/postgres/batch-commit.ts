@@ -1,4 +1,5 @@
 import type { SQL, TransactionSQL } from "bun";
+import type { EventRow } from "../../../events/stored-event";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
 import type { CommittedBatch } from "../port";
 import { asPostgresStorageError, isRetryable } from "./errors";
@@ -36,20 +37,21 @@ async function readSnapshot(tx: TransactionSQL, needs: SnapshotNeeds): Promise<B
   return { head: position === 0 ? null : { position, hash: headRow.hash }, states: rest[0], maxId: rest[1], keys: rest[2], keysHeld: rest[3] };
 }
 
+/** Inserts event rows set-based: one statement, one array per column (not awaited here). */
+export function insertEvents(tx: SQL, rows: readonly EventRow[]): PromiseLike<unknown> {
+  const text = (pick: (row: EventRow) => string) => tx.array(rows.map(pick), "TEXT");
+  const int8 = (pick: (row: EventRow) => number) => tx.array(rows.map(pick), "INT8");
+  return tx`
+    INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+    SELECT * FROM unnest(${int8((r) => r.position)}, ${text((r) => r.event_id)}, ${text((r) => r.stream_id)}, ${int8((r) => r.version)},
+      ${text((r) => r.type)}, ${tx.array(rows.map((r) => r.schema_version), "INT4")}, ${text((r) => r.data)}, ${text((r) => r.metadata)},
+      ${text((r) => r.recorded_at)}, ${text((r) => r.prev_hash)}, ${text((r) => r.hash)})`;
+}
+
 function writePlan(tx: TransactionSQL, plan: BatchPlan): Promise<unknown[]> {
   const writes: PromiseLike<unknown>[] = [];
-  const { rows } = plan;
-  if (rows.length > 0) {
-    const text = (pick: (row: (typeof rows)[number]) => string) => tx.array(rows.map(pick), "TEXT");
-    const int8 = (pick: (row: (typeof rows)[number]) => number) => tx.array(rows.map(pick), "INT8");
-    writes.push(
-      tx`
-        INSERT INTO events (position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
-        SELECT * FROM unnest(${int8((r) => r.position)}, ${text((r) => r.event_id)}, ${text((r) => r.stream_id)}, ${int8((r) => r.version)},
-          ${text((r) => r.type)}, ${tx.array(rows.map((r) => r.schema_version), "INT4")}, ${text((r) => r.data)}, ${text((r) => r.metadata)},
-          ${text((r) => r.recorded_at)}, ${text((r) => r.prev_hash)}, ${text((r) => r.hash)})`,
-      tx`UPDATE event_head SET position = ${plan.head.position}, hash = ${plan.head.hash}`,
-    );
+  if (plan.rows.length > 0) {
+    writes.push(insertEvents(tx, plan.rows), tx`UPDATE event_head SET position = ${plan.head.position}, hash = ${plan.head.hash}`);
   }
   writes.push(...writeProjections(tx, plan.projections), ...saveKeys(tx, plan.keys));
   return Promise.all(writes);

@@ -113,3 +113,18 @@ export function writeProjections(sql: SQL, changes: readonly ProjectionChange[])
   }
   return writes;
 }
+
+/** Every row of the projection, in id order (verify, restore). */
+export async function listOpportunities(sql: SQL): Promise<Opportunity[]> {
+  const rows: Row[] = await sql`SELECT * FROM opportunities ORDER BY id`;
+  return rows.map(fromRow);
+}
+
+const INSERT_CHUNK = 5_000;
+
+/** Inserts these states as new rows (a rebuild or a restore), a few thousand per statement. */
+export async function insertOpportunities(sql: SQL, states: readonly Opportunity[]): Promise<void> {
+  for (let start = 0; start < states.length; start += INSERT_CHUNK) {
+    await sql.unsafe(INSERT_ROWS, columnArrays(sql, states.slice(start, start + INSERT_CHUNK)));
+  }
+}

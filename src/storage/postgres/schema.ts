@@ -73,22 +73,25 @@ export async function schemaVersionOf(sql: SQL): Promise<number> {
 
 /** Brings the database up to the newest schema; returns the versions before and after. Refuses a newer one. */
 export async function migrate(sql: SQL, migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<{ from: number; to: number }> {
+  return sql.begin((tx) => migrateIn(tx, migrations));
+}
+
+/** The migration inside a transaction of the caller's (restore builds the schema and the data in one). */
+export async function migrateIn(tx: TransactionSQL, migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<{ from: number; to: number }> {
   const latest = migrations[migrations.length - 1]!.version;
-  return sql.begin(async (tx) => {
-    // The session's lock_timeout is sized for the head row; another instance's migration may take longer.
-    await tx`SET LOCAL lock_timeout = '5min'`;
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::int8)`;
-    await tx`CREATE TABLE IF NOT EXISTS schema_version (one boolean PRIMARY KEY DEFAULT true CHECK (one), version int4 NOT NULL)`;
-    const [row] = await tx`SELECT version FROM schema_version`;
-    const from = row ? Number(row.version) : 0;
-    if (from > latest) {
-      throw new SchemaTooNewError(
-        `the database has schema version ${from}, newer than this binary supports (${latest}): ` +
-          "run the newer opportunity-service that wrote it, or restore a backup taken before the upgrade",
-      );
-    }
-    for (const migration of migrations) if (migration.version > from) await migration.up(tx);
-    if (latest > from) await tx`INSERT INTO schema_version (one, version) VALUES (true, ${latest}) ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version`;
-    return { from, to: Math.max(from, latest) };
-  });
+  // The session's lock_timeout is sized for the head row; another instance's migration may take longer.
+  await tx`SET LOCAL lock_timeout = '5min'`;
+  await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::int8)`;
+  await tx`CREATE TABLE IF NOT EXISTS schema_version (one boolean PRIMARY KEY DEFAULT true CHECK (one), version int4 NOT NULL)`;
+  const [row] = await tx`SELECT version FROM schema_version`;
+  const from = row ? Number(row.version) : 0;
+  if (from > latest) {
+    throw new SchemaTooNewError(
+      `the database has schema version ${from}, newer than this binary supports (${latest}): ` +
+        "run the newer opportunity-service that wrote it, or restore a backup taken before the upgrade",
+    );
+  }
+  for (const migration of migrations) if (migration.version > from) await migration.up(tx);
+  if (latest > from) await tx`INSERT INTO schema_version (one, version) VALUES (true, ${latest}) ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version`;
+  return { from, to: Math.max(from, latest) };
 }

@@ -2,7 +2,10 @@ import { SQL } from "bun";
 import { StorageUnavailableError } from "../../storage-errors";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
 import { maskPassword } from "../location";
-import type { CommittedBatch, Storage } from "../port";
+import type { AuditReads, CommittedBatch, RestoreTarget, Storage } from "../port";
+import { auditReads } from "./audit-reads";
+import { lockHead, rewriteOpportunities } from "./projection-rebuild";
+import { restoreTarget } from "./restore-target";
 import { commitBatch } from "./batch-commit";
 import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
 import * as events from "./event-reads";
@@ -19,9 +22,11 @@ export interface PostgresStorageOptions {
   idleInTransactionTimeoutMs?: number;
   /** Seconds to wait for a new connection. */
   connectTimeoutSeconds?: number;
+  /** Bring the schema up to date at open (the service, import); commands that only read or check leave it as it is. */
+  migrate?: boolean;
 }
 
-const DEFAULTS = { poolSize: 6, lockTimeoutMs: 5_000, idleInTransactionTimeoutMs: 10_000, connectTimeoutSeconds: 5 } as const;
+const DEFAULTS = { poolSize: 6, lockTimeoutMs: 5_000, idleInTransactionTimeoutMs: 10_000, connectTimeoutSeconds: 5, migrate: true } as const;
 /** How long a "ready" answer is kept: probes cost nothing however often they come. */
 const READY_CACHE_MS = 1_000;
 /** After a write failed on a held lock or a full disk, how long readiness stays red before writes may try again (as on SQLite). */
@@ -129,6 +134,43 @@ export class PostgresStorage implements Storage {
     return { checkpointed: true };
   }
 
+  /**
+   * Runs the audit's reads in one REPEATABLE READ, READ ONLY transaction: every check sees the same committed
+   * instant while the service goes on writing (a snapshot needs no lock, and the checks take none). The
+   * transaction may stay idle between pages while the checks run, longer than the service's own sessions may.
+   */
+  audit<T>(work: (reads: AuditReads) => Promise<T>): Promise<T> {
+    return this.read(() =>
+      this.sql.begin("isolation level repeatable read read only", async (tx) => {
+        await tx`SET LOCAL idle_in_transaction_session_timeout = '10min'`;
+        return work(auditReads(tx));
+      }),
+    );
+  }
+
+  /** Rewrites the projection from the events in one transaction holding the head lock: no write of any instance interleaves. */
+  rebuildProjection(): Promise<{ opportunities: number; events: number }> {
+    return this.read(() =>
+      this.sql.begin(async (tx) => {
+        await lockHead(tx);
+        return rewriteOpportunities(tx);
+      }),
+    );
+  }
+
+  /**
+   * Fills an empty database from an export in one transaction (see restoreTarget): `work` loads the rows; a
+   * failure or a kill anywhere leaves the database as it was. TargetNotEmptyError when it holds data.
+   */
+  restoreInto<T>(work: (target: RestoreTarget) => Promise<T>): Promise<T> {
+    return this.read(() =>
+      this.sql.begin(async (tx) => {
+        await tx`SET LOCAL idle_in_transaction_session_timeout = '10min'`;
+        return work(await restoreTarget(tx, this.location));
+      }),
+    );
+  }
+
   private read<T>(work: () => Promise<T>): Promise<T> {
     return unavailableAsStorageError(work);
   }
@@ -179,7 +221,7 @@ export async function openPostgresStorage(url: string, options: PostgresStorageO
   const sql = pool(url, settings, settings.poolSize);
   const probeSql = pool(url, settings, 1, { statement_timeout: `${PROBE_TIMEOUT_MS / 2}ms` });
   try {
-    await unavailableAsStorageError(() => migrate(sql));
+    if (settings.migrate) await unavailableAsStorageError(() => migrate(sql));
   } catch (error) {
     await Promise.allSettled([sql.close(), probeSql.close()]);
     throw error;
