@@ -149,14 +149,24 @@ describe("two instances of the binary on one PostgreSQL database", () => {
     }
   }, E2E_TIMEOUT);
 
-  test("the SQLite-only commands refuse a PostgreSQL URL by name, never echoing its password", async () => {
+  test("verify, rebuild and backup run on the live PostgreSQL database too, never echoing the URL's password", async () => {
     const withPassword = database.url.replace("postgres@", "postgres:hunter2secret@");
-    for (const command of [["verify"], ["rebuild"], ["backup", join(work.path, "b.db")]]) {
-      const result = await run([...command, "--db", withPassword], work.path);
-      expect(result.code).toBe(2);
-      expect(result.stderr).toContain("works on a SQLite file only");
-      expect(result.stderr).not.toContain("hunter2secret");
+    const head = (await call(a, "GET", "/api/events?after=0&limit=1")).body.data.head;
+    const results = [
+      await run(["verify", "--db", withPassword, "--expect-head", `${head.position}:${head.hash}`], work.path),
+      await run(["rebuild", "--db", withPassword], work.path),
+      await run(["backup", join(work.path, "live.ndjson"), "--db", withPassword], work.path),
+    ];
+    for (const result of results) {
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(result.stdout).not.toContain("hunter2secret");
     }
+    expect(results[0]!.stdout).toContain(`head ${head.position}:${head.hash}`);
+    expect(results[1]!.stdout).toStartWith(`rebuilt ${CODES.length} opportunities from ${head.position} events`);
+    expect(results[2]!.stdout).toContain(`head ${head.position}:${head.hash}`);
+    const refused = await run(["backup", join(work.path, "live.ndjson"), "--db", withPassword], work.path);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).not.toContain("hunter2secret");
   }, E2E_TIMEOUT);
 });
 

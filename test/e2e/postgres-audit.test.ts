@@ -1,0 +1,170 @@
+import { SQL } from "bun";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { E2E_TIMEOUT, run, startServer, stop, useBinary } from "../support/binary";
+import { TestDatabases, type TestDatabase } from "../support/postgres";
+import { makeTempDir } from "../support/temp-dir";
+
+// The audit commands of the compiled binary on PostgreSQL, as an operator runs them: verify, rebuild, backup and
+// restore --db postgres://…, across backends (an export moves between SQLite and PostgreSQL keeping its head),
+// and against a superuser's tampering that the database's own guards cannot stop.
+
+const SECRET = "pg-audit-e2e-secret-0123456789abcdef";
+const CODES = ["PGA-001", "PGA-002", "PGA-003", "PGA-004"];
+
+const work = makeTempDir("opportunity-e2e-pg-audit-");
+const databases = new TestDatabases();
+let source: TestDatabase;
+let head: string;
+
+async function call(baseUrl: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { "content-type": "application/json", "x-internal-secret": SECRET, ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await response.json()) as { code: string; data: any };
+}
+
+/** Runs SQL on a test database as the superuser the tests connect as (the attacker who can disable triggers). */
+async function asSuperuser(database: TestDatabase, work: (sql: SQL) => Promise<unknown>): Promise<void> {
+  const sql = new SQL({ url: database.url, database: database.name, max: 1 });
+  try {
+    await work(sql);
+  } finally {
+    await sql.close();
+  }
+}
+
+const headLine = (stdout: string) => /^head (\d+:[0-9a-f]{64})$/m.exec(stdout)?.[1];
+
+useBinary();
+beforeAll(async () => {
+  source = await databases.create();
+  const secrets = join(work.path, "secrets.json");
+  writeFileSync(secrets, JSON.stringify([{ name: "oms", secret: SECRET }]), { mode: 0o600 });
+  const server = await startServer(["--db", source.url, "--secrets", secrets], work.path);
+  try {
+    for (const code of CODES) {
+      expect((await call(server.baseUrl, "POST", "/api/opportunities/integration/create", { opportunityCode: code, opportunityName: `商机 ${code}`, endCustomerName: "客户", amount: 1 })).code).toBe("0");
+    }
+    for (const [index, code] of CODES.entries()) {
+      const answer = await call(server.baseUrl, "PUT", "/api/opportunities/integration/update", { opportunityCode: code, amount: 10 + index, stage: "won" }, { "idempotency-key": `key-${code}` });
+      expect(answer.code).toBe("0");
+    }
+    const feed = await call(server.baseUrl, "GET", "/api/events?after=0&limit=1");
+    head = `${feed.data.head.position}:${feed.data.head.hash}`;
+  } finally {
+    await stop(server);
+  }
+}, E2E_TIMEOUT);
+afterAll(async () => {
+  await databases.dropAll();
+  work.cleanup();
+});
+
+describe("verify, restore and backup on PostgreSQL, and across backends", () => {
+  test("verify on PostgreSQL: OK with the head the service reports; --expect-head of another hash fails", async () => {
+    const verified = await run(["verify", "--db", source.url, "--expect-head", head], work.path);
+    expect({ code: verified.code, stderr: verified.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(verified.stdout).toStartWith(`OK: 8 events, ${CODES.length} opportunities;`);
+    expect(headLine(verified.stdout)).toBe(head);
+    const wrong = await run(["verify", "--db", source.url, "--expect-head", `${head.split(":")[0]}:${"0".repeat(64)}`], work.path);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toContain(`FAILED at position 8: hash differs from the expected head ${"0".repeat(64)}`);
+  }, E2E_TIMEOUT);
+
+  test("export from PostgreSQL -> restore into SQLite -> verify: the same head; and back into a new PostgreSQL database", async () => {
+    const exported = await run(["export", "--db", source.url], work.path);
+    const fromPostgres = join(work.path, "from-postgres.ndjson");
+    writeFileSync(fromPostgres, exported.stdout);
+    const sqliteFile = join(work.path, "copy.db");
+    const intoSqlite = await run(["restore", fromPostgres, "--db", sqliteFile], work.path);
+    expect({ code: intoSqlite.code, head: headLine(intoSqlite.stdout) }).toEqual({ code: 0, head });
+    expect(headLine((await run(["verify", "--db", sqliteFile, "--expect-head", head], work.path)).stdout)).toBe(head);
+
+    const fromSqlite = join(work.path, "from-sqlite.ndjson");
+    writeFileSync(fromSqlite, (await run(["export", "--db", sqliteFile], work.path)).stdout);
+    const target = await databases.create();
+    const intoPostgres = await run(["restore", fromSqlite, "--db", target.url], work.path);
+    expect({ code: intoPostgres.code, stderr: intoPostgres.stderr, head: headLine(intoPostgres.stdout) }).toEqual({ code: 0, stderr: "", head });
+    const verified = await run(["verify", "--db", target.url, "--expect-head", head], work.path);
+    expect({ code: verified.code, head: headLine(verified.stdout) }).toEqual({ code: 0, head });
+    // Into a database that now holds data: refused, nothing changed, and the URL's password never shown.
+    const again = await run(["restore", fromSqlite, "--db", target.url.replace("postgres@", "postgres:hunter2secret@")], work.path);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already holds data: restore only creates a new database");
+    expect(again.stderr).not.toContain("hunter2secret");
+  }, E2E_TIMEOUT);
+
+  test("backup PATH on PostgreSQL writes a verified NDJSON export that restore takes, with the same head", async () => {
+    const path = join(work.path, "backup.ndjson");
+    const backedUp = await run(["backup", path, "--db", source.url], work.path);
+    expect({ code: backedUp.code, stderr: backedUp.stderr, head: headLine(backedUp.stdout) }).toEqual({ code: 0, stderr: "", head });
+    expect(backedUp.stdout).toContain(`8 events, ${CODES.length} opportunities, verified`);
+    expect(existsSync(path)).toBe(true);
+    const again = await run(["backup", path, "--db", source.url], work.path);
+    expect(again.code).toBe(2);
+    const target = await databases.create();
+    const restored = await run(["restore", path, "--db", target.url], work.path);
+    expect({ code: restored.code, head: headLine(restored.stdout) }).toEqual({ code: 0, head });
+    expect((await run(["backup", "--help"], work.path)).stdout).toContain("pg_dump remains the tool for backing up the whole database");
+  }, E2E_TIMEOUT);
+});
+
+describe("tampering on PostgreSQL, as a superuser", () => {
+  /** A copy of the source's events in a database of its own, for one test to damage. */
+  async function copyOfSource(): Promise<TestDatabase> {
+    const file = join(work.path, "source.ndjson");
+    if (!existsSync(file)) writeFileSync(file, (await run(["export", "--db", source.url], work.path)).stdout);
+    const copy = await databases.create();
+    expect((await run(["restore", file, "--db", copy.url], work.path)).code).toBe(0);
+    return copy;
+  }
+
+  test("an event rewritten with the trigger disabled: verify names the position and the disabled trigger", async () => {
+    const copy = await copyOfSource();
+    await asSuperuser(copy, async (sql) => {
+      await sql`ALTER TABLE events DISABLE TRIGGER events_append_only`;
+      await sql`UPDATE events SET data = replace(data, '"amount":11', '"amount":999') WHERE position = 6`;
+    });
+    const verified = await run(["verify", "--db", copy.url, "--expect-head", head], work.path);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain("FAILED at schema: trigger events_append_only is disabled (tgenabled D): the table is no longer guarded");
+    expect(verified.stdout).toMatch(/FAILED at position 6: .*hash/);
+  }, E2E_TIMEOUT);
+
+  test("a dropped trigger and a head row moved back: verify fails on the structure though every event is intact", async () => {
+    const copy = await copyOfSource();
+    await asSuperuser(copy, async (sql) => {
+      await sql`DROP TRIGGER events_append_only ON events`;
+      await sql`UPDATE event_head SET position = 7`;
+    });
+    const verified = await run(["verify", "--db", copy.url], work.path);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain("FAILED at schema: trigger events_append_only is missing: the table is no longer guarded");
+    expect(verified.stdout).toContain(`FAILED at table event_head: the head row says 7:${head.split(":")[1]}, but the last event is ${head}`);
+  }, E2E_TIMEOUT);
+
+  test("rebuild repairs a tampered projection", async () => {
+    const copy = await copyOfSource();
+    await asSuperuser(copy, (sql) => sql`UPDATE opportunities SET amount = 12345 WHERE code = ${CODES[2]!}`);
+    const before = await run(["verify", "--db", copy.url], work.path);
+    expect(before.code).toBe(1);
+    expect(before.stdout).toContain(`FAILED at table opportunities: projection row ${CODES[2]} differs from the events in: amount`);
+    const rebuilt = await run(["rebuild", "--db", copy.url], work.path);
+    expect({ code: rebuilt.code, stderr: rebuilt.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(rebuilt.stdout).toStartWith(`rebuilt ${CODES.length} opportunities from 8 events`);
+    const after = await run(["verify", "--db", copy.url, "--expect-head", head], work.path);
+    expect({ code: after.code, head: headLine(after.stdout) }).toEqual({ code: 0, head });
+  }, E2E_TIMEOUT);
+
+  // Last: it damages the source itself (the only database holding the service's idempotency keys).
+  test("a forged idempotency outcome: verify names the client and key", async () => {
+    await asSuperuser(source, (sql) => sql`UPDATE idempotency_keys SET outcome = '{"ok":true,"id":4,"version":2}' WHERE key = ${`key-${CODES[0]}`}`);
+    const verified = await run(["verify", "--db", source.url], work.path);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain(`FAILED at table idempotency_keys: client "oms" key "key-${CODES[0]}": the stored success answers id 4, but the events created "${CODES[0]}" with id 1`);
+  }, E2E_TIMEOUT);
+});
