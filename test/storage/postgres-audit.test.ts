@@ -137,6 +137,16 @@ describe("verify on PostgreSQL", () => {
     expect(reasons.some((reason) => reason.startsWith("schema: unexpected trigger sneaky on opportunities"))).toBe(true);
   });
 
+  test("a database without the service's tables: each missing one is named and every check still reports", async () => {
+    const { storage } = await fresh({ migrate: false });
+    const report = await audit(storage);
+    const reasons = report.findings.map((finding) => `${finding.at}: ${finding.reason}`);
+    expect(reasons).toContain("schema: trigger events_append_only is missing: the table is no longer guarded");
+    expect(reasons).toContain("schema: table events is missing");
+    expect(reasons).toContain('table events: the check could not finish: relation "events" does not exist');
+    expect(reasons).toContain('table idempotency_keys: the check could not finish: relation "idempotency_keys" does not exist');
+  });
+
   test("a forged idempotency answer is named, as on SQLite", async () => {
     const { storage, raw } = await filledPostgres();
     await raw`UPDATE idempotency_keys SET outcome = '{"ok":true,"id":1,"version":1}' WHERE key = 'k-not-found'`;

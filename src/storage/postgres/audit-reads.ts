@@ -1,4 +1,4 @@
-import type { SQL } from "bun";
+import type { SQL, TransactionSQL } from "bun";
 import type { AuditReads, EventFactAnswers, EventFactQuestions, IdempotencyKeyRow } from "../port";
 import { readRowsAfter } from "./event-reads";
 import { listOpportunities } from "./opportunity-rows";
@@ -43,17 +43,23 @@ async function eventFacts(sql: SQL, questions: EventFactQuestions): Promise<Even
   };
 }
 
-/** The audit's reads on one PostgreSQL transaction (the caller's REPEATABLE READ snapshot). */
-export function auditReads(sql: SQL): AuditReads {
+/**
+ * The audit's reads on one PostgreSQL transaction (the caller's REPEATABLE READ snapshot). Each read runs in a
+ * savepoint of its own: a failing one (a table someone dropped) becomes that check's finding, and the checks
+ * after it still read the same snapshot instead of an aborted transaction.
+ */
+export function auditReads(tx: TransactionSQL): AuditReads {
+  const isolated = <T>(read: (sql: SQL) => Promise<T>): Promise<T> => tx.savepoint((sp) => read(sp)) as Promise<T>;
   return {
-    rawEventRowsAfter: (after, limit) => readRowsAfter(sql, after, limit) as unknown as Promise<Record<string, unknown>[]>,
-    listOpportunities: () => listOpportunities(sql),
-    async idempotencyKeyRows(): Promise<IdempotencyKeyRow[]> {
-      const rows: Record<string, unknown>[] = await sql`
-        SELECT client, key, outcome, stream_id, position, appended FROM idempotency_keys ORDER BY client COLLATE "C", key COLLATE "C"`;
-      return rows.map((row) => ({ client: row.client, key: row.key, outcome: row.outcome, stream_id: row.stream_id, position: int8(row.position), appended: int8(row.appended) }));
-    },
-    eventFacts: (questions) => eventFacts(sql, questions),
-    structuralFindings: () => structuralFindings(sql),
+    rawEventRowsAfter: (after, limit) => isolated((sql) => readRowsAfter(sql, after, limit) as unknown as Promise<Record<string, unknown>[]>),
+    listOpportunities: () => isolated(listOpportunities),
+    idempotencyKeyRows: () =>
+      isolated(async (sql): Promise<IdempotencyKeyRow[]> => {
+        const rows: Record<string, unknown>[] = await sql`
+          SELECT client, key, outcome, stream_id, position, appended FROM idempotency_keys ORDER BY client COLLATE "C", key COLLATE "C"`;
+        return rows.map((row) => ({ client: row.client, key: row.key, outcome: row.outcome, stream_id: row.stream_id, position: int8(row.position), appended: int8(row.appended) }));
+      }),
+    eventFacts: (questions) => isolated((sql) => eventFacts(sql, questions)),
+    structuralFindings: () => isolated(structuralFindings),
   };
 }

@@ -139,13 +139,22 @@ export class PostgresStorage implements Storage {
    * instant while the service goes on writing (a snapshot needs no lock, and the checks take none). The
    * transaction may stay idle between pages while the checks run, longer than the service's own sessions may.
    */
-  audit<T>(work: (reads: AuditReads) => Promise<T>): Promise<T> {
-    return this.read(() =>
-      this.sql.begin("isolation level repeatable read read only", async (tx) => {
-        await tx`SET LOCAL idle_in_transaction_session_timeout = '10min'`;
-        return work(auditReads(tx));
-      }),
-    );
+  async audit<T>(work: (reads: AuditReads) => Promise<T>): Promise<T> {
+    // Ended by a rollback, not a commit: it wrote nothing, and a read that failed must not cost the report.
+    const done = Symbol("audit done");
+    let result: { value: T } | undefined;
+    try {
+      await this.read(() =>
+        this.sql.begin("isolation level repeatable read read only", async (tx) => {
+          await tx`SET LOCAL idle_in_transaction_session_timeout = '10min'`;
+          result = { value: await work(auditReads(tx)) };
+          throw done;
+        }),
+      );
+    } catch (error) {
+      if (error !== done || !result) throw error;
+    }
+    return result!.value;
   }
 
   /** Rewrites the projection from the events in one transaction holding the head lock: no write of any instance interleaves. */
