@@ -19,7 +19,7 @@ DB_PATH ?= ./data/opportunities.db
 
 help:
 	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
-	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary)"
+	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary), the backend-neutral suites again on PostgreSQL"
 	@echo "make build  compile $(BINARY)"
 	@echo "make bench  HTTP throughput and latency (ceiling, per-request, group commit), rebuild/verify/cold start over 1M events -> docs/BENCHMARKS.md"
 	@echo "make clean  remove build output and installed tools (not the database)"
@@ -45,8 +45,16 @@ run: deps
 typecheck: deps
 	$(BUN) x tsc -p .
 
+# The suites that hold for any backend, run a second time on PostgreSQL (test/support/test-backend.ts reads
+# TEST_BACKEND). A test in them about SQLite itself is marked sqliteOnly and shows as skipped in that run.
+# PostgreSQL: TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres (test/support/postgres.ts).
+BACKEND_NEUTRAL_SUITES := test/http test/ops/metrics.test.ts test/ops/request-log.test.ts \
+  test/reliability/auth-throttle.test.ts test/reliability/group-commit.test.ts test/reliability/idempotency-cap.test.ts \
+  test/reliability/idempotency-keys.test.ts test/reliability/optimistic-concurrency.test.ts
+
 test: typecheck
 	$(BUN) test
+	TEST_BACKEND=postgres $(BUN) test $(BACKEND_NEUTRAL_SUITES)
 
 build: $(BINARY)
 

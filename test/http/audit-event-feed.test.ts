@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { OTHER_CLIENT_SECRET, startTestService, type TestService } from "../support/test-service";
+import { OTHER_CLIENT_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, reasonsOf, snapshot, update } from "./http-client";
 
 // GET /api/events?after=&limit=: the global event feed an auditor copies, with every stored column, data and
 // metadata parsed, and the head (position + hash) to keep outside the database.
 
-const services: TestService[] = [];
-afterAll(() => {
-  for (const service of services) service.dispose();
+const services: BackendService[] = [];
+afterAll(async () => {
+  await Promise.all(services.map((service) => service.dispose()));
 });
 
 /** A service whose clock steps one second per write, from 2026-04-01T00:00:01Z. */
-function steppingService(): TestService {
+async function steppingService(): Promise<BackendService> {
   let tick = 0;
-  const service = startTestService({ now: () => new Date(Date.parse("2026-04-01T00:00:00.000Z") + ++tick * 1000) });
+  const service = await startBackendService({ now: () => new Date(Date.parse("2026-04-01T00:00:00.000Z") + ++tick * 1000) });
   services.push(service);
   return service;
 }
@@ -77,7 +77,7 @@ function recomputeHash(event: FeedEvent): string {
   return new Bun.CryptoHasher("sha256").update(`${event.prevHash}\n${canonical(columns)}`).digest("hex");
 }
 
-async function feed(service: TestService, query = "", secret?: string): Promise<Feed> {
+async function feed(service: BackendService, query = "", secret?: string): Promise<Feed> {
   const answer = await call(service, "GET", `/api/events${query}`, secret === undefined ? {} : { secret });
   expectSuccess(answer);
   const data = (parseExact(answer.text) as { data: Feed }).data;
@@ -86,11 +86,15 @@ async function feed(service: TestService, query = "", secret?: string): Promise<
 }
 
 type RawRow = Record<string, unknown> & { position: number; data: string; metadata: string; hash: string };
-const rawRows = (service: TestService) => service.db.query<RawRow, []>("SELECT * FROM events ORDER BY position").all();
+/** The events table as stored; positions and versions are small, so numbers, as the feed answers them. */
+async function rawRows(service: BackendService): Promise<RawRow[]> {
+  const rows = await service.tables.select<RawRow>("SELECT * FROM events ORDER BY position");
+  return rows.map((row) => ({ ...row, position: Number(row.position), version: Number(row.version), schema_version: Number(row.schema_version) }));
+}
 
 describe("an empty store", () => {
   test("answers no events, no cursor and a null head", async () => {
-    const service = steppingService();
+    const service = await steppingService();
     const answer = await call(service, "GET", "/api/events");
     expect(answer.status).toBe(200);
     expect(answer.contentType).toBe(JSON_UTF8);
@@ -99,12 +103,12 @@ describe("an empty store", () => {
 });
 
 describe("the feed over several opportunities", () => {
-  let service: TestService;
+  let service: BackendService;
   // The writes, in order: [streamId, version, type, actor].
   const expected: [string, number, string, string][] = [];
 
   beforeAll(async () => {
-    service = steppingService();
+    service = await steppingService();
     const write = async (code: string, kind: "create" | "update", fields: Record<string, unknown>, secret?: string) => {
       if (kind === "create") expectSuccess(await call(service, "POST", CREATE_PATH, { body: { opportunityName: "事件流", endCustomerName: "某局", opportunityCode: code, ...fields }, ...(secret ? { secret } : {}) }));
       else expectSuccess(await update(service, { opportunityCode: code, ...fields }, secret ? { secret } : {}));
@@ -139,7 +143,7 @@ describe("the feed over several opportunities", () => {
 
   test("each event has exactly the stored columns, recordedAt from the clock, and equals its row", async () => {
     const { events } = await feed(service);
-    const rows = rawRows(service);
+    const rows = await rawRows(service);
     expect(events.length).toBe(rows.length);
     events.forEach((event, index) => {
       const row = rows[index]!;
@@ -176,7 +180,7 @@ describe("the feed over several opportunities", () => {
 
   test("data and metadata are parsed objects, not JSON strings, and hold exactly the stored JSON", async () => {
     const { events } = await feed(service);
-    const rows = rawRows(service);
+    const rows = await rawRows(service);
     events.forEach((event, index) => {
       expect(typeof event.data).toBe("object");
       expect(typeof event.metadata).toBe("object");
@@ -213,7 +217,8 @@ describe("the feed over several opportunities", () => {
     const { events, head } = await feed(service);
     const last = events[events.length - 1]!;
     expect(head).toEqual({ position: 12, hash: last.hash });
-    expect(head).toEqual({ position: rawRows(service).at(-1)!.position, hash: rawRows(service).at(-1)!.hash });
+    const lastRow = (await rawRows(service)).at(-1)!;
+    expect(head).toEqual({ position: lastRow.position, hash: lastRow.hash });
     expect((await feed(service, "?limit=1")).head).toEqual(head);
     expect((await feed(service, "?after=12")).head).toEqual(head);
   });
@@ -263,10 +268,10 @@ describe("the feed over several opportunities", () => {
   });
 
   test("reading the feed writes nothing", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     await feed(service);
     await feed(service, "?after=3&limit=2");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("an event written later continues the chain from the head an auditor kept", async () => {
@@ -282,7 +287,7 @@ describe("the feed over several opportunities", () => {
 
 describe("default page size", () => {
   test("without limit the feed answers 100 events and nextAfter 100", async () => {
-    const service = steppingService();
+    const service = await steppingService();
     await createOpportunity(service, { opportunityCode: "FEED-MANY", amount: 1 });
     for (let amount = 2; amount <= 105; amount++) expectSuccess(await update(service, { opportunityCode: "FEED-MANY", amount }));
     const first = await feed(service);
@@ -296,9 +301,9 @@ describe("default page size", () => {
 });
 
 describe("feed failures", () => {
-  let service: TestService;
-  beforeAll(() => {
-    service = steppingService();
+  let service: BackendService;
+  beforeAll(async () => {
+    service = await steppingService();
   });
 
   test.each([

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { OTHER_CLIENT_SECRET, startTestService, type TestService } from "../support/test-service";
-import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, reasonsOf, snapshot, update } from "./http-client";
+import { OTHER_CLIENT_SECRET, startBackendService, type BackendService } from "../support/test-service";
+import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, reasonsOf, snapshot, streamOf, update } from "./http-client";
 
 // GET /api/opportunities/{code}/history: every event of one opportunity, in order, with who, when and what
 // changed from what to what; paged with afterVersion and limit.
 
-let service: TestService;
+let service: BackendService;
 /** The clock recorded_at reads; each test sets it before a write. */
 let clock = new Date("2026-04-01T01:00:00.000Z");
 
-beforeAll(() => {
-  service = startTestService({ now: () => clock });
+beforeAll(async () => {
+  service = await startBackendService({ now: () => clock });
 });
 afterAll(() => service.dispose());
 
@@ -152,10 +152,10 @@ describe("GET /api/opportunities/{code}/history: what changed, who, when", () =>
   });
 
   test("reading the history writes nothing", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     await history(CODE);
     await history(CODE, "?limit=1");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("a code with surrounding spaces is trimmed; a URL-encoded Chinese code is found", async () => {
@@ -191,7 +191,7 @@ describe("paging a long history with afterVersion and limit", () => {
       clock = new Date(Date.parse("2026-05-01T00:00:00.000Z") + amount * 1000);
       expectSuccess(await update(service, { opportunityCode: CODE, amount }));
     }
-    expect(service.store.readStream(CODE).length).toBe(LATEST);
+    expect((await streamOf(service, CODE)).length).toBe(LATEST);
   });
 
   /** Follows nextAfterVersion from the start until it is null; returns each page's versions and the cursors. */

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, UPDATE_PATH } from "./http-client";
 
 // The OpenAPI document (GET /swagger/json) describes the audit routes, their query parameters and the 403.
 
-let service: TestService;
+let service: BackendService;
 type Json = Record<string, any>;
 let doc: Json;
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   const response = await service.app.handle(new Request("http://localhost/swagger/json"));
   expect(response.status).toBe(200);
   doc = (await response.json()) as Json;

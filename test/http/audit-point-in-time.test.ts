@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { OTHER_CLIENT_SECRET, startTestService, type TestService } from "../support/test-service";
+import { OTHER_CLIENT_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, readPath, readRecord, reasonsOf, snapshot, update } from "./http-client";
 
 // GET /api/opportunities/{code}?asOf=… and ?version=…: the record as it was, folded from the events alone.
 // The service zone is Asia/Shanghai (UTC+8, no daylight saving).
 
-let service: TestService;
+let service: BackendService;
 let clock = new Date("2026-04-01T00:00:00.000Z");
 
-beforeAll(() => {
-  service = startTestService({ now: () => clock });
+beforeAll(async () => {
+  service = await startBackendService({ now: () => clock });
 });
 afterAll(() => service.dispose());
 
@@ -140,10 +140,10 @@ describe("a stream written at known instants", () => {
   });
 
   test("reading at a point writes nothing", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     await recordAt(CODE, { version: "2" });
     await recordAt(CODE, { asOf: T3 });
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("the answer echoes X-Request-Id", async () => {
@@ -202,7 +202,7 @@ describe("the projection is not used for a point in time", () => {
     expectSuccess(await update(service, { opportunityCode: CODE, stage: "negotiation" }));
     v2 = await readRecord(service, CODE);
     // Tamper with the projection row behind the service's back (events stay as they are).
-    service.db.run("UPDATE opportunities SET stage = 'lost', amount = 1, version = 99, description = '被改过' WHERE code = ?", [CODE]);
+    await service.tables.run("UPDATE opportunities SET stage = 'lost', amount = 1, version = 99, description = '被改过' WHERE code = ?", [CODE]);
   });
 
   test("the plain GET shows the edited row, proving the edit took effect", async () => {
@@ -222,7 +222,7 @@ describe("the projection is not used for a point in time", () => {
   });
 
   test("with the projection row deleted, the plain GET finds nothing but the point-in-time reads still answer", async () => {
-    service.db.run("DELETE FROM opportunities WHERE code = ?", [CODE]);
+    await service.tables.run("DELETE FROM opportunities WHERE code = ?", [CODE]);
     expectFailure(await call(service, "GET", readPath(CODE)), 200, "商机不存在");
     expect(await recordAt(CODE, { version: "1" })).toEqual(v1);
     expect(await recordAt(CODE, { asOf: "2026-04-21T00:00:00.000Z" })).toEqual(v2);

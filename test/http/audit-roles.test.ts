@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, startTestService, type TestService } from "../support/test-service";
+import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import { CONTRACT_EXAMPLE, CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, readPath, send, snapshot, update, type StoreSnapshot } from "./http-client";
 
 // Roles: the auditor "audit-firm" may call every GET route, but any write answers HTTP 403 in the envelope
 // before its body is read, and writes nothing. Integrators keep writing.
 
-let service: TestService;
+let service: BackendService;
 const CODE = CONTRACT_EXAMPLE.opportunityCode;
 const FORBIDDEN = "密钥 audit-firm 为只读审计（auditor）角色，不能调用写接口";
 const FORBIDDEN_TEXT = `{"code":"-1","msg":"${FORBIDDEN}","data":null}`;
@@ -13,10 +13,10 @@ const FORBIDDEN_TEXT = `{"code":"-1","msg":"${FORBIDDEN}","data":null}`;
 let baseline: StoreSnapshot;
 
 beforeAll(async () => {
-  service = startTestService({ now: () => new Date("2026-04-01T08:00:00.000Z") });
+  service = await startBackendService({ now: () => new Date("2026-04-01T08:00:00.000Z") });
   await createOpportunity(service, { opportunityCode: CODE, stage: "negotiation", amount: 100 });
   expectSuccess(await update(service, { opportunityCode: CODE, amount: 200 }));
-  baseline = snapshot(service);
+  baseline = await snapshot(service);
 });
 afterAll(() => service.dispose());
 
@@ -49,8 +49,8 @@ describe("the auditor's reads", () => {
     expect(response.headers.get("content-type")).toBe(JSON_UTF8);
   });
 
-  test("the auditor's reads write nothing", () => {
-    expect(snapshot(service)).toEqual(baseline);
+  test("the auditor's reads write nothing", async () => {
+    expect(await snapshot(service)).toEqual(baseline);
   });
 });
 
@@ -61,14 +61,14 @@ describe("the auditor's writes are refused with 403", () => {
     expect(answer.text).toBe(FORBIDDEN_TEXT);
     expect(answer.headers.get("x-request-id")).toBe("audit-put-1");
     expect(answer.text).not.toContain(AUDITOR_SECRET);
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
     expect(((await call(service, "GET", readPath(CODE))).json.data as Record<string, unknown>)).toMatchObject({ stage: "negotiation", amount: 200, version: 2 });
   });
 
   test("POST create with a valid body: 403 and the opportunity does not exist", async () => {
     const answer = await asAuditor("POST", CREATE_PATH, { body: { opportunityCode: "OPP-ROLE-NEW", opportunityName: "审计方创建", endCustomerName: "某局" } });
     expectFailure(answer, 403, FORBIDDEN);
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
     expectFailure(await call(service, "GET", readPath("OPP-ROLE-NEW")), 200, "商机不存在");
   });
 
@@ -92,7 +92,7 @@ describe("the auditor's writes are refused with 403", () => {
       expect(integrator.json.code).toBe("-1");
       expectFailure(await asAuditor(method, path, options), 403, FORBIDDEN);
     }
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
   });
 
   /** A body that records whether anyone read it; highWaterMark 0 keeps the stream from pulling by itself. */
@@ -127,7 +127,7 @@ describe("the auditor's writes are refused with 403", () => {
     expect(response.status).toBe(403);
     expect(await response.text()).toBe(FORBIDDEN_TEXT);
     expect(refused.watch.pulled).toBe(false);
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
 
     await createOpportunity(service, { opportunityCode: "OPP-ROLE-STREAM" });
     const accepted = watchedBody(JSON.stringify({ opportunityCode: "OPP-ROLE-STREAM", stage: "won" }));
@@ -135,7 +135,7 @@ describe("the auditor's writes are refused with 403", () => {
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { code: string }).code).toBe("0");
     expect(accepted.watch.pulled).toBe(true);
-    baseline = snapshot(service);
+    baseline = await snapshot(service);
   });
 
   test.each([
@@ -147,7 +147,7 @@ describe("the auditor's writes are refused with 403", () => {
     const answer = await asAuditor("PUT", path, { body: { opportunityCode: CODE, stage: "won" } });
     expect(answer.status).toBe(403);
     expect(answer.json).toEqual({ code: "-1", msg: FORBIDDEN, data: null });
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
   });
 });
 
@@ -163,28 +163,29 @@ describe("authentication comes first", () => {
       expectFailure(await call(service, method, path, { rawBody: "x", contentType: "text/plain", secret }), 401, "内部接口鉴权失败");
     }
     expectFailure(await call(service, "GET", "/api/events", { secret }), 401, "内部接口鉴权失败");
-    expect(snapshot(service)).toEqual(baseline);
+    expect(await snapshot(service)).toEqual(baseline);
   });
 });
 
-describe("integrators still write", () => {
+describe("integrators still write", async () => {
   test("oms updates and bidding creates after the auditor was refused; each is recorded as its own actor", async () => {
     expectFailure(await asAuditor("PUT", UPDATE_PATH, { body: { opportunityCode: CODE, stage: "lost" } }), 403, FORBIDDEN);
-    const before = snapshot(service);
+    const before = await snapshot(service);
     expectSuccess(await update(service, { opportunityCode: CODE, stage: "won" }));
     expectSuccess(await call(service, "POST", CREATE_PATH, { body: { opportunityCode: "OPP-ROLE-BID", opportunityName: "招投标创建", endCustomerName: "某局" }, secret: OTHER_CLIENT_SECRET }));
-    expect(snapshot(service).events).toBe(before.events + 2);
+    expect((await snapshot(service)).events).toBe(before.events + 2);
     expect(((await call(service, "GET", readPath(CODE))).json.data as Record<string, unknown>).stage).toBe("won");
 
-    const last = service.store.readAll(before.events, 10);
+    const last = await service.storage.readAll(before.events, 10);
     expect(last.map((event) => [event.streamId, event.type, event.metadata.actor])).toEqual([
       [CODE, "OpportunityUpdated", "oms"],
       ["OPP-ROLE-BID", "OpportunityCreated", "bidding"],
     ]);
   });
 
-  test("no event in the store was ever recorded with the auditor as actor", () => {
-    const actors = service.db.query<{ actor: string }, []>("SELECT DISTINCT json_extract(metadata, '$.actor') AS actor FROM events ORDER BY actor").all();
-    expect(actors.map((row) => row.actor)).toEqual(["bidding", "oms"]);
+  test("no event in the store was ever recorded with the auditor as actor", async () => {
+    const events = await service.storage.readAll(0, 10_000);
+    expect(events.length).toBe((await snapshot(service)).events);
+    expect([...new Set(events.map((event) => event.metadata.actor))].sort()).toEqual(["bidding", "oms"]);
   });
 });

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FIELD_RULES } from "../../src/field-rules";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CONTRACT_FIELDS, UPDATE_PATH, call, createOpportunity, expectFailure, readRecord, reasonsOf, snapshot } from "./http-client";
 
 // Business failures of the update: HTTP 200, code "-1", a Chinese message, and nothing stored.
-let service: TestService;
+let service: BackendService;
 const CODE = "OPP-BAD-001";
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   await createOpportunity(service, { opportunityCode: CODE, stage: "solution", amount: 1000, description: "原备注" });
 });
 afterAll(() => service.dispose());
@@ -105,7 +105,7 @@ const cases: Case[] = [
 
 describe("PUT update: bad input is rejected with HTTP 200, code -1, and changes nothing", () => {
   test.each(cases.map((entry) => [entry.name, entry] as const))("%s", async (_name, entry) => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await call(service, "PUT", UPDATE_PATH, { body: entry.body });
     expectFailure(answer, 200);
     const msg = answer.json.msg as string;
@@ -116,7 +116,7 @@ describe("PUT update: bad input is rejected with HTTP 200, code -1, and changes 
       // Our own messages are Chinese, like the contract's.
       expect(msg).toMatch(/[\u4e00-\u9fff]/);
     }
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("the limits themselves are accepted (the length is counted in characters)", async () => {
@@ -133,7 +133,7 @@ describe("PUT update: bad input is rejected with HTTP 200, code -1, and changes 
 
 describe("several wrong fields are all reported in one message joined with ；", () => {
   test("three bad values", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await call(service, "PUT", UPDATE_PATH, { body: withCode({ confidencePct: "D", stage: "xxx", amount: 0 }) });
     expectFailure(answer, 200);
     const reasons = reasonsOf(answer.json.msg);
@@ -141,7 +141,7 @@ describe("several wrong fields are all reported in one message joined with ；",
     expect(reasons).toContain("项目把握度仅支持A、B、C");
     expect(reasons).toContain("项目阶段无效: xxx");
     expect(reasons.filter((reason) => reason.includes("amount"))).toHaveLength(1);
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("missing code, end customer, unknown field and a bad value together", async () => {

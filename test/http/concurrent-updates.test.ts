@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, call, createOpportunity, expectSuccess, readRecord, streamOf, update } from "./http-client";
 
 // Requests handled at the same time must not lose an update or break the version sequence.
-let service: TestService;
+let service: BackendService;
 
-beforeAll(() => {
-  service = startTestService();
+beforeAll(async () => {
+  service = await startBackendService();
 });
 afterAll(() => service.dispose());
 
@@ -17,7 +17,7 @@ describe("concurrent updates", () => {
       Array.from({ length: 20 }, (_, index) => update(service, { opportunityCode: "OPP-CONC-001", amount: index + 2 })),
     );
     for (const answer of answers) expect(expectSuccess(answer)).toBe(id);
-    const events = streamOf(service, "OPP-CONC-001");
+    const events = await streamOf(service, "OPP-CONC-001");
     expect(events.map((event) => event.version)).toEqual(Array.from({ length: 21 }, (_, index) => index + 1));
     // Each event's previous value is the one the event before it set.
     for (let index = 2; index < events.length; index += 1) {
@@ -34,6 +34,6 @@ describe("concurrent updates", () => {
     );
     const messages = answers.map((answer) => answer.json.msg).sort();
     expect(messages).toEqual(["success", "商机编号已存在: OPP-CONC-002"].sort());
-    expect(streamOf(service, "OPP-CONC-002")).toHaveLength(1);
+    expect(await streamOf(service, "OPP-CONC-002")).toHaveLength(1);
   });
 });

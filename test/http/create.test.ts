@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, call, expectFailure, expectSuccess, readRecord, reasonsOf, snapshot, streamOf } from "./http-client";
 
-let service: TestService;
+let service: BackendService;
 
-beforeAll(() => {
-  service = startTestService();
+beforeAll(async () => {
+  service = await startBackendService();
 });
 afterAll(() => service.dispose());
 
@@ -26,7 +26,7 @@ describe("POST /api/opportunities/integration/create", () => {
     const id = expectSuccess(
       await create({ opportunityCode: "OPP-C-010", opportunityName: "带字段", endCustomerName: "某市医院", stage: "赢单", confidencePct: "b", amount: 99 }),
     );
-    const [created] = streamOf(service, "OPP-C-010");
+    const [created] = await streamOf(service, "OPP-C-010");
     expect(created!.type).toBe("OpportunityCreated");
     expect(created!.metadata.actor).toBe("oms");
     expect(created!.data).toEqual({
@@ -53,18 +53,18 @@ describe("POST /api/opportunities/integration/create", () => {
     ["endCustomerName null", { opportunityCode: "OPP-C-100", opportunityName: "n", endCustomerName: null }, ["endCustomerName 不能为空"]],
     ["all three missing", { stage: "won" }, ["opportunityCode 不能为空", "opportunityName 不能为空", "endCustomerName 不能为空"]],
   ])("%s is rejected and nothing is stored", async (_label, body, reasons) => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await create(body);
     expectFailure(answer, 200);
     expect(reasonsOf(answer.json.msg).sort()).toEqual([...reasons].sort());
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("a duplicate code is rejected naming the code, and nothing is stored", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await create({ opportunityCode: "OPP-C-001", opportunityName: "重复", endCustomerName: "别的客户" });
     expectFailure(answer, 200, "商机编号已存在: OPP-C-001");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
     expect(await readRecord(service, "OPP-C-001")).toMatchObject({ id: 1, opportunityName: "商机 OPP-C-001", endCustomerName: "某客户" });
   });
 
@@ -74,20 +74,20 @@ describe("POST /api/opportunities/integration/create", () => {
   });
 
   test("field rules of the update apply to create as well", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await create({ opportunityCode: "OPP-C-200", opportunityName: "n", endCustomerName: "c", confidencePct: "D", stage: "xxx" });
     expectFailure(answer, 200);
     expect(reasonsOf(answer.json.msg).sort()).toEqual(["项目把握度仅支持A、B、C", "项目阶段无效: xxx"].sort());
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("needs the secret", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await call(service, "POST", CREATE_PATH, {
       body: { opportunityCode: "OPP-C-300", opportunityName: "n", endCustomerName: "c" },
       secret: null,
     });
     expectFailure(answer, 401, "内部接口鉴权失败");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 });

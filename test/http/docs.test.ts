@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CONTRACT_EXAMPLE, CONTRACT_FIELDS, JSON_UTF8, UPDATE_PATH, call, expectFailure } from "./http-client";
 
 // The docs are served by the service itself, without a secret and without internet access.
-let service: TestService;
+let service: BackendService;
 const get = (path: string, headers: Record<string, string> = {}) => service.app.handle(new Request(`http://localhost${path}`, { headers }));
 
 type Json = Record<string, any>;
 let doc: Json;
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   const response = await get("/swagger/json");
   expect(response.status).toBe(200);
   doc = (await response.json()) as Json;

@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from "bun:test";
-import { startTestService } from "../support/test-service";
+import { startBackendService } from "../support/test-service";
 
 // Counterexamples found by the property tests (test/property), kept as fixed cases so they never return.
-const service = startTestService();
+const service = await startBackendService();
 afterAll(() => service.dispose());
 
 test("an object with a long integer and a non-function toString as the code: 200 with the field named, not 500", async () => {

@@ -1,6 +1,6 @@
 import { expect } from "bun:test";
 import type { StoredEvent } from "../../events/stored-event";
-import { TEST_SECRET, type TestService } from "../support/test-service";
+import { TEST_SECRET, type BackendService } from "../support/test-service";
 
 export { CONTRACT_EXAMPLE } from "../support/contract";
 
@@ -49,7 +49,7 @@ export interface SendOptions {
 }
 
 /** Sends one request through app.handle (no socket), with full control over the headers. */
-export function send(service: TestService, method: string, path: string, options: SendOptions = {}): Promise<Response> {
+export function send(service: BackendService, method: string, path: string, options: SendOptions = {}): Promise<Response> {
   const headers = new Headers(options.headers);
   const secret = options.secret === undefined ? TEST_SECRET : options.secret;
   if (secret !== null) headers.set("x-internal-secret", secret);
@@ -80,7 +80,7 @@ export async function answerOf(response: Response): Promise<Answer> {
   return { status: response.status, contentType: response.headers.get("content-type"), headers: response.headers, text, json };
 }
 
-export async function call(service: TestService, method: string, path: string, options: SendOptions = {}): Promise<Answer> {
+export async function call(service: BackendService, method: string, path: string, options: SendOptions = {}): Promise<Answer> {
   return answerOf(await send(service, method, path, options));
 }
 
@@ -106,7 +106,7 @@ export function expectSuccess(answer: Answer): unknown {
 }
 
 /** Creates an opportunity and returns its id. */
-export async function createOpportunity(service: TestService, fields: Record<string, unknown>): Promise<number> {
+export async function createOpportunity(service: BackendService, fields: Record<string, unknown>): Promise<number> {
   const answer = await call(service, "POST", CREATE_PATH, {
     body: { opportunityName: "测试商机", endCustomerName: "某市大数据局", ...fields },
   });
@@ -115,12 +115,12 @@ export async function createOpportunity(service: TestService, fields: Record<str
   return id as number;
 }
 
-export async function update(service: TestService, body: unknown, options: Omit<SendOptions, "body"> = {}): Promise<Answer> {
+export async function update(service: BackendService, body: unknown, options: Omit<SendOptions, "body"> = {}): Promise<Answer> {
   return call(service, "PUT", UPDATE_PATH, { ...options, body });
 }
 
 /** The current record of an opportunity as GET answers it. */
-export async function readRecord(service: TestService, code: string): Promise<Record<string, unknown>> {
+export async function readRecord(service: BackendService, code: string): Promise<Record<string, unknown>> {
   const data = expectSuccess(await call(service, "GET", readPath(code)));
   expect(data).toBeObject();
   return data as Record<string, unknown>;
@@ -133,18 +133,22 @@ export interface StoreSnapshot {
   rows: string;
 }
 
-export function snapshot(service: TestService): StoreSnapshot {
-  const events = service.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM events").get()!.n;
-  const opportunities = service.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM opportunities").get()!.n;
-  const rows = JSON.stringify(
-    service.db.prepare("SELECT * FROM opportunities ORDER BY id").safeIntegers(true).all(),
-    (_key, value) => (typeof value === "bigint" ? value.toString() : value),
-  );
+/** Counts and every projection row, read from the tables (either backend): a refused request changes none. */
+export async function snapshot(service: BackendService): Promise<StoreSnapshot> {
+  const events = await service.tables.count("events");
+  const opportunities = await service.tables.count("opportunities");
+  const rows = JSON.stringify(await service.tables.select("SELECT * FROM opportunities ORDER BY id"), (_key, value) => (typeof value === "bigint" ? value.toString() : value));
   return { events, opportunities, rows };
 }
 
-export function streamOf(service: TestService, code: string): StoredEvent[] {
-  return service.store.readStream(code);
+/** Every event of one stream, in version order, as the port reads it. */
+export async function streamOf(service: BackendService, code: string): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (;;) {
+    const page = await service.storage.readStreamPage(code, events.length, 500);
+    events.push(...page);
+    if (page.length < 500) return events;
+  }
 }
 
 /** The message split into the single reasons joined with "；". */

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, UPDATE_PATH, call, createOpportunity, expectFailure, expectSuccess, readPath, snapshot } from "./http-client";
 
 // 64-bit IDs (snowflake IDs from Java systems) must survive JSON, SQLite and the answer without rounding.
-let service: TestService;
+let service: BackendService;
 const CODE = "OPP-LONG-001";
 const INT64_MAX = "9223372036854775807";
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   await createOpportunity(service, { opportunityCode: CODE });
 });
 afterAll(() => service.dispose());
@@ -18,39 +18,39 @@ const rawUpdate = (fields: string) => call(service, "PUT", UPDATE_PATH, { rawBod
 
 const readText = async (code: string) => (await call(service, "GET", readPath(code))).text;
 
-const storedId = (column: string, code = CODE) =>
-  (service.db.prepare(`SELECT ${column} AS v FROM opportunities WHERE code = ?`).safeIntegers(true).get(code) as { v: bigint | null }).v;
+const storedId = async (column: string, code = CODE) =>
+  (await service.tables.select<{ v: bigint | null }>(`SELECT ${column} AS v FROM opportunities WHERE code = ?`, [code]))[0]!.v;
 
 describe("64-bit IDs are kept exact", () => {
   test("salesExpansionId 9223372036854775807 as a raw JSON number is stored and answered with the same digits", async () => {
     const answer = await rawUpdate(`"salesExpansionId":${INT64_MAX}`);
     expectSuccess(answer);
-    expect(storedId("sales_expansion_id")).toBe(BigInt(INT64_MAX));
+    expect(await storedId("sales_expansion_id")).toBe(BigInt(INT64_MAX));
     expect(await readText(CODE)).toContain(`"salesExpansionId":${INT64_MAX},`);
-    const row = service.db.query<{ data: string }, []>("SELECT data FROM events ORDER BY position DESC LIMIT 1").get()!;
-    expect(row.data).toContain(INT64_MAX);
+    const [row] = await service.tables.select<{ data: string }>("SELECT data FROM events ORDER BY position DESC LIMIT 1");
+    expect(row!.data).toContain(INT64_MAX);
   });
 
   test("2^53 + 1 (which JSON.parse would round) is kept", async () => {
     expectSuccess(await rawUpdate(`"channelExpansionId":9007199254740993`));
-    expect(storedId("channel_expansion_id")).toBe(9007199254740993n);
+    expect(await storedId("channel_expansion_id")).toBe(9007199254740993n);
     expect(await readText(CODE)).toContain(`"channelExpansionId":9007199254740993,`);
   });
 
   test("sending the same 64-bit ID again changes nothing", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     expectSuccess(await rawUpdate(`"salesExpansionId":${INT64_MAX}`));
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("an ID one above the 64-bit range is rejected with a message about the range", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await rawUpdate(`"salesExpansionId":9223372036854775808`);
     expectFailure(answer, 200);
     expect(answer.json.msg).toContain("salesExpansionId");
     expect(answer.json.msg).toContain("64 位");
     expect(answer.json.msg).toContain("9223372036854775808");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("a huge ID is rejected too", async () => {
@@ -62,7 +62,7 @@ describe("64-bit IDs are kept exact", () => {
 
   test("an ID as a string of digits is accepted and answered as a number", async () => {
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: CODE, preSalesId: "1790000000000000001" } }));
-    expect(storedId("pre_sales_id")).toBe(1790000000000000001n);
+    expect(await storedId("pre_sales_id")).toBe(1790000000000000001n);
     expect(await readText(CODE)).toContain(`"preSalesId":1790000000000000001,`);
   });
 
@@ -83,7 +83,7 @@ describe("64-bit IDs are kept exact", () => {
       rawBody: `{"opportunityCode":"OPP-LONG-002","opportunityName":"n","endCustomerName":"c","salesExpansionId":1790000000000000001}`,
     });
     expectSuccess(answer);
-    expect(storedId("sales_expansion_id", "OPP-LONG-002")).toBe(1790000000000000001n);
+    expect(await storedId("sales_expansion_id", "OPP-LONG-002")).toBe(1790000000000000001n);
     expect(await readText("OPP-LONG-002")).toContain(`"salesExpansionId":1790000000000000001,`);
   });
 
@@ -108,18 +108,18 @@ describe("an ID beyond 2^53 written with an exponent or a fraction is refused, w
     ["a trailing .0 beside another 64-bit ID", `${LONG_ID},"preSalesId":9007199254740993.0`],
     ["an exponent 0 beside another 64-bit ID", `${LONG_ID},"preSalesId":9007199254740993e0`],
   ])("%s", async (_name, fields) => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await rawUpdate(fields);
     expectFailure(answer, 200);
     expect(answer.json.msg).toContain("preSalesId");
     expect(answer.json.msg).toContain("不带小数点和指数");
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("an ID up to 2^53 in exponent form is the same plain number with or without a long value beside it", async () => {
     expectSuccess(await rawUpdate(`"preSalesId":1.5e3`));
-    expect(storedId("pre_sales_id")).toBe(1500n);
+    expect(await storedId("pre_sales_id")).toBe(1500n);
     expectSuccess(await rawUpdate(`"preSalesId":1.6e3,${LONG_TEXT}`));
-    expect(storedId("pre_sales_id")).toBe(1600n);
+    expect(await storedId("pre_sales_id")).toBe(1600n);
   });
 });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { createOpportunity, expectSuccess, readRecord, snapshot, streamOf, update } from "./http-client";
 
 // null means "not sent"; "" clears an optional text field and is an error for the others (see bad-input).
-let service: TestService;
+let service: BackendService;
 
-beforeAll(() => {
-  service = startTestService();
+beforeAll(async () => {
+  service = await startBackendService();
 });
 afterAll(() => service.dispose());
 
@@ -17,7 +17,7 @@ describe("null means not sent", () => {
     const id = await createOpportunity(service, { opportunityCode: "OPP-NULL-001", stage: "solution", amount: 1500000, description: "原备注" });
     const answer = await update(service, { opportunityCode: "OPP-NULL-001", stage: "won", amount: null });
     expect(expectSuccess(answer)).toBe(id);
-    const events = streamOf(service, "OPP-NULL-001");
+    const events = await streamOf(service, "OPP-NULL-001");
     expect(events).toHaveLength(2);
     expect(events[1]!.data).toEqual({ changes: { stage: "won" }, previous: { stage: "solution" } });
     expect(await readRecord(service, "OPP-NULL-001")).toMatchObject({ stage: "won", amount: 1500000, description: "原备注", version: 2 });
@@ -39,7 +39,7 @@ describe("null means not sent", () => {
     const nulls = Object.fromEntries(Object.keys(fields).map((name) => [name, null]));
     const answer = await update(service, { opportunityCode: "OPP-NULL-002", ...nulls, status: "closed" });
     expectSuccess(answer);
-    expect(streamOf(service, "OPP-NULL-002")[1]!.data).toEqual({ changes: { status: "closed" }, previous: { status: "active" } });
+    expect((await streamOf(service, "OPP-NULL-002"))[1]!.data).toEqual({ changes: { status: "closed" }, previous: { status: "active" } });
     expect(await readRecord(service, "OPP-NULL-002")).toMatchObject({ ...fields, status: "closed" });
   });
 });
@@ -50,7 +50,7 @@ describe("\"\" clears an optional text field", () => {
     expectSuccess(await update(service, { opportunityCode: "OPP-CLEAR-001", description: "" }));
     const record = await readRecord(service, "OPP-CLEAR-001");
     expect(record.description).toBeNull();
-    expect(streamOf(service, "OPP-CLEAR-001")[1]!.data).toEqual({
+    expect((await streamOf(service, "OPP-CLEAR-001"))[1]!.data).toEqual({
       changes: { description: null },
       previous: { description: "外部系统回写成交结果" },
     });
@@ -72,9 +72,9 @@ describe("\"\" clears an optional text field", () => {
 
   test("clearing a field that is already empty succeeds and appends nothing", async () => {
     await createOpportunity(service, { opportunityCode: "OPP-CLEAR-003" });
-    const before = snapshot(service);
+    const before = await snapshot(service);
     expectSuccess(await update(service, { opportunityCode: "OPP-CLEAR-003", description: "" }));
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 });
 
@@ -86,8 +86,8 @@ describe("values are normalised before they are compared and stored", () => {
     );
     expect(await readRecord(service, "OPP-NORM-001")).toMatchObject({ opportunityName: "新名称", confidencePct: "C", status: "won", stage: "negotiation" });
     // The same values in another spelling change nothing.
-    const before = snapshot(service);
+    const before = await snapshot(service);
     expectSuccess(await update(service, { opportunityCode: "OPP-NORM-001", opportunityName: "新名称 ", confidencePct: "C", status: "won", stage: "negotiation" }));
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { createOpportunity, expectSuccess, readRecord, update } from "./http-client";
 
 // omsPushTime arrives in the forms Java clients send and is stored as ISO 8601 in the zone (Asia/Shanghai).
-let service: TestService;
+let service: BackendService;
 
-beforeAll(() => {
-  service = startTestService();
+beforeAll(async () => {
+  service = await startBackendService();
 });
 afterAll(() => service.dispose());
 

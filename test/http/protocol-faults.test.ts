@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TEST_SECRET, startTestService, type TestService } from "../support/test-service";
+import { TEST_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, call, createOpportunity, expectFailure, readPath, snapshot, streamOf, type SendOptions } from "./http-client";
 
 // Protocol faults answer their own HTTP status, still in the envelope, and change nothing.
-let service: TestService;
+let service: BackendService;
 const CODE = "OPP-PROTO-001";
 const LIMIT = 64 * 1024;
 const valid = { opportunityCode: CODE, stage: "won" };
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   await createOpportunity(service, { opportunityCode: CODE, stage: "solution" });
 });
 afterAll(() => service.dispose());
@@ -81,13 +81,13 @@ const faults: FaultCase[] = [
 
 describe("protocol faults answer their own status in the envelope and change nothing", () => {
   test.each(faults.map((entry) => [entry.name, entry] as const))("%s", async (_name, entry) => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await call(service, entry.method ?? "PUT", entry.path ?? UPDATE_PATH, entry.options);
     expectFailure(answer, entry.status);
     if (typeof entry.msg === "string") expect(answer.json.msg).toBe(entry.msg);
     else expect(answer.json.msg).toMatch(entry.msg);
     expect(answer.json.msg).toMatch(/[\u4e00-\u9fff]/);
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("a body of exactly 64 KiB is within the limit", async () => {
@@ -97,7 +97,7 @@ describe("protocol faults answer their own status in the envelope and change not
   });
 
   test("an oversize body sent without Content-Length (chunked) is refused too", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const text = paddedBody(LIMIT * 2);
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -117,7 +117,7 @@ describe("protocol faults answer their own status in the envelope and change not
     expect(response.status).toBe(413);
     expect(response.headers.get("content-type")).toBe(JSON_UTF8);
     expect(await response.json()).toEqual({ code: "-1", msg: expect.stringContaining("64 KiB"), data: null });
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test.each([
@@ -141,7 +141,7 @@ describe("X-Request-Id", () => {
     });
     expect(answer.json.code).toBe("0");
     expect(answer.headers.get("x-request-id")).toBe("req-2026-04-30-0001");
-    const last = streamOf(service, CODE).at(-1)!;
+    const last = (await streamOf(service, CODE)).at(-1)!;
     expect(last.data).toEqual({ changes: { source: "招投标系统" }, previous: { source: null } });
     expect(last.metadata.requestId).toBe("req-2026-04-30-0001");
   });
@@ -152,7 +152,7 @@ describe("X-Request-Id", () => {
     const id = answer.headers.get("x-request-id");
     expect(id).toBeString();
     expect(id!.length).toBeGreaterThan(0);
-    expect(streamOf(service, CODE).at(-1)!.metadata.requestId).toBe(id!);
+    expect((await streamOf(service, CODE)).at(-1)!.metadata.requestId).toBe(id!);
   });
 
   test.each([
@@ -171,17 +171,17 @@ describe("X-Request-Id", () => {
 
 describe("500", () => {
   test("an unexpected error answers 500 in the envelope without leaking the cause", async () => {
-    const broken = startTestService();
+    const broken = await startBackendService();
     try {
       await createOpportunity(broken, { opportunityCode: CODE });
       // Break the store underneath the app: the projection table is gone.
-      broken.db.run("DROP TABLE opportunities");
+      await broken.tables.run("DROP TABLE opportunities");
       const answer = await call(broken, "PUT", UPDATE_PATH, { body: valid, headers: { "x-request-id": "req-500" } });
       expectFailure(answer, 500, "服务器内部错误，请稍后重试");
       expect(answer.headers.get("x-request-id")).toBe("req-500");
       expect(answer.text).not.toMatch(/opportunities|sqlite|no such table/i);
     } finally {
-      broken.dispose();
+      await broken.dispose();
     }
   });
 });

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CONTRACT_FIELDS, JSON_UTF8, call, createOpportunity, expectFailure, readPath, readRecord, update } from "./http-client";
 
-let service: TestService;
+let service: BackendService;
 
-beforeAll(() => {
-  service = startTestService({ now: () => new Date("2026-04-01T08:00:00.123Z") });
+beforeAll(async () => {
+  service = await startBackendService({ now: () => new Date("2026-04-01T08:00:00.123Z") });
 });
 afterAll(() => service.dispose());
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { CREATE_PATH, UPDATE_PATH } from "./http-client";
-import { startOpsService, TEST_SECRET } from "../ops/ops-service";
+import { startBackendOpsService, TEST_SECRET } from "../ops/ops-service";
 
 // Default deny, for the route that actually runs. A Host of 1-3 characters once made the router skip the start
 // of the path (`Host: a` + `/xxx/api/events` ran /api/events) while the secret check looked at the real path
@@ -8,7 +8,7 @@ import { startOpsService, TEST_SECRET } from "../ops/ops-service";
 // in the app is reached here with odd Hosts, prefixes and trailing slashes: without a secret each one answers 401
 // unless its own definition declares it public, so a route added later cannot be left open by mistake.
 
-const service = startOpsService();
+const service = await startBackendOpsService();
 afterAll(() => service.dispose());
 
 const DECLARED_PUBLIC = ["/healthz", "/readyz", "/swagger", "/swagger/json", "/swagger/assets/scalar.js"];
@@ -78,7 +78,7 @@ describe("a Host that cannot form a URL", () => {
   });
 
   test("a write with such a Host is refused with 400 (not a 500) and writes nothing", async () => {
-    const before = service.store.head();
+    const before = await service.storage.head();
     const response = await service.handle(
       new Request("http://a@b/api/opportunities/integration/create", {
         method: "POST",
@@ -87,7 +87,7 @@ describe("a Host that cannot form a URL", () => {
       }),
     );
     expect(response.status).toBe(400);
-    expect(service.store.head()).toEqual(before);
+    expect(await service.storage.head()).toEqual(before);
   });
 });
 

@@ -1,21 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { openServiceStore } from "../../src/service-store";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
-import { makeTempDir } from "../support/temp-dir";
+import { openTestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, TEST_SECRET, createTestApp } from "../support/test-service";
 
 // GET /api/stages answers the dictionary in force, so integrators can see the codes after an operator reloads it.
-const dir = makeTempDir("opportunity-stages-");
-const store = openServiceStore(join(dir.path, "stages.db"));
+const backend = await openTestBackend();
 let stages = new StageDictionary(DEFAULT_STAGES);
 // The test clients, with this file's dictionary, which a test replaces as a reload does.
-const app = createTestApp(store, { stages: () => stages });
+const app = createTestApp(backend, { stages: () => stages });
 
-afterAll(() => {
-  store.close();
-  dir.cleanup();
-});
+afterAll(() => backend.dispose());
 
 const get = async (secret: string | null) => {
   const response = await app.handle(new Request("http://localhost/api/stages", { headers: secret ? { "x-internal-secret": secret } : {} }));

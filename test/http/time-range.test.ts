@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 import { CREATE_PATH, call, createOpportunity, expectFailure, expectSuccess, readPath, readRecord, snapshot, update } from "./http-client";
 
 // Every time the service takes (omsPushTime, expectedCloseDate, ?asOf=) lies within 1970-01-01 to
 // 9999-12-31 in the zone (Asia/Shanghai here): a time outside it once went into the chain as
 // "1900-01-01T00:00:00+08:5.71666666666664", which is not ISO 8601 and is not accepted back.
-let service: TestService;
+let service: BackendService;
 const CODE = "OPP-RANGE-001";
 const RANGE = "（1970-01-01 至 9999-12-31）";
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   await createOpportunity(service, { opportunityCode: CODE, omsPushTime: "2026-04-30 10:20:30", expectedCloseDate: "2026-06-30" });
 });
 afterAll(() => service.dispose());
@@ -24,19 +24,19 @@ describe("times outside the supported range are refused and nothing is stored", 
     ["expectedCloseDate", "1969-12-31"],
     ["expectedCloseDate", "0001-01-01"],
   ])("update %s = %p", async (field, value) => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await update(service, { opportunityCode: CODE, [field]: value });
     expectFailure(answer, 200, `${field} 超出支持的范围${RANGE}: ${JSON.stringify(value)}`);
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("create with an omsPushTime of 1900 is refused", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await call(service, "POST", CREATE_PATH, {
       body: { opportunityCode: "OPP-RANGE-NEW", opportunityName: "范围", endCustomerName: "客户", omsPushTime: "1900-01-01 00:00:00" },
     });
     expectFailure(answer, 200, `omsPushTime 超出支持的范围${RANGE}: "1900-01-01 00:00:00"`);
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { OTHER_CLIENT_SECRET, TEST_SECRET, startTestService, type TestService } from "../support/test-service";
+import { OTHER_CLIENT_SECRET, TEST_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import {
   CONTRACT_EXAMPLE,
   JSON_UTF8,
@@ -14,11 +14,11 @@ import {
 } from "./http-client";
 
 // The contract's example, sent to an opportunity created beforehand with other values.
-let service: TestService;
+let service: BackendService;
 let id: number;
 
 beforeAll(async () => {
-  service = startTestService();
+  service = await startBackendService();
   // Another opportunity first, so the example's id is not trivially 1.
   await createOpportunity(service, { opportunityCode: "OPP-OTHER-000" });
   id = await createOpportunity(service, {
@@ -44,8 +44,8 @@ describe("PUT /api/opportunities/integration/update with the contract example", 
     expect(typeof answer.json.code).toBe("string");
   });
 
-  test("appended one OpportunityUpdated event holding only the changed fields and their old values", () => {
-    const events = streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
+  test("appended one OpportunityUpdated event holding only the changed fields and their old values", async () => {
+    const events = await streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
     expect(events.map((event) => [event.version, event.type])).toEqual([
       [1, "OpportunityCreated"],
       [2, "OpportunityUpdated"],
@@ -56,10 +56,11 @@ describe("PUT /api/opportunities/integration/update with the contract example", 
     });
   });
 
-  test("records the client name behind the secret as actor, never the secret", () => {
-    const [, updated] = streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
+  test("records the client name behind the secret as actor, never the secret", async () => {
+    const [, updated] = await streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
     expect(updated!.metadata.actor).toBe("oms");
-    const rows = service.db.query<{ data: string; metadata: string }, []>("SELECT data, metadata FROM events").all();
+    const rows = await service.tables.select<{ data: string; metadata: string }>("SELECT data, metadata FROM events");
+    expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
       expect(row.metadata).not.toContain(TEST_SECRET);
       expect(row.data).not.toContain(TEST_SECRET);
@@ -83,22 +84,22 @@ describe("PUT /api/opportunities/integration/update with the contract example", 
   });
 
   test("the same body again succeeds with the same id and appends no event", async () => {
-    const before = snapshot(service);
+    const before = await snapshot(service);
     const answer = await update(service, CONTRACT_EXAMPLE);
     expect(answer.text).toBe(`{"code":"0","msg":"success","data":${id}}`);
-    expect(snapshot(service)).toEqual(before);
-    expect(streamOf(service, CONTRACT_EXAMPLE.opportunityCode)).toHaveLength(2);
+    expect(await snapshot(service)).toEqual(before);
+    expect(await streamOf(service, CONTRACT_EXAMPLE.opportunityCode)).toHaveLength(2);
   });
 
   test("a second client's secret records its own name as actor", async () => {
     const answer = await update(service, { opportunityCode: CONTRACT_EXAMPLE.opportunityCode, competitorName: "某竞品" }, { secret: OTHER_CLIENT_SECRET });
     expect(expectSuccess(answer)).toBe(id);
-    const events = streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
+    const events = await streamOf(service, CONTRACT_EXAMPLE.opportunityCode);
     expect(events).toHaveLength(3);
     expect(events[2]!.metadata.actor).toBe("bidding");
     expect(events[2]!.data).toEqual({ changes: { competitorName: "某竞品" }, previous: { competitorName: null } });
-    const metadata = service.db.query<{ metadata: string }, []>("SELECT metadata FROM events ORDER BY position DESC LIMIT 1").get()!.metadata;
-    expect(metadata).not.toContain(OTHER_CLIENT_SECRET);
+    const [last] = await service.tables.select<{ metadata: string }>("SELECT metadata FROM events ORDER BY position DESC LIMIT 1");
+    expect(last!.metadata).not.toContain(OTHER_CLIENT_SECRET);
   });
 
   test("a code with surrounding spaces finds the same opportunity", async () => {

@@ -6,6 +6,7 @@ import { setLogLevel } from "../../src/log";
 import { ServiceMetrics } from "../../src/metrics";
 import { RouteTable } from "../../src/http/route-table";
 import { makeTempDir } from "../support/temp-dir";
+import { sqliteOnly } from "../support/test-backend";
 import {
   allLabelValues,
   AUDITOR_SECRET,
@@ -17,10 +18,12 @@ import {
   HISTORY_ROUTE,
   READ_ROUTE,
   scrape,
+  startBackendOpsService,
   startOpsService,
   TEST_SECRET,
   UPDATE_PATH,
   valueOf,
+  type BackendOpsService,
   type OpsService,
 } from "./ops-service";
 
@@ -36,12 +39,20 @@ const COMMITS = "opportunity_write_transaction_duration_seconds";
 beforeAll(() => setLogLevel("error"));
 afterAll(() => setLogLevel("info"));
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-function service(): OpsService {
+/** A service on this run's backend (TEST_BACKEND). */
+async function service(): Promise<BackendOpsService> {
+  const started = await startBackendOpsService();
+  cleanups.push(() => started.dispose());
+  return started;
+}
+
+/** A service on a SQLite file, for the gauges of the file and its WAL. */
+function sqliteService(): OpsService {
   const started = startOpsService();
   cleanups.push(() => started.dispose());
   return started;
@@ -104,7 +115,7 @@ describe("ServiceMetrics on its own", () => {
 
 describe("requests through instrument()", () => {
   test("counted by route pattern, method, status and envelope code; never by raw path", async () => {
-    const svc = service();
+    const svc = await service();
     const code = "OPP-METRICS-777";
     await svc.request("POST", CREATE_PATH, { body: createBody(code) });
     await svc.request("PUT", UPDATE_PATH, { body: { opportunityCode: code, stage: "won" } });
@@ -147,7 +158,7 @@ describe("requests through instrument()", () => {
     ["413 (body too large)", 413, { rawBody: `{"opportunityCode":"${"x".repeat(70_000)}"}` }],
     ["415 (wrong content type)", 415, { rawBody: "{}", headers: { "content-type": "text/plain" } }],
   ] as const)("a protocol fault %s is counted with envelope code -1", async (_name, status, options) => {
-    const svc = service();
+    const svc = await service();
     const response = await svc.request("PUT", UPDATE_PATH, options);
     expect(response.status).toBe(status);
     expect(((await response.json()) as { code: string }).code).toBe("-1");
@@ -156,7 +167,7 @@ describe("requests through instrument()", () => {
   });
 
   test("latency histogram per route pattern and method", async () => {
-    const svc = service();
+    const svc = await service();
     for (let i = 0; i < 3; i++) await svc.request("GET", `/api/opportunities/OPP-LAT-${i}`);
     await svc.request("GET", "/readyz", { secret: null });
     const families = await scrape(svc.metrics);
@@ -203,7 +214,7 @@ describe("requests through instrument()", () => {
 
 describe("write transactions (writer.onCommit)", () => {
   test("events appended by type and one commit observation per write", async () => {
-    const svc = service();
+    const svc = await service();
     const scrapeEvents = async () => {
       const families = await scrape(svc.metrics);
       return {
@@ -226,8 +237,8 @@ describe("write transactions (writer.onCommit)", () => {
     await svc.request("PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-EV-1", confidencePct: "Z" } });
     expect(await scrapeEvents()).toEqual(afterNoOp);
     // The counters agree with the store.
-    const rows = svc.db.query<{ type: string; n: number }, []>("SELECT type, COUNT(*) AS n FROM events GROUP BY type ORDER BY type").all();
-    expect(rows).toEqual([
+    const rows = await svc.tables.select<{ type: string; n: bigint }>("SELECT type, COUNT(*) AS n FROM events GROUP BY type ORDER BY type");
+    expect(rows.map(({ type, n }) => ({ type, n: Number(n) }))).toEqual([
       { type: "OpportunityCreated", n: 2 },
       { type: "OpportunityUpdated", n: 1 },
     ]);
@@ -236,8 +247,8 @@ describe("write transactions (writer.onCommit)", () => {
     expect(commits.buckets["+Inf"]).toBe(commits.count);
   });
 
-  test("the gauges follow the live database", async () => {
-    const svc = service();
+  sqliteOnly.test("the gauges follow the live database file and its WAL", async () => {
+    const svc = sqliteService();
     for (let i = 1; i <= 3; i++) await svc.request("POST", CREATE_PATH, { body: createBody(`OPP-GAUGE-${i}`) });
     const families = await scrape(svc.metrics);
     expect(valueOf(families, "opportunity_opportunities")).toBe(3);
@@ -259,7 +270,7 @@ describe("GET /metrics through the app", () => {
     ["the secret as Basic, not Bearer", { authorization: `Basic ${TEST_SECRET}` }],
     ["the secret without the Bearer scheme", { authorization: TEST_SECRET }],
   ])("401 with %s", async (_name, headers) => {
-    const svc = service();
+    const svc = await service();
     const response = await svc.request("GET", "/metrics", { secret: null, headers });
     expect(response.status).toBe(401);
     expect(await response.json()).toEqual(UNAUTHORIZED);
@@ -270,7 +281,7 @@ describe("GET /metrics through the app", () => {
     ["Authorization: Bearer", { authorization: `Bearer ${TEST_SECRET}` }],
     ["an auditor's secret (metrics are a read)", { "x-internal-secret": AUDITOR_SECRET }],
   ])("200 Prometheus text with %s", async (_name, headers) => {
-    const svc = service();
+    const svc = await service();
     await svc.request("POST", CREATE_PATH, { body: createBody("OPP-SCRAPE-1") });
     const response = await svc.request("GET", "/metrics", { secret: null, headers });
     expect(response.status).toBe(200);
@@ -282,13 +293,13 @@ describe("GET /metrics through the app", () => {
   });
 
   test("a Bearer token is accepted for /metrics only, not for the API", async () => {
-    const svc = service();
+    const svc = await service();
     const response = await svc.request("GET", "/api/opportunities/OPP-X", { secret: null, headers: { authorization: `Bearer ${TEST_SECRET}` } });
     expect(response.status).toBe(401);
   });
 
   test("scrapes count themselves with code 'none' (the answer is not an envelope), and failed ones with -1", async () => {
-    const svc = service();
+    const svc = await service();
     await svc.request("GET", "/metrics");
     await svc.request("GET", "/metrics", { secret: null });
     const families = await scrape(svc.metrics);

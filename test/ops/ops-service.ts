@@ -3,14 +3,13 @@
  * the writer's commit observer, the instrumented handler), a stdout capture for the request log, and readers
  * of the Prometheus text.
  */
-import { join } from "node:path";
 import parsePrometheusTextFormat, { type OpsPrometheusFamily as PrometheusFamily, type OpsPrometheusSample as PrometheusSample } from "parse-prometheus-text-format";
 import type { App } from "../../src/http/app";
 import { instrument } from "../../src/http/instrument";
 import { ServiceMetrics } from "../../src/metrics";
 import { readinessProblem } from "../../src/readiness";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
-import { makeTempDir } from "../support/temp-dir";
+import type { ServiceStore } from "../../src/service-store";
+import { openSqliteTestBackend, openTestBackend, type SqliteTestBackend, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, createTestApp } from "../support/test-service";
 
 export { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET };
@@ -28,36 +27,26 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-export interface OpsService extends ServiceStore {
+/** The parts of a service wired the way serve wires them, over a test database of either backend. */
+export interface OpsParts {
   app: App;
-  dbPath: string;
-  dir: string;
   metrics: ServiceMetrics;
   /** The app's handler wrapped by instrument(), exactly as serve hands it to Bun.serve. */
   handle: (request: Request) => Promise<Response>;
   request(method: string, path: string, options?: RequestOptions): Promise<Response>;
-  dispose(): void;
 }
 
-/**
- * A real service on a temporary SQLite file, with clients "oms" (TEST_SECRET), "bidding" (OTHER_CLIENT_SECRET)
- * and the auditor "audit-firm" (AUDITOR_SECRET). `readiness` replaces the real check when given.
- */
-export function startOpsService(options: { readiness?: (service: ServiceStore) => string | null } = {}): OpsService {
-  const dir = makeTempDir("ops-test-");
-  const dbPath = join(dir.path, "opportunities.db");
-  const store = openServiceStore(dbPath);
-  const metrics = new ServiceMetrics({ dbPath, countOpportunities: () => store.opportunities.count() });
-  store.writer.onCommit = (seconds, types) => metrics.recordCommit(seconds, types);
-  const readiness = options.readiness ?? ((service: ServiceStore) => readinessProblem(service.db));
-  const app = createTestApp(store, { readiness: () => readiness(store), metrics });
+export interface BackendOpsService extends TestBackend, OpsParts {}
+
+/** The app, metrics (fed by the writer's commits) and instrumented handler over `backend`, as serve builds them. */
+function opsParts(backend: Pick<TestBackend, "kind" | "storage" | "writer">, readiness: () => string | null | Promise<string | null>): OpsParts {
+  const dbPath = backend.kind === "sqlite" ? backend.storage.location : undefined;
+  const metrics = new ServiceMetrics({ dbPath, countOpportunities: () => backend.storage.countOpportunities() });
+  backend.writer.onCommit = (seconds, types) => metrics.recordCommit(seconds, types);
+  const app = createTestApp(backend, { readiness, metrics });
   const handle = instrument((request) => app.handle(request), { routes: app.routeTable, metrics });
-  let closed = false;
   return {
-    ...store,
     app,
-    dbPath,
-    dir: dir.path,
     metrics,
     handle,
     request(method, path, { body, rawBody, secret = TEST_SECRET, headers = {} } = {}) {
@@ -70,14 +59,30 @@ export function startOpsService(options: { readiness?: (service: ServiceStore) =
       }
       return handle(new Request(`http://localhost${path}`, init));
     },
-    dispose() {
-      if (!closed) {
-        closed = true;
-        store.close();
-      }
-      dir.cleanup();
-    },
   };
+}
+
+/**
+ * A real service on a new test database of this run's backend (TEST_BACKEND), readiness from the storage as in
+ * serve, with clients "oms" (TEST_SECRET), "bidding" (OTHER_CLIENT_SECRET) and the auditor "audit-firm".
+ */
+export async function startBackendOpsService(): Promise<BackendOpsService> {
+  const backend = await openTestBackend();
+  return { ...backend, ...opsParts(backend, () => backend.storage.readiness()) };
+}
+
+export interface OpsService extends Omit<BackendOpsService, "kind" | "storage" | "writer">, SqliteTestBackend {
+  dispose(): Promise<void>;
+}
+
+/**
+ * The same on a temporary SQLite file, with the SQLite store's own parts, for the tests about SQLite itself.
+ * `readiness` replaces the real check when given.
+ */
+export function startOpsService(options: { readiness?: (service: ServiceStore) => string | null } = {}): OpsService {
+  const store = openSqliteTestBackend({}, "ops-test-");
+  const readiness = options.readiness ?? ((service: ServiceStore) => readinessProblem(service.db));
+  return { ...store, ...opsParts(store, () => readiness(store)) };
 }
 
 /** A valid create body. */

@@ -9,10 +9,10 @@ import {
   CREATE_PATH,
   OTHER_CLIENT_SECRET,
   READ_ROUTE,
-  startOpsService,
+  startBackendOpsService,
   TEST_SECRET,
   UPDATE_PATH,
-  type OpsService,
+  type BackendOpsService,
   type RequestOptions,
 } from "./ops-service";
 
@@ -23,21 +23,21 @@ const WRONG_SECRET = "wrong-secret-Zq8v1xW3yT5uR7oP";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
   setLogLevel("info");
-  while (cleanups.length > 0) cleanups.pop()!();
+  while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-function service(): OpsService {
-  const started = startOpsService();
+async function service(): Promise<BackendOpsService> {
+  const started = await startBackendOpsService();
   cleanups.push(() => started.dispose());
   return started;
 }
 
 /** A service with one opportunity, created without capturing (its log line is not part of the test). */
-async function serviceWith(code: string): Promise<OpsService> {
-  const svc = service();
+async function serviceWith(code: string): Promise<BackendOpsService> {
+  const svc = await service();
   setLogLevel("error");
   const created = await svc.request("POST", CREATE_PATH, { body: createBody(code) });
   setLogLevel("info");
@@ -93,7 +93,7 @@ describe("one JSON line per request", () => {
   });
 
   test("a rejected body still names its opportunity; a business failure is status 200, code -1", async () => {
-    const svc = service();
+    const svc = await service();
     const { lines } = await captureStdout(() => svc.request("PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-NOT-THERE", stage: "won" } }));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ status: 200, code: "-1", route: UPDATE_PATH, opportunityCode: "OPP-NOT-THERE", actor: "oms" });
@@ -104,14 +104,14 @@ describe("one JSON line per request", () => {
     ["too large", 413, { rawBody: `{"opportunityCode":"${"x".repeat(70_000)}"}` }],
     ["of the wrong content type", 415, { rawBody: "{}", headers: { "content-type": "text/plain" } }],
   ] as const)("a body %s is logged with its status and envelope code -1", async (_name, status, options) => {
-    const svc = service();
+    const svc = await service();
     const { result: response, lines } = await captureStdout(() => svc.request("PUT", UPDATE_PATH, options));
     expect(response.status).toBe(status);
     expect(lines.map((line) => [line.status, line.code, line.actor])).toEqual([[status, "-1", "oms"]]);
   });
 
   test("an unknown path is logged as unmatched with the path (no query, at most 100 characters)", async () => {
-    const svc = service();
+    const svc = await service();
     const long = `/x/${"a".repeat(300)}`;
     const { lines } = await captureStdout(async () => {
       await svc.request("GET", "/no/such/route?q=1");
@@ -159,7 +159,7 @@ describe("X-Request-Id", () => {
   });
 
   test("two requests without an id get different ones", async () => {
-    const svc = service();
+    const svc = await service();
     const { lines } = await captureStdout(async () => {
       await svc.request("GET", "/api/opportunities/A");
       await svc.request("GET", "/api/opportunities/B");
@@ -173,7 +173,7 @@ describe("X-Request-Id", () => {
     ["longer than 128 characters", "r".repeat(129)],
     ["with a tab", "id\twith-tab"],
   ])("replaced by a new one when %s", async (_name, given) => {
-    const svc = service();
+    const svc = await service();
     const { result: response, lines } = await captureStdout(() => svc.request("GET", "/api/opportunities/X", { headers: { "x-request-id": given } }));
     const id = response.headers.get("x-request-id");
     expect(id).toMatch(UUID);
@@ -183,7 +183,7 @@ describe("X-Request-Id", () => {
   });
 
   test("an id with quotes is kept, and escaped in the log: it cannot forge a field of the line", async () => {
-    const svc = service();
+    const svc = await service();
     const given = 'id","level":"error","actor":"root';
     const { result: response, lines } = await captureStdout(() => svc.request("GET", "/api/opportunities/X", { headers: { "x-request-id": given } }));
     expect(response.headers.get("x-request-id")).toBe(given);
@@ -252,7 +252,7 @@ describe("secrets never reach the log", () => {
   });
 
   test("the log's own machinery holds no header: a secret sent in every header stays out", async () => {
-    const svc = service();
+    const svc = await service();
     setLogLevel("debug");
     const headers = { authorization: `Bearer ${TEST_SECRET}`, cookie: `s=${TEST_SECRET}`, "x-forwarded-for": TEST_SECRET, "user-agent": TEST_SECRET, referer: `http://x/${TEST_SECRET}` };
     const { text, lines } = await captureStdout(async () => {
@@ -266,7 +266,7 @@ describe("secrets never reach the log", () => {
 
 describe("log levels", () => {
   test("health and metrics polls are not printed at the default info level", async () => {
-    const svc = service();
+    const svc = await service();
     const { lines } = await captureStdout(async () => {
       await svc.request("GET", "/healthz", { secret: null });
       await svc.request("GET", "/readyz", { secret: null });
@@ -277,7 +277,7 @@ describe("log levels", () => {
   });
 
   test("at debug they are printed, at debug level", async () => {
-    const svc = service();
+    const svc = await service();
     setLogLevel("debug");
     const { lines } = await captureStdout(async () => {
       await svc.request("GET", "/healthz", { secret: null });
@@ -311,7 +311,7 @@ describe("log levels", () => {
   });
 
   test("at warn, ordinary requests are not printed", async () => {
-    const svc = service();
+    const svc = await service();
     setLogLevel("warn");
     const { lines } = await captureStdout(() => svc.request("GET", "/api/opportunities/OPP-QUIET"));
     expect(lines).toEqual([]);

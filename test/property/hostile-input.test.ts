@@ -81,13 +81,13 @@ interface Outcome {
 
 /** Sends one request, checks the envelope, and that a failure (or any read) left the store unchanged. */
 async function sendChecked(request: HostileRequest): Promise<Outcome> {
-  const before = snapshot(service);
+  const before = await snapshot(service);
   const options: SendOptions = { contentType: request.contentType, secret: request.secret, headers: request.headers };
   if (request.body !== undefined) options.rawBody = request.body;
   // app.handle must answer, never reject: a throw here fails the property with this request.
   const response = await send(service, request.method, request.path, options);
   const envelope = await expectEnvelope(response, describeRequest(request));
-  const after = snapshot(service);
+  const after = await snapshot(service);
   if (envelope.code === "-1" || request.method === "GET") {
     expect(after).toEqual(before);
   } else {

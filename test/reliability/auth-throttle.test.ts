@@ -2,10 +2,10 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import type { App } from "../../src/http/app";
 import { AuthThrottle, type ThrottleOptions } from "../../src/http/auth-throttle";
 import { TrustedProxies } from "../../src/http/trusted-proxies";
-import type { ServiceStore } from "../../src/service-store";
+import type { TestBackend } from "../support/test-backend";
 import { CREATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
 import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET } from "../support/test-service";
-import { appFor, callApp, eventCount, useTempService, type RequestOptions } from "./reliability-support";
+import { appFor, callApp, eventCount, useTestDatabase, type RequestOptions } from "./reliability-support";
 
 // Secret guessing is slowed down per address: after `limit` failures within the window an address is refused
 // with 429 for the lockout, even with the right secret, while every other address goes on as before.
@@ -16,11 +16,11 @@ const tooMany = (seconds: number) => `鉴权失败次数过多，请 ${seconds} 
 const ATTACKER = "203.0.113.7";
 const NEIGHBOUR = "198.51.100.20";
 
-const temp = useTempService();
-let service: ServiceStore;
+const temp = useTestDatabase();
+let service: TestBackend;
 let nowMs: number;
-beforeEach(() => {
-  service = temp.open();
+beforeEach(async () => {
+  service = await temp.open();
   nowMs = Date.UTC(2026, 4, 1, 9, 0, 0, 0);
 });
 
@@ -61,7 +61,7 @@ describe("auth throttle", () => {
       body: { opportunityCode: "OPP-LOCKED", opportunityName: "n", endCustomerName: "c" },
     });
     expectLockedOut(write, 29);
-    expect(eventCount(service.db)).toBe(0);
+    expect(await eventCount(service.tables)).toBe(0);
 
     nowMs += 17_500;
     expectLockedOut(await read(app, ATTACKER, TEST_SECRET), 12);

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriteResult } from "../../src/opportunity-writer";
-import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, call, expectSuccess } from "../http/http-client";
-import { startTestService } from "../support/test-service";
+import { sqliteOnly, verifyBackend, type TestBackend } from "../support/test-backend";
+import { startBackendService } from "../support/test-service";
 import {
   afterProjectionWrite,
   META,
@@ -16,6 +16,7 @@ import {
   settlesBefore,
   updateCommand,
   useTempService,
+  useTestDatabase,
 } from "./reliability-support";
 
 // Group commit: requests that arrive together are committed in one transaction, each decided against the state
@@ -26,14 +27,15 @@ import {
 const CREATED = "OpportunityCreated";
 const UPDATED = "OpportunityUpdated";
 
-const temp = useTempService();
-
 const okId = (result: WriteResult) => (result.ok ? result.id : null);
-const codesInTable = (s: ServiceStore) => s.opportunities.list().map((row) => [row.id, row.opportunityCode, row.version]);
+const codesInTable = async (s: TestBackend) =>
+  (await s.tables.select<{ id: bigint; code: string; version: bigint }>("SELECT id, code, version FROM opportunities ORDER BY id")).map((row) => [Number(row.id), row.code, Number(row.version)]);
 
 describe("batching", () => {
+  const temp = useTestDatabase();
+
   test("fifty creates sent at once: fewer transactions than requests, ids 1..50 in order, no gaps", async () => {
-    const s = temp.open();
+    const s = await temp.open();
     const commits = recordCommits(s.writer);
     const codes = Array.from({ length: 50 }, (_, index) => `OPP-GC-${String(index + 1).padStart(2, "0")}`);
     const results = await Promise.all(codes.map((code) => s.writer.execute(createCommand(code), META)));
@@ -44,13 +46,13 @@ describe("batching", () => {
     expect(commits.length).toBeGreaterThanOrEqual(1);
     expect(commits.length).toBeLessThan(50);
     expect(commits.flat()).toEqual(codes.map(() => CREATED));
-    expect(codesInTable(s)).toEqual(codes.map((code, index) => [index + 1, code, 1]));
-    expect(positions(s.db)).toEqual(codes.map((_, index) => index + 1));
-    expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 50, opportunities: 50, problem: null });
+    expect(await codesInTable(s)).toEqual(codes.map((code, index) => [index + 1, code, 1]));
+    expect(await positions(s.tables)).toEqual(codes.map((_, index) => index + 1));
+    expect(await verifyBackend(s)).toMatchObject({ ok: true, events: 50, opportunities: 50, problem: null });
   });
 
   test("a create and then an update of the same new code in one batch both succeed", async () => {
-    const s = temp.open();
+    const s = await temp.open();
     const commits = recordCommits(s.writer);
     const [created, updated, guarded, stale] = await Promise.all([
       s.writer.execute(createCommand("OPP-GC-NEW", { amount: 1 }), META),
@@ -64,11 +66,11 @@ describe("batching", () => {
     // Decided against the state the update before it left (version 2), in the same transaction.
     expect(guarded).toMatchObject({ ok: true, id: 1, version: 3 });
     expect(stale).toEqual({ ok: false, reason: "conflict", message: "商机已被修改，当前版本为 3", version: 3 });
-    expect(s.opportunities.find("OPP-GC-NEW")).toMatchObject({ amount: 2, description: "第三版", version: 3 });
+    expect(await s.storage.findOpportunity("OPP-GC-NEW")).toMatchObject({ amount: 2, description: "第三版", version: 3 });
   });
 
   test("one command's rejection does not affect the others in its batch", async () => {
-    const s = temp.open();
+    const s = await temp.open();
     const commits = recordCommits(s.writer);
     const results = await Promise.all([
       s.writer.execute(createCommand("OPP-GC-A"), META),
@@ -83,11 +85,11 @@ describe("batching", () => {
     expect(results[2]).toEqual({ ok: false, reason: "already_exists", message: "商机编号已存在: OPP-GC-A" });
     expect(results[3]).toMatchObject({ ok: true, id: 2, version: 1 });
     expect(results[4]).toMatchObject({ ok: true, id: 1, version: 2 });
-    expect(eventCount(s.db)).toBe(3);
+    expect(await eventCount(s.tables)).toBe(3);
   });
 
   test("maxBatch: 1 commits one transaction per request", async () => {
-    const s = temp.open({ writer: { maxBatch: 1 } });
+    const s = await temp.open({ writer: { maxBatch: 1 } });
     const commits = recordCommits(s.writer);
     const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB1-${index}`), META)));
     expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -95,7 +97,7 @@ describe("batching", () => {
   });
 
   test("maxBatch caps each transaction; every request is still committed", async () => {
-    const s = temp.open({ writer: { maxBatch: 4 } });
+    const s = await temp.open({ writer: { maxBatch: 4 } });
     const commits = recordCommits(s.writer);
     const results = await Promise.all(Array.from({ length: 10 }, (_, index) => s.writer.execute(createCommand(`OPP-MB4-${index}`), META)));
     expect(results.map(okId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -105,7 +107,7 @@ describe("batching", () => {
   });
 
   test("a single request at concurrency 1 is committed without waiting for others", async () => {
-    const s = temp.open();
+    const s = await temp.open();
     const commits = recordCommits(s.writer);
     const alone = s.writer.execute(createCommand("OPP-ALONE"), META);
     expect(await settlesBefore(alone, 100)).toBe("settled");
@@ -115,16 +117,16 @@ describe("batching", () => {
 
   test("batchWaitMs lets requests of later turns of the loop join the batch; with 0 they commit on their own", async () => {
     const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-    const waiting = temp.open({ writer: { batchWaitMs: 300 } });
+    const waiting = await temp.open({ writer: { batchWaitMs: 300 } });
     const waitingCommits = recordCommits(waiting.writer);
     const first = waiting.writer.execute(createCommand("OPP-BW-1"), META);
     await nextTurn();
     const second = waiting.writer.execute(createCommand("OPP-BW-2"), META);
     expect((await Promise.all([first, second])).map(okId)).toEqual([1, 2]);
     expect(waitingCommits).toEqual([[CREATED, CREATED]]);
-    temp.close(waiting);
+    await temp.close(waiting);
 
-    const eager = temp.open({ writer: { batchWaitMs: 0 } });
+    const eager = await temp.open({ writer: { batchWaitMs: 0 } });
     const eagerCommits = recordCommits(eager.writer);
     const third = eager.writer.execute(createCommand("OPP-BW-3"), META);
     await nextTurn();
@@ -137,7 +139,7 @@ describe("batching", () => {
     "a batch that is full commits at once instead of waiting out batchWaitMs",
     async () => {
       // batchWaitMs is how long a batch may wait "for more requests"; a full batch can take no more.
-      const s = temp.open({ writer: { maxBatch: 2, batchWaitMs: 2_000 } });
+      const s = await temp.open({ writer: { maxBatch: 2, batchWaitMs: 2_000 } });
       const commits = recordCommits(s.writer);
       const both = Promise.all([s.writer.execute(createCommand("OPP-FULL-1"), META), s.writer.execute(createCommand("OPP-FULL-2"), META)]);
       const outcome = await settlesBefore(both, 500);
@@ -151,7 +153,7 @@ describe("batching", () => {
   );
 
   test("over HTTP: thirty creates at once are committed in fewer transactions, each answered with its own id", async () => {
-    const http = startTestService();
+    const http = await startBackendService();
     try {
       const commits = recordCommits(http.writer);
       const codes = Array.from({ length: 30 }, (_, index) => `OPP-HTTP-GC-${index}`);
@@ -162,15 +164,20 @@ describe("batching", () => {
       expect(commits.length).toBeLessThan(30);
       expect(commits.flat()).toHaveLength(30);
       expect([...ids].sort((a, b) => Number(a) - Number(b))).toEqual(codes.map((_, index) => index + 1));
-      codes.forEach((code, index) => expect(http.opportunities.find(code)?.id).toBe(ids[index] as number));
+      for (const [index, code] of codes.entries()) expect((await http.storage.findOpportunity(code))?.id).toBe(ids[index] as number);
       answers.forEach((answer) => expect(answer.headers.get("etag")).toBe('"1"'));
     } finally {
-      http.dispose();
+      await http.dispose();
     }
   });
 });
 
-describe("failures inside a batch", () => {
+// These make a write fail inside the transaction with SQLite's own means (a hook on the SQLite projection table,
+// a deferred foreign key checked at COMMIT, an SQLITE_IOERR): they run in the SQLite run only. The same
+// guarantees on PostgreSQL are in test/storage/storage-contract.ts and test/storage/postgres-faults.test.ts.
+sqliteOnly.describe("failures inside a batch", () => {
+  const temp = useTempService();
+
   test("an unexpected error in one command rejects only its promise; the others commit and no trace of it remains", async () => {
     const s = temp.open();
     let failing = true;
@@ -201,8 +208,8 @@ describe("failures inside a batch", () => {
     // No event, no projection row, no idempotency record of the failed command; the chain is whole.
     expect(s.store.readStream("OPP-BOOM")).toEqual([]);
     expect(s.opportunities.find("OPP-BOOM")).toBeNull();
-    expect(idempotencyKeysOf(s.db)).toEqual([{ client: "oms", key: "ok-key" }]);
-    expect(positions(s.db)).toEqual([1, 2, 3]);
+    expect(await idempotencyKeysOf(s.tables)).toEqual([{ client: "oms", key: "ok-key" }]);
+    expect(await positions(s.tables)).toEqual([1, 2, 3]);
     expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 3, opportunities: 2, problem: null });
 
     // Its key was released and never recorded: a retry is decided afresh.
@@ -227,7 +234,7 @@ describe("failures inside a batch", () => {
       parts.writer.execute(updateCommand("OPP-BEFORE", { amount: 3 }), META),
     ]);
     expect(settled.map((outcome) => outcome.status)).toEqual(["rejected", "fulfilled", "fulfilled"]);
-    expect(positions(s.db)).toEqual([1, 2, 3]);
+    expect(await positions(s.tables)).toEqual([1, 2, 3]);
     expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 3, problem: null });
     expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ version: 2, amount: 3 });
   });
@@ -259,8 +266,8 @@ describe("failures inside a batch", () => {
     expect(s.db.inTransaction).toBe(false);
     expect(s.store.readStream("OPP-POISON")).toEqual([]);
     expect(s.opportunities.find("OPP-POISON")).toBeNull();
-    expect(positions(s.db)).toEqual([1, 2, 3]);
-    expect(idempotencyKeysOf(s.db)).toEqual([{ client: "oms", key: "batch-key" }]);
+    expect(await positions(s.tables)).toEqual([1, 2, 3]);
+    expect(await idempotencyKeysOf(s.tables)).toEqual([{ client: "oms", key: "batch-key" }]);
     expect(s.opportunities.find("OPP-BEFORE")).toMatchObject({ amount: 2, version: 2 });
 
     // The writer recovers; the key of the committed request answers its first outcome again.
@@ -273,7 +280,7 @@ describe("failures inside a batch", () => {
   test("a commit that fails for the storage rejects every promise of its batch with StorageUnavailableError", async () => {
     const s = temp.open();
     await s.writer.execute(createCommand("OPP-KEPT"), META);
-    const before = eventCount(s.db);
+    const before = await eventCount(s.tables);
     const commits = recordCommits(s.writer);
     // The batch's events are written, then the transaction fails the way a disk I/O error does.
     const restore = afterProjectionWrite(s, () => {
@@ -293,10 +300,10 @@ describe("failures inside a batch", () => {
       expect(reason.userMessage).toBe("数据库暂时无法写入，本次修改未保存，请稍后重试");
     }
     expect(commits).toEqual([]);
-    expect(eventCount(s.db)).toBe(before);
+    expect(await eventCount(s.tables)).toBe(before);
     expect(s.opportunities.find("OPP-KEPT")).toMatchObject({ amount: null, version: 1 });
     expect(s.opportunities.find("OPP-IO-1")).toBeNull();
-    expect(idempotencyKeysOf(s.db)).toEqual([]);
+    expect(await idempotencyKeysOf(s.tables)).toEqual([]);
 
     // Once the storage is back, the same key is applied (not in flight, not replayed).
     restore();

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { MESSAGES } from "../../src/opportunity-writer";
 import { CREATE_PATH, UPDATE_PATH, call, expectFailure, expectSuccess, readRecord, reasonsOf, send, snapshot, streamOf } from "../http/http-client";
-import { OTHER_CLIENT_SECRET, startTestService, type TestService } from "../support/test-service";
-import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, updateCommand, useTempService } from "./reliability-support";
+import { OTHER_CLIENT_SECRET, startBackendService, type BackendService } from "../support/test-service";
+import { META, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, updateCommand, useTestDatabase } from "./reliability-support";
 
 // "Nothing lost": a client that retries a write with the same Idempotency-Key gets the first answer again and
 // nothing is applied twice; a key reused for another request is refused; keys are per client and survive restarts.
@@ -20,9 +20,9 @@ const createBody = (code: string, extra: Record<string, unknown> = {}) => ({
 const withKey = (key: string, headers: Record<string, string> = {}) => ({ "idempotency-key": key, ...headers });
 
 describe("Idempotency-Key over HTTP", () => {
-  let service: TestService;
-  beforeEach(() => {
-    service = startTestService();
+  let service: BackendService;
+  beforeEach(async () => {
+    service = await startBackendService();
   });
   afterEach(() => service.dispose());
 
@@ -35,7 +35,7 @@ describe("Idempotency-Key over HTTP", () => {
     expect(expectSuccess(first)).toBe(1);
     expect(first.headers.get("etag")).toBe('"1"');
     expect(first.headers.get("idempotent-replayed")).toBeNull();
-    const before = snapshot(service);
+    const before = await snapshot(service);
 
     const retry = await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-1"), headers: withKey("key-create-1") });
     expect(retry.status).toBe(200);
@@ -43,8 +43,8 @@ describe("Idempotency-Key over HTTP", () => {
     expect(retry.text).toBe('{"code":"0","msg":"success","data":1}');
     expect(retry.headers.get("etag")).toBe('"1"');
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
-    expect(snapshot(service)).toEqual(before);
-    expect(streamOf(service, "OPP-IDEM-1")).toHaveLength(1);
+    expect(await snapshot(service)).toEqual(before);
+    expect(await streamOf(service, "OPP-IDEM-1")).toHaveLength(1);
   });
 
   test("a retried update with the same key is replayed, and the same body spelled differently counts as the same", async () => {
@@ -55,7 +55,7 @@ describe("Idempotency-Key over HTTP", () => {
     });
     expect(expectSuccess(first)).toBe(1);
     expect(first.headers.get("etag")).toBe('"2"');
-    const before = snapshot(service);
+    const before = await snapshot(service);
 
     // Other key order, other whitespace, same content.
     const respelled = await call(service, "PUT", UPDATE_PATH, {
@@ -65,8 +65,8 @@ describe("Idempotency-Key over HTTP", () => {
     expect(respelled.text).toBe(first.text);
     expect(respelled.headers.get("etag")).toBe('"2"');
     expect(respelled.headers.get("idempotent-replayed")).toBe("true");
-    expect(snapshot(service)).toEqual(before);
-    expect(streamOf(service, "OPP-IDEM-2").map((event) => event.version)).toEqual([1, 2]);
+    expect(await snapshot(service)).toEqual(before);
+    expect((await streamOf(service, "OPP-IDEM-2")).map((event) => event.version)).toEqual([1, 2]);
     expect(await readRecord(service, "OPP-IDEM-2")).toMatchObject({ amount: 5, description: "第一次", version: 2 });
   });
 
@@ -80,25 +80,25 @@ describe("Idempotency-Key over HTTP", () => {
     expect(retry.text).toBe('{"code":"0","msg":"success","data":1}');
     expect(retry.headers.get("etag")).toBe('"1"');
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
-    expect(streamOf(service, "OPP-IDEM-3")).toHaveLength(2);
+    expect(await streamOf(service, "OPP-IDEM-3")).toHaveLength(2);
   });
 
   test("the same key with a different body is refused and nothing is written", async () => {
     expectSuccess(await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-4", { amount: 1 }) }));
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IDEM-4", amount: 10 }, headers: withKey("key-4") }));
-    const before = snapshot(service);
+    const before = await snapshot(service);
 
     const other = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IDEM-4", amount: 20 }, headers: withKey("key-4") });
     expectFailure(other, 200, MISMATCH);
     expect(other.headers.get("idempotent-replayed")).toBeNull();
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
     expect(await readRecord(service, "OPP-IDEM-4")).toMatchObject({ amount: 10, version: 2 });
 
     // A key is bound to its route too: the create body of another route is another request.
     const onCreate = await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-4B"), headers: withKey("key-4") });
     expectFailure(onCreate, 200, MISMATCH);
-    expect(snapshot(service)).toEqual(before);
-    expect(streamOf(service, "OPP-IDEM-4B")).toHaveLength(0);
+    expect(await snapshot(service)).toEqual(before);
+    expect(await streamOf(service, "OPP-IDEM-4B")).toHaveLength(0);
   });
 
   test("a request still in flight with the same key: the second is told to retry later, the first is applied once", async () => {
@@ -112,13 +112,13 @@ describe("Idempotency-Key over HTTP", () => {
       [JSON.stringify({ code: "0", msg: "success", data: 1 }), JSON.stringify({ code: "-1", msg: IN_FLIGHT, data: null })].sort(),
     );
     expect([a.status, b.status]).toEqual([200, 200]);
-    expect(streamOf(service, "OPP-IDEM-5")).toHaveLength(1);
+    expect(await streamOf(service, "OPP-IDEM-5")).toHaveLength(1);
 
     // Once the first has been committed, the retry is a replay.
     const later = await call(service, "POST", CREATE_PATH, { body, headers: withKey("key-5") });
     expect(later.text).toBe('{"code":"0","msg":"success","data":1}');
     expect(later.headers.get("idempotent-replayed")).toBe("true");
-    expect(streamOf(service, "OPP-IDEM-5")).toHaveLength(1);
+    expect(await streamOf(service, "OPP-IDEM-5")).toHaveLength(1);
   });
 
   test("keys are per client: two clients may use the same key independently, each replaying its own answer", async () => {
@@ -140,9 +140,9 @@ describe("Idempotency-Key over HTTP", () => {
     });
     expect([omsRetry.json.data, biddingRetry.json.data]).toEqual([1, 2]);
     expect([omsRetry.headers.get("idempotent-replayed"), biddingRetry.headers.get("idempotent-replayed")]).toEqual(["true", "true"]);
-    expect(streamOf(service, "OPP-OMS")[0]!.metadata).toMatchObject({ actor: "oms", idempotencyKey: "shared-key" });
-    expect(streamOf(service, "OPP-BID")[0]!.metadata).toMatchObject({ actor: "bidding", idempotencyKey: "shared-key" });
-    expect(idempotencyKeysOf(service.db)).toEqual([
+    expect((await streamOf(service, "OPP-OMS"))[0]!.metadata).toMatchObject({ actor: "oms", idempotencyKey: "shared-key" });
+    expect((await streamOf(service, "OPP-BID"))[0]!.metadata).toMatchObject({ actor: "bidding", idempotencyKey: "shared-key" });
+    expect(await idempotencyKeysOf(service.tables)).toEqual([
       { client: "bidding", key: "shared-key" },
       { client: "oms", key: "shared-key" },
     ]);
@@ -158,7 +158,7 @@ describe("Idempotency-Key over HTTP", () => {
     const retry = await call(service, "PUT", UPDATE_PATH, { body, headers: withKey("key-ghost") });
     expect(retry.text).toBe(first.text);
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
-    expect(streamOf(service, "OPP-GHOST")).toHaveLength(1);
+    expect(await streamOf(service, "OPP-GHOST")).toHaveLength(1);
     expect(await readRecord(service, "OPP-GHOST")).toMatchObject({ description: null, version: 1 });
   });
 
@@ -180,7 +180,7 @@ describe("Idempotency-Key over HTTP", () => {
       await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-7"), headers: withKey("0f8e2c9a-key-7", { "x-request-id": "req-7a" }) }),
     );
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IDEM-7", amount: 8 }, headers: { "x-request-id": "req-7b" } }));
-    const events = streamOf(service, "OPP-IDEM-7");
+    const events = await streamOf(service, "OPP-IDEM-7");
     expect(events.map((event) => event.metadata)).toEqual([
       { actor: "oms", requestId: "req-7a", idempotencyKey: "0f8e2c9a-key-7" },
       { actor: "oms", requestId: "req-7b" },
@@ -197,7 +197,7 @@ describe("Idempotency-Key over HTTP", () => {
       ["clé", '"clé"'],
       [utf8OnTheWire, JSON.stringify(utf8OnTheWire)],
     ];
-    const before = snapshot(service);
+    const before = await snapshot(service);
     for (const [key, shown] of cases) {
       const answer = await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-8"), headers: withKey(key) });
       expectFailure(answer, 200, badKey(shown));
@@ -206,26 +206,26 @@ describe("Idempotency-Key over HTTP", () => {
     const both = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IDEM-8" }, headers: withKey("two words") });
     expectFailure(both, 200);
     expect(reasonsOf(both.json.msg)).toEqual(["至少传入一个需要更新的字段", badKey('"two words"')]);
-    expect(snapshot(service)).toEqual(before);
-    expect(idempotencyKeysOf(service.db)).toEqual([]);
+    expect(await snapshot(service)).toEqual(before);
+    expect(await idempotencyKeysOf(service.tables)).toEqual([]);
 
     // 255 visible ASCII characters is the longest key accepted.
     const longest = "k".repeat(255);
     expect(expectSuccess(await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-8"), headers: withKey(longest) }))).toBe(1);
-    expect(idempotencyKeysOf(service.db)).toEqual([{ client: "oms", key: longest }]);
+    expect(await idempotencyKeysOf(service.tables)).toEqual([{ client: "oms", key: longest }]);
   });
 });
 
 describe("Idempotency keys across a restart and pruning", () => {
-  const temp = useTempService();
+  const temp = useTestDatabase();
 
   test("keys survive a restart: the reopened service replays the first answer and still refuses another body", async () => {
-    const first = temp.open();
+    const first = await temp.open();
     const answer = await callApp(appFor(first), "POST", CREATE_PATH, { body: createBody("OPP-RESTART"), headers: withKey("key-restart") });
     expect(expectSuccess(answer)).toBe(1);
-    temp.close(first);
+    await temp.close(first);
 
-    const second = temp.open();
+    const second = await temp.open();
     const app = appFor(second);
     const retry = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART"), headers: withKey("key-restart") });
     expect(retry.text).toBe(answer.text);
@@ -233,14 +233,14 @@ describe("Idempotency keys across a restart and pruning", () => {
     expect(retry.headers.get("etag")).toBe('"1"');
     const other = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-RESTART-2"), headers: withKey("key-restart") });
     expectFailure(other, 200, MISMATCH);
-    expect(eventCount(second.db)).toBe(1);
+    expect(await eventCount(second.tables)).toBe(1);
   });
 
   test("pruneIdempotencyKeys forgets keys first used before a date; the key is then usable afresh", async () => {
     const start = Date.UTC(2026, 3, 1, 8, 0, 0, 0);
     let nowMs = start;
     const hour = 3_600_000;
-    const service = temp.open({ now: () => new Date(nowMs) });
+    const service = await temp.open({ now: () => new Date(nowMs) });
     const app = appFor(service);
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OLD"), headers: withKey("old-key") }));
     nowMs = start + 2 * hour;
@@ -248,7 +248,7 @@ describe("Idempotency keys across a restart and pruning", () => {
     nowMs = start + 26 * hour;
 
     expect(await service.writer.pruneIdempotencyKeys(new Date(start + hour))).toBe(1);
-    expect(idempotencyKeysOf(service.db)).toEqual([{ client: "oms", key: "new-key" }]);
+    expect(await idempotencyKeysOf(service.tables)).toEqual([{ client: "oms", key: "new-key" }]);
     // A key used exactly at the cut-off was not used before it: kept.
     expect(await service.writer.pruneIdempotencyKeys(new Date(start + 2 * hour))).toBe(0);
 
@@ -261,13 +261,13 @@ describe("Idempotency keys across a restart and pruning", () => {
     const reused = await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-OTHER"), headers: withKey("old-key") });
     expect(expectSuccess(reused)).toBe(3);
     expect(reused.headers.get("idempotent-replayed")).toBeNull();
-    expect(eventCount(service.db)).toBe(3);
+    expect(await eventCount(service.tables)).toBe(3);
   });
 
   test("a kept key is still replayed after pruning older ones", async () => {
     const start = Date.UTC(2026, 3, 1, 8, 0, 0, 0);
     let nowMs = start;
-    const service = temp.open({ now: () => new Date(nowMs) });
+    const service = await temp.open({ now: () => new Date(nowMs) });
     const app = appFor(service);
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-A"), headers: withKey("key-a") }));
     nowMs = start + 10_000;
@@ -282,10 +282,10 @@ describe("Idempotency keys across a restart and pruning", () => {
 });
 
 describe("Idempotency keys in the writer", () => {
-  const temp = useTempService();
+  const temp = useTestDatabase();
 
   test("a second execute with a key still in flight resolves at once with in_flight; other clients and keys are not held up", async () => {
-    const service = temp.open();
+    const service = await temp.open();
     const claim = { client: "oms", key: "k-1", fingerprint: "fp-a" };
     const first = service.writer.execute(createCommand("OPP-W1"), META, claim);
     const sameKey = service.writer.execute(createCommand("OPP-W1"), META, claim);
@@ -304,17 +304,17 @@ describe("Idempotency keys in the writer", () => {
       [true, 2],
       [true, 3],
     ]);
-    expect(eventCount(service.db)).toBe(3);
+    expect(await eventCount(service.tables)).toBe(3);
 
     const replay = await service.writer.execute(createCommand("OPP-W1"), META, claim);
     expect(replay).toMatchObject({ ok: true, id: 1, version: 1, events: [], replayed: true });
     const mismatch = await service.writer.execute(createCommand("OPP-W9"), META, { ...claim, fingerprint: "fp-z" });
     expect(mismatch).toEqual({ ok: false, reason: "idempotency_mismatch", message: MISMATCH });
-    expect(eventCount(service.db)).toBe(3);
+    expect(await eventCount(service.tables)).toBe(3);
   });
 
   test("a rejection and a no-op update are stored as outcomes and replayed without appending", async () => {
-    const service = temp.open();
+    const service = await temp.open();
     const claim = (key: string) => ({ client: "oms", key, fingerprint: `fp-${key}` });
     expect(await service.writer.execute(updateCommand("OPP-NONE", { amount: 1 }), META, claim("r"))).toEqual({
       ok: false,
@@ -337,6 +337,6 @@ describe("Idempotency keys in the writer", () => {
       events: [],
       replayed: true,
     });
-    expect(eventCount(service.db)).toBe(1);
+    expect(await eventCount(service.tables)).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { CREATE_PATH, UPDATE_PATH, call, expectFailure, expectSuccess, readPath, readRecord, reasonsOf, send, snapshot, streamOf } from "../http/http-client";
-import { startTestService, type TestService } from "../support/test-service";
+import { startBackendService, type BackendService } from "../support/test-service";
 
 // "Nothing lost": the read route and every write answer carry the version as ETag; an update sent with If-Match
 // is applied only to that version; without If-Match the last writer wins, field by field.
@@ -8,9 +8,9 @@ import { startTestService, type TestService } from "../support/test-service";
 const conflictText = (version: number) => JSON.stringify({ code: "-1", msg: `商机已被修改，当前版本为 ${version}`, data: null });
 const badIfMatch = (shown: string) => `If-Match 必须是商机的版本号（读接口返回的 ETag，如 "3"），收到: ${shown}`;
 
-let service: TestService;
-beforeEach(() => {
-  service = startTestService();
+let service: BackendService;
+beforeEach(async () => {
+  service = await startBackendService();
 });
 afterEach(() => service.dispose());
 
@@ -42,7 +42,7 @@ describe("ETag", () => {
     const unchanged = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-ETAG-2", amount: 2 } });
     expectSuccess(unchanged);
     expect(unchanged.headers.get("etag")).toBe('"2"');
-    expect(streamOf(service, "OPP-ETAG-2")).toHaveLength(2);
+    expect(await streamOf(service, "OPP-ETAG-2")).toHaveLength(2);
 
     const missing = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-NOPE", amount: 2 } });
     expectFailure(missing, 200, "商机不存在");
@@ -59,14 +59,14 @@ describe("If-Match", () => {
     const etag = read.headers.get("etag")!;
     // Someone else changes it in between.
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IFM-1", amount: 2 } }));
-    const before = snapshot(service);
+    const before = await snapshot(service);
 
     const stale = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IFM-1", amount: 3 }, headers: { "if-match": etag } });
     expect(stale.status).toBe(200);
     expect(stale.text).toBe(conflictText(2));
     expect(stale.text).toBe('{"code":"-1","msg":"商机已被修改，当前版本为 2","data":null}');
     expect(stale.headers.get("etag")).toBe('"2"');
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
 
     // Re-read, decide again, send the new ETag: applied.
     const fresh = (await call(service, "GET", readPath("OPP-IFM-1"))).headers.get("etag")!;
@@ -82,7 +82,7 @@ describe("If-Match", () => {
     const ahead = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IFM-2", amount: 3 }, headers: { "if-match": '"7"' } });
     expect(ahead.text).toBe(conflictText(1));
     expect(ahead.headers.get("etag")).toBe('"1"');
-    expect(streamOf(service, "OPP-IFM-2")).toHaveLength(1);
+    expect(await streamOf(service, "OPP-IFM-2")).toHaveLength(1);
   });
 
   test('accepted forms: "N", N and W/"N"', async () => {
@@ -101,12 +101,12 @@ describe("If-Match", () => {
       const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IFM-3", amount: 99 }, headers: { "if-match": form } });
       expect(answer.text).toBe(conflictText(4));
     }
-    expect(streamOf(service, "OPP-IFM-3")).toHaveLength(4);
+    expect(await streamOf(service, "OPP-IFM-3")).toHaveLength(4);
   });
 
   test("a bad If-Match is reported in the envelope and nothing is written", async () => {
     await createWith("OPP-IFM-4");
-    const before = snapshot(service);
+    const before = await snapshot(service);
     for (const [header, shown] of [
       ["abc", '"abc"'],
       ['"0"', '"\\"0\\""'],
@@ -117,12 +117,12 @@ describe("If-Match", () => {
       expectFailure(answer, 200, badIfMatch(shown));
       expect(answer.headers.get("etag")).toBeNull();
     }
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("a bad If-Match is reported together with the body's errors, so a client sees every problem at once", async () => {
     await createWith("OPP-IFM-4B");
-    const before = snapshot(service);
+    const before = await snapshot(service);
     // write-headers.ts: "Bad values are reported with the body's field errors, in the same envelope".
     const both = await call(service, "PUT", UPDATE_PATH, {
       body: { opportunityCode: "OPP-IFM-4B", confidencePct: "D" },
@@ -130,7 +130,7 @@ describe("If-Match", () => {
     });
     expectFailure(both, 200);
     expect(reasonsOf(both.json.msg)).toEqual(["项目把握度仅支持A、B、C", badIfMatch('"v1"')]);
-    expect(snapshot(service)).toEqual(before);
+    expect(await snapshot(service)).toEqual(before);
   });
 
   test("two updates sent at once against the same version: exactly one is applied, the other is told the new version", async () => {
@@ -143,7 +143,7 @@ describe("If-Match", () => {
     expect(answers.map((answer) => answer.headers.get("etag"))).toEqual(['"2"', '"2"']);
     const winner = answers.findIndex((answer) => answer.json.code === "0");
     expect(await readRecord(service, "OPP-IFM-5")).toMatchObject({ amount: winner === 0 ? 100 : 200, version: 2 });
-    expect(streamOf(service, "OPP-IFM-5")).toHaveLength(2);
+    expect(await streamOf(service, "OPP-IFM-5")).toHaveLength(2);
   });
 });
 
@@ -157,7 +157,7 @@ describe("without If-Match", () => {
     expect([a.status, b.status]).toEqual([200, 200]);
     expect([await a.text(), await b.text()]).toEqual(['{"code":"0","msg":"success","data":1}', '{"code":"0","msg":"success","data":1}']);
     expect(await readRecord(service, "OPP-LWW-1")).toMatchObject({ amount: 50, description: "新说明", version: 3 });
-    const changes = streamOf(service, "OPP-LWW-1")
+    const changes = (await streamOf(service, "OPP-LWW-1"))
       .slice(1)
       .map((event) => (event.data as { changes: Record<string, unknown> }).changes);
     expect(changes).toContainEqual({ amount: 50 });
@@ -170,6 +170,6 @@ describe("without If-Match", () => {
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-LWW-2", amount: 7, stage: "won" } }));
     expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-LWW-2", amount: 8 } }));
     expect(await readRecord(service, "OPP-LWW-2")).toMatchObject({ amount: 8, stage: "won", version: 3 });
-    expect(streamOf(service, "OPP-LWW-2")[2]!.data).toEqual({ changes: { amount: 8 }, previous: { amount: 7 } });
+    expect((await streamOf(service, "OPP-LWW-2"))[2]!.data).toEqual({ changes: { amount: 8 }, previous: { amount: 7 } });
   });
 });

@@ -1,36 +1,40 @@
 /**
- * Helpers of the reliability tests: a service on a temporary SQLite file whose app can be built with an auth
- * throttle or storage hooks, reopened on the same file (a restart) or opened read-only, and requests sent
- * through app.handle with a chosen secret and peer address.
+ * Helpers of the reliability tests: a test database of this run's backend (useTestDatabase) or a SQLite file
+ * (useTempService, for the tests about SQLite itself), services opened on it (again: a restart), apps built
+ * with an auth throttle or storage hooks, and requests sent through app.handle with a chosen secret and peer
+ * address.
  */
 import type { Database } from "bun:sqlite";
 import { afterEach, beforeEach } from "bun:test";
 import { join } from "node:path";
 import type { EventMetadata } from "../../events/opportunity-events";
 import type { CreateOpportunity, UpdateOpportunity } from "../../src/commands";
-import type { App } from "../../src/http/app";
+import type { App, AppDeps } from "../../src/http/app";
 import type { TrustedProxies } from "../../src/http/trusted-proxies";
 import type { AuthThrottle } from "../../src/http/auth-throttle";
 import { noteClientAddress } from "../../src/http/request-context";
-import type { OpportunityWriter } from "../../src/opportunity-writer";
 import type { SqliteStorage } from "../../src/storage/sqlite/storage";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import type { StorageUnavailableError } from "../../src/storage-errors";
 import type { SqliteEventReads } from "../../src/storage/sqlite/event-reads";
 import type { OpportunitiesTable } from "../../src/storage/sqlite/opportunity-rows";
 import type { ProjectionChange } from "../../src/write/batch-plan";
+import type { GroupCommit } from "../../src/write/group-commit";
 import { answerOf, type Answer } from "../http/http-client";
+import { sqliteTables, type StoredTables } from "../support/stored-tables";
 import { makeTempDir, type TempDir } from "../support/temp-dir";
+import { createBackendDatabase, type BackendDatabase, type BackendOptions, type TestBackend } from "../support/test-backend";
 import { TEST_SECRET, createTestApp } from "../support/test-service";
 
 export const META: EventMetadata = { actor: "oms", requestId: "req-reliability" };
 
-/** What createApp needs of a store: the write path and the read models. */
+/** The SQLite store's parts, as a read-only connection opens them. */
 export interface StoreParts {
-  writer: OpportunityWriter;
+  writer: ServiceStore["writer"];
   storage: SqliteStorage;
   store: SqliteEventReads;
   opportunities: OpportunitiesTable;
+  tables: StoredTables;
 }
 
 export interface AppOptions {
@@ -41,7 +45,7 @@ export interface AppOptions {
 }
 
 /** The full HTTP app over the given store, with the clients of test/support/test-service.ts, docs off. */
-export function appFor(parts: StoreParts, options: AppOptions = {}): App {
+export function appFor(parts: Pick<AppDeps, "writer" | "storage">, options: AppOptions = {}): App {
   return createTestApp(parts, { docs: false, ...options });
 }
 
@@ -74,15 +78,16 @@ export async function callApp(app: App, method: string, path: string, options: R
   return answerOf(await sendTo(app, method, path, options));
 }
 
-/** A temporary directory holding one database file; `dispose` removes it. */
 type ServiceOptions = Parameters<typeof openServiceStore>[1];
+/** A SQLite service store with its tables for direct checks. */
+export type SqliteService = ServiceStore & { tables: StoredTables };
 
 /** A database file of one test, and the services it opened on it. */
 export interface TempService {
   /** The database file of the test running now. */
   readonly path: string;
   /** A service on that file, closed after the test unless the test has closed it with `close`. */
-  open(options?: ServiceOptions): ServiceStore;
+  open(options?: ServiceOptions): SqliteService;
   /** Closes a service now (to reopen the file, as a restart does); it is not closed again after the test. */
   close(service: ServiceStore): void;
 }
@@ -116,7 +121,7 @@ export function useTempService(options: { beforeClose?: () => void | Promise<voi
     open(options = {}) {
       const service = openServiceStore(path(), options);
       opened.add(service);
-      return service;
+      return { ...service, tables: sqliteTables(service.db) };
     },
     close(service) {
       if (opened.delete(service)) service.close();
@@ -130,7 +135,35 @@ export function useTempService(options: { beforeClose?: () => void | Promise<voi
  */
 export function openReadOnly(path: string): StoreParts & { db: Database; close(): void } {
   const service = openServiceStore(path, { readonly: true });
-  return { db: service.db, storage: service.storage, store: service.store, opportunities: service.opportunities, writer: service.writer, close: () => service.close() };
+  const { db, storage, store, opportunities, writer } = service;
+  return { db, storage, store, opportunities, writer, tables: sqliteTables(db), close: () => service.close() };
+}
+
+/** A database of this run's backend (TEST_BACKEND) for one test, and the services opened on it. */
+export interface TestDatabase {
+  /** A service store on the database of the test running now, closed after the test unless closed before. */
+  open(options?: BackendOptions): Promise<TestBackend>;
+  /** Closes a service now (to open the database again, as a restart does). */
+  close(service: TestBackend): Promise<void>;
+}
+
+/**
+ * For each test of the calling file (or describe block): a new database on TEST_BACKEND (a SQLite file or a
+ * PostgreSQL database), removed after the test with every service opened on it.
+ */
+export function useTestDatabase(): TestDatabase {
+  let database: BackendDatabase | undefined;
+  beforeEach(async () => {
+    database = await createBackendDatabase();
+  });
+  afterEach(async () => {
+    await database?.drop();
+    database = undefined;
+  });
+  return {
+    open: (options) => database!.open(options),
+    close: (service) => service.dispose(),
+  };
 }
 
 /**
@@ -159,13 +192,13 @@ export function updateCommand(code: string, fields: UpdateOpportunity["fields"],
   return command;
 }
 
-export const eventCount = (db: Database) => db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM events").get()!.n;
-export const positions = (db: Database) => db.query<{ position: number }, []>("SELECT position FROM events ORDER BY position").all().map((row) => row.position);
-export const idempotencyKeysOf = (db: Database) =>
-  db.query<{ client: string; key: string }, []>("SELECT client, key FROM idempotency_keys ORDER BY client, key").all();
+export const eventCount = (tables: StoredTables) => tables.count("events");
+export const positions = async (tables: StoredTables) =>
+  (await tables.select<{ position: bigint }>("SELECT position FROM events ORDER BY position")).map((row) => Number(row.position));
+export const idempotencyKeysOf = (tables: StoredTables) => tables.select<{ client: string; key: string }>("SELECT client, key FROM idempotency_keys ORDER BY client, key");
 
 /** Every commit the writer reports: the event types each transaction appended. */
-export function recordCommits(writer: OpportunityWriter): string[][] {
+export function recordCommits(writer: GroupCommit): string[][] {
   const commits: string[][] = [];
   writer.onCommit = (_seconds, types) => commits.push([...types]);
   return commits;

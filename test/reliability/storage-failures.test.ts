@@ -5,11 +5,15 @@ import type { App } from "../../src/http/app";
 import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { CREATE_PATH, JSON_UTF8, UPDATE_PATH, expectFailure, expectSuccess, readPath, type Answer } from "../http/http-client";
+import { sqliteTables } from "../support/stored-tables";
 import { META, afterProjectionWrite, appFor, callApp, createCommand, eventCount, idempotencyKeysOf, openReadOnly, sendTo, useTempService } from "./reliability-support";
 
 // When the database cannot take a write (read-only file, lock held too long, disk full, I/O error) the answer is
 // HTTP 503 with a Chinese message and Retry-After, nothing is half-written, and the service recovers by itself
 // once the cause is gone.
+// SQLite only: each failure is made with SQLite's own means (a read-only connection, PRAGMA query_only,
+// busy_timeout, max_page_count). The PostgreSQL failures are in test/storage/postgres-faults.test.ts and
+// test/e2e/postgres-outage.test.ts.
 
 const READ_ONLY = "数据库当前为只读，本次修改未保存，请稍后重试";
 const BUSY = "数据库繁忙，本次修改未保存，请稍后重试";
@@ -30,11 +34,12 @@ function expectUnavailable(answer: Answer, message: string): void {
 }
 
 /** Everything a write could have touched, to compare before and after a failure. */
-function stateOf(db: Database) {
+async function stateOf(db: Database) {
+  const tables = sqliteTables(db);
   return {
-    events: eventCount(db),
+    events: await eventCount(tables),
     rows: JSON.stringify(db.query("SELECT * FROM opportunities ORDER BY id").all()),
-    keys: idempotencyKeysOf(db),
+    keys: await idempotencyKeysOf(tables),
   };
 }
 
@@ -57,7 +62,7 @@ describe("read-only database", () => {
     expectSuccess(await callApp(appFor(first), "POST", CREATE_PATH, { body: createBody("OPP-RO", { amount: 1 }) }));
     temp.close(first);
     const readOnly = openReadOnly(temp.path);
-    const before = stateOf(readOnly.db);
+    const before = await stateOf(readOnly.db);
     const unavailable: StorageUnavailableError[] = [];
     try {
       const app = appFor(readOnly, { onStorageUnavailable: (error) => unavailable.push(error) });
@@ -76,7 +81,7 @@ describe("read-only database", () => {
         expect(response.headers.get("content-type")).toBe(JSON_UTF8);
       }
       expect(unavailable.map((error) => error.sqliteCode.startsWith("SQLITE_READONLY"))).toEqual([true, true, true]);
-      expect(stateOf(readOnly.db)).toEqual(before);
+      expect(await stateOf(readOnly.db)).toEqual(before);
 
       const read = await callApp(app, "GET", readPath("OPP-RO"));
       expect(expectSuccess(read)).toMatchObject({ amount: 1, version: 1 });
@@ -88,7 +93,7 @@ describe("read-only database", () => {
     // Writable again: the store is whole, and the failed request's key was never recorded, so a retry applies it.
     const again = temp.open();
     expect(verifyStore(again.db)).toMatchObject({ ok: true, events: 1, opportunities: 1, problem: null });
-    expect(stateOf(again.db)).toEqual(before);
+    expect(await stateOf(again.db)).toEqual(before);
     const retry = await callApp(appFor(again), "POST", CREATE_PATH, { body: createBody("OPP-RO-NEW"), headers: { "idempotency-key": "ro-key" } });
     expect(expectSuccess(retry)).toBe(2);
     expect(retry.headers.get("idempotent-replayed")).toBeNull();
@@ -97,12 +102,12 @@ describe("read-only database", () => {
   test("a connection that turns read-only while serving answers 503, and recovers by itself when it is writable again", async () => {
     const { s, app, unavailable } = openWithApp();
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-QO") }));
-    const before = stateOf(s.db);
+    const before = await stateOf(s.db);
     s.db.run("PRAGMA query_only = ON");
     const refused = await callApp(app, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-QO", amount: 3 }, headers: { "idempotency-key": "qo-key" } });
     expectUnavailable(refused, READ_ONLY);
     expect(unavailable).toHaveLength(1);
-    expect(stateOf(s.db)).toEqual(before);
+    expect(await stateOf(s.db)).toEqual(before);
 
     s.db.run("PRAGMA query_only = OFF");
     const retry = await callApp(app, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-QO", amount: 3 }, headers: { "idempotency-key": "qo-key" } });
@@ -119,7 +124,7 @@ describe("lock held too long", () => {
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-BUSY") }));
     // Shorten the wait for the lock so the test does not sit out the default five seconds.
     s.db.run("PRAGMA busy_timeout = 50");
-    const before = stateOf(s.db);
+    const before = await stateOf(s.db);
     const other = new Database(temp.path);
     try {
       other.run("BEGIN IMMEDIATE");
@@ -130,7 +135,7 @@ describe("lock held too long", () => {
     } finally {
       other.close();
     }
-    expect(stateOf(s.db)).toEqual(before);
+    expect(await stateOf(s.db)).toEqual(before);
     expect(expectSuccess(await callApp(app, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-BUSY", amount: 4 } }))).toBe(1);
     expect(s.opportunities.find("OPP-BUSY")).toMatchObject({ amount: 4, version: 2 });
   });
@@ -140,7 +145,7 @@ describe("I/O error at commit", () => {
   test("every request of the failed batch answers 503 and nothing of it is written", async () => {
     const { s, app } = openWithApp();
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-IO") }));
-    const before = stateOf(s.db);
+    const before = await stateOf(s.db);
     const restore = afterProjectionWrite(s, () => {
       throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
     });
@@ -149,7 +154,7 @@ describe("I/O error at commit", () => {
       callApp(app, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IO", amount: 5 } }),
     ]);
     for (const answer of answers) expectUnavailable(answer, IO);
-    expect(stateOf(s.db)).toEqual(before);
+    expect(await stateOf(s.db)).toEqual(before);
     restore();
     expect(expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-IO-2") }))).toBe(2);
   });
@@ -167,7 +172,7 @@ describe("disk full", () => {
     const { s, app } = openWithApp();
     expectSuccess(await callApp(app, "POST", CREATE_PATH, { body: createBody("OPP-FULL", { description: bigText }) }));
     fill(s.db);
-    const before = stateOf(s.db);
+    const before = await stateOf(s.db);
     const answers = await Promise.all(
       ["OPP-FULL-1", "OPP-FULL-2", "OPP-FULL-3"].map((code) => callApp(app, "POST", CREATE_PATH, { body: createBody(code, { description: bigText }) })),
     );
@@ -175,7 +180,7 @@ describe("disk full", () => {
       expect(answer.json.code).toBe("-1");
       expect(answer.status).toBeGreaterThanOrEqual(500);
     }
-    expect(stateOf(s.db)).toEqual(before);
+    expect(await stateOf(s.db)).toEqual(before);
     expect(verifyStore(s.db)).toMatchObject({ ok: true, events: 1, problem: null });
 
     s.db.query("PRAGMA max_page_count = 1073741823").get();
@@ -207,6 +212,6 @@ describe("disk full", () => {
       name: "StorageUnavailableError",
       message: "database cannot take writes: SQLITE_FULL",
     });
-    expect(eventCount(s.db)).toBe(1);
+    expect(await eventCount(s.tables)).toBe(1);
   });
 });

@@ -2,14 +2,14 @@ import { Database } from "bun:sqlite";
 import { beforeEach, describe, expect, test } from "bun:test";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { WriterOptions } from "../../src/opportunity-writer";
-import type { ServiceStore } from "../../src/service-store";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { WriteWorkerClient } from "../../src/write-worker-client";
-import { META, createCommand, eventCount, updateCommand, useTempService } from "./reliability-support";
+import { META, createCommand, eventCount, updateCommand, useTempService, type SqliteService } from "./reliability-support";
 
 // The writer thread's client: requests of one turn of the loop go to the writer thread together (group
 // commit there); a request that comes alone is committed on the calling thread's own connection, so that
 // concurrency 1 pays no hop between threads. The two connections take turns on one database and chain.
+// SQLite only: the writer thread exists for SQLite (PostgreSQL commits from the HTTP thread).
 
 let client: WriteWorkerClient | undefined;
 // The writer thread ends before the services on its database close.
@@ -19,7 +19,7 @@ const temp = useTempService({
     client = undefined;
   },
 });
-let service: ServiceStore;
+let service: SqliteService;
 let alone = true;
 
 beforeEach(() => {
@@ -135,7 +135,7 @@ describe("two connections, one chain", () => {
     // Version 1 was written by the writer thread; this lone update is decided here against it.
     expect(await client.execute(updateCommand("OPP-IFM", { amount: 5 }, 1), META)).toMatchObject({ ok: true, version: 2 });
     expect(await client.execute(updateCommand("OPP-IFM", { amount: 6 }, 1), META)).toMatchObject({ ok: false, reason: "conflict", version: 2 });
-    expect(eventCount(service.db)).toBe(3);
+    expect(await eventCount(service.tables)).toBe(3);
   });
 
   test("an idempotency key first used on one connection is replayed on the other, appending nothing", async () => {

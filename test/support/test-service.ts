@@ -1,9 +1,7 @@
-import { join } from "node:path";
 import { createApp, type App, type AppDeps } from "../../src/http/app";
 import { SecretVerifier } from "../../src/secrets";
-import { openServiceStore, type ServiceStore } from "../../src/service-store";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
-import { makeTempDir } from "./temp-dir";
+import { openSqliteTestBackend, openTestBackend, type Backend, type BackendOptions, type SqliteTestBackend, type TestBackend } from "./test-backend";
 
 export const TEST_SECRET = "test-secret-0123456789abcdef";
 export const OTHER_CLIENT_SECRET = "other-secret-0123456789abcdef";
@@ -35,40 +33,45 @@ export function createTestApp(parts: Pick<AppDeps, "writer" | "storage">, extra:
   });
 }
 
-export interface TestService extends ServiceStore {
+/** The request helper of every test service: sends through app.handle (no socket), as client "oms" by default. */
+function requester(app: App): BackendService["request"] {
+  return (method, path, { body, rawBody, headers } = {}) => {
+    const init: RequestInit = {
+      method,
+      headers: { "content-type": "application/json", "x-internal-secret": TEST_SECRET, ...headers },
+    };
+    if (rawBody !== undefined) init.body = rawBody;
+    else if (body !== undefined) init.body = JSON.stringify(body);
+    return app.handle(new Request(`http://localhost${path}`, init));
+  };
+}
+
+/** The HTTP app over a test database of either backend (test-backend.ts). */
+export interface BackendService extends TestBackend {
   app: App;
-  dbPath: string;
   /** Sends a request through app.handle (no socket). */
   request(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response>;
-  /** Closes the database and removes the temp directory. */
-  dispose(): void;
 }
+
+/**
+ * A real service on a new test database of `backend` (default: this run's TEST_BACKEND), with the clients of
+ * createTestApp. For the suites that hold for any backend.
+ */
+export async function startBackendService(options: BackendOptions & { backend?: Backend } = {}): Promise<BackendService> {
+  const backend = await openTestBackend(options);
+  const app = createTestApp(backend);
+  return { ...backend, app, request: requester(app) };
+}
+
+/** The service on a SQLite file, with the SQLite store's synchronous helpers, for the tests about SQLite itself. */
+export interface TestService extends Omit<BackendService, "kind" | "storage" | "writer">, SqliteTestBackend {}
 
 /**
  * A real service on a temporary SQLite file, with integrator clients "oms" (TEST_SECRET) and "bidding"
  * (OTHER_CLIENT_SECRET) and the auditor "audit-firm" (AUDITOR_SECRET).
  */
 export function startTestService(options: { now?: () => Date } = {}): TestService {
-  const dir = makeTempDir();
-  const dbPath = join(dir.path, "opportunities.db");
-  const store = openServiceStore(dbPath, options);
-  const app = createTestApp(store);
-  return {
-    ...store,
-    app,
-    dbPath,
-    request(method, path, { body, rawBody, headers } = {}) {
-      const init: RequestInit = {
-        method,
-        headers: { "content-type": "application/json", "x-internal-secret": TEST_SECRET, ...headers },
-      };
-      if (rawBody !== undefined) init.body = rawBody;
-      else if (body !== undefined) init.body = JSON.stringify(body);
-      return app.handle(new Request(`http://localhost${path}`, init));
-    },
-    dispose() {
-      store.close();
-      dir.cleanup();
-    },
-  };
+  const backend = openSqliteTestBackend(options);
+  const app = createTestApp(backend);
+  return { ...backend, app, request: requester(app) };
 }
