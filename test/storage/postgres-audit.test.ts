@@ -157,6 +157,13 @@ describe("verify on PostgreSQL", () => {
       'client "oms" key "k-success": the stored success answers id 9, but the events created "OPP-A" with id 1',
     ]);
     expect(report.findings).toHaveLength(2);
+    // Rows without proof (as SQLite keeps from before schema version 3) must still name an opportunity the events hold.
+    await raw`UPDATE idempotency_keys SET stream_id = NULL, position = NULL, appended = NULL, outcome = '{"ok":true,"id":4,"version":1}' WHERE key = 'k-created'`;
+    await raw`UPDATE idempotency_keys SET stream_id = NULL, position = NULL, appended = NULL, outcome = '{"ok":true,"id":77,"version":1}' WHERE key = 'k-exists'`;
+    expect((await audit(storage)).findings.map((finding) => finding.reason)).toEqual([
+      'client "oms" key "k-exists": the stored success answers id 77, but no event creates an opportunity with that id',
+      ...report.findings.map((finding) => finding.reason),
+    ]);
   });
 
   test("projection drift is found, and rebuild repairs it under the head lock", async () => {

@@ -32,7 +32,7 @@ async function eventFacts(sql: SQL, questions: EventFactQuestions): Promise<Even
   const owned: { position: string; stream_id: string }[] = await sql`
     SELECT position, stream_id FROM events WHERE position = ANY(${sql.array(questions.positions, "INT8")})`;
   const creations: { stream_id: string; data: string; version: string }[] = questions.creations
-    ? await sql`SELECT c.stream_id, c.data, (SELECT MAX(e.version) FROM events e WHERE e.stream_id = c.stream_id) AS version FROM events c WHERE c.version = 1`
+    ? await sql`SELECT c.stream_id, c.data, (SELECT MAX(e.version) FROM events e WHERE e.stream_id = c.stream_id) AS version FROM events c WHERE c.version = 1 ORDER BY c.position`
     : [];
   return {
     head: Number(head.p),
