@@ -48,7 +48,7 @@ typecheck: deps
 # The suites that hold for any backend, run a second time on PostgreSQL (test/support/test-backend.ts reads
 # TEST_BACKEND). A test in them about SQLite itself is marked sqliteOnly and shows as skipped in that run.
 # PostgreSQL: TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres (test/support/postgres.ts).
-BACKEND_NEUTRAL_SUITES := test/http test/ops/metrics.test.ts test/ops/request-log.test.ts \
+BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.test.ts test/ops/request-log.test.ts \
   test/reliability/auth-throttle.test.ts test/reliability/group-commit.test.ts test/reliability/idempotency-cap.test.ts \
   test/reliability/idempotency-keys.test.ts test/reliability/optimistic-concurrency.test.ts
 

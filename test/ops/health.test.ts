@@ -5,28 +5,48 @@ import { join } from "node:path";
 import { setLogLevel } from "../../src/log";
 import { fileProbe, LOCK_HOLD_DOWN_MS, Readiness, readinessProblem, SPACE_TO_RECOVER, type StorageProbe } from "../../src/readiness";
 import { StorageUnavailableError } from "../../src/storage-errors";
+import { POSTGRES_SCHEMA_VERSION } from "../../src/storage/postgres/schema";
 import { SCHEMA_VERSION } from "../../src/storage/sqlite/schema";
 import { openServiceStore } from "../../src/service-store";
 import { makeTempDir } from "../support/temp-dir";
-import { createBody, CREATE_PATH, startOpsService, TEST_SECRET, type OpsService } from "./ops-service";
+import { sqliteOnly, TEST_BACKEND } from "../support/test-backend";
+import { createBody, CREATE_PATH, startBackendOpsService, startOpsService, TEST_SECRET, type BackendOpsService, type OpsService } from "./ops-service";
 
 // GET /healthz (always ok) and GET /readyz (200 when the database is open, writable and at the current schema
 // version; 503 with the reason otherwise). Neither needs a secret.
+// On both backends; the checks of the SQLite file itself (its WAL, its write lock, other connections to the
+// file) and of the Readiness class (src/readiness.ts, SQLite's) are sqliteOnly.
 
 const JSON_UTF8 = "application/json;charset=UTF-8";
 // Request log lines are not what these tests look at (the threshold is process-wide: restored after).
 beforeAll(() => setLogLevel("warn"));
 afterAll(() => setLogLevel("info"));
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
 });
 
+/** A service on a SQLite file, for the checks of the file itself and of the Readiness class. */
 function service(options: Parameters<typeof startOpsService>[0] = {}): OpsService {
   const started = startOpsService(options);
   cleanups.push(() => started.dispose());
   return started;
+}
+
+/** A service on this run's backend (TEST_BACKEND), its readiness the storage's own, as serve wires it. */
+async function backendService(): Promise<BackendOpsService> {
+  const started = await startBackendOpsService();
+  cleanups.push(() => started.dispose());
+  return started;
+}
+
+/** The schema version this binary needs on this run's backend. */
+const CURRENT_VERSION = TEST_BACKEND === "sqlite" ? SCHEMA_VERSION : POSTGRES_SCHEMA_VERSION;
+
+/** Sets the schema version where the backend records it, from another connection (PostgreSQL) or the service's own (SQLite). */
+function setSchemaVersion(svc: BackendOpsService, version: number): Promise<void> {
+  return svc.kind === "sqlite" ? svc.tables.run(`PRAGMA user_version = ${version}`) : svc.tables.run("UPDATE schema_version SET version = ?", [version]);
 }
 
 async function answer(response: Response) {
@@ -42,7 +62,7 @@ describe("GET /healthz", () => {
     ["a wrong secret", "wrong-secret-0123456789abcdef"],
     ["the right secret", TEST_SECRET],
   ])("answers ok with %s", async (_name, secret) => {
-    const svc = service();
+    const svc = await backendService();
     expect(await answer(await svc.request("GET", "/healthz", { secret }))).toEqual({
       status: 200,
       contentType: JSON_UTF8,
@@ -51,8 +71,8 @@ describe("GET /healthz", () => {
   });
 
   test("stays ok when the database is not ready (liveness is not readiness)", async () => {
-    const svc = service();
-    svc.db.run(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    const svc = await backendService();
+    await setSchemaVersion(svc, CURRENT_VERSION + 1);
     expect((await svc.request("GET", "/healthz", { secret: null })).status).toBe(200);
     expect((await svc.request("GET", "/readyz", { secret: null })).status).toBe(503);
   });
@@ -60,12 +80,12 @@ describe("GET /healthz", () => {
 
 describe("GET /readyz", () => {
   test("200 ready on an open, writable database at the current schema version, without a secret", async () => {
-    const svc = service();
+    const svc = await backendService();
     expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(ready);
     expect(await answer(await svc.request("GET", "/readyz", { secret: "wrong-secret-0123456789abcdef" }))).toEqual(ready);
   });
 
-  test("the check leaves no transaction open and writes still work after it", async () => {
+  sqliteOnly.test("the check leaves no transaction open and writes still work after it", async () => {
     const svc = service();
     for (let i = 0; i < 3; i++) expect((await svc.request("GET", "/readyz", { secret: null })).status).toBe(200);
     expect(svc.db.inTransaction).toBe(false);
@@ -81,22 +101,22 @@ describe("GET /readyz", () => {
   });
 
   test("503 naming both versions when the schema version is newer, and ready again once it is back", async () => {
-    const svc = service();
-    svc.db.run(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    const svc = await backendService();
+    await setSchemaVersion(svc, CURRENT_VERSION + 1);
     expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(
-      notReady(`数据库结构版本为 ${SCHEMA_VERSION + 1}，本程序需要 ${SCHEMA_VERSION}`),
+      notReady(`数据库结构版本为 ${CURRENT_VERSION + 1}，本程序需要 ${CURRENT_VERSION}`),
     );
-    svc.db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    await setSchemaVersion(svc, CURRENT_VERSION);
     expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(ready);
   });
 
   test("503 when the schema version is older (a database the binary has not upgraded)", async () => {
-    const svc = service();
-    svc.db.run("PRAGMA user_version = 0");
-    expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(notReady(`数据库结构版本为 0，本程序需要 ${SCHEMA_VERSION}`));
+    const svc = await backendService();
+    await setSchemaVersion(svc, 0);
+    expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(notReady(`数据库结构版本为 0，本程序需要 ${CURRENT_VERSION}`));
   });
 
-  test("503 when the version is changed by another connection (another process upgraded the file)", async () => {
+  sqliteOnly.test("503 when the version is changed by another connection (another process upgraded the file)", async () => {
     const svc = service();
     const other = new Database(svc.dbPath);
     try {
@@ -108,12 +128,12 @@ describe("GET /readyz", () => {
     expect(got).toEqual(notReady(`数据库结构版本为 ${SCHEMA_VERSION + 7}，本程序需要 ${SCHEMA_VERSION}`));
   });
 
-  test("503 'not writable' when the database's files refuse writes", async () => {
+  sqliteOnly.test("503 'not writable' when the database's files refuse writes", async () => {
     const svc = service({ readiness: (store) => new Readiness(store.db, { freeBytes: () => 1e9, unwritable: () => "/data/opportunities.db: EPERM" }).problem() });
     expect(await answer(await svc.request("GET", "/readyz", { secret: null }))).toEqual(notReady("数据库不可写 (EACCES): /data/opportunities.db: EPERM"));
   });
 
-  test("503 (not a 500) when the database has been closed", async () => {
+  sqliteOnly.test("503 (not a 500) when the database has been closed", async () => {
     const dir = makeTempDir("ops-closed-");
     cleanups.push(dir.cleanup);
     const closed = openServiceStore(join(dir.path, "opportunities.db"));
@@ -126,7 +146,7 @@ describe("GET /readyz", () => {
   });
 });
 
-describe("readinessProblem", () => {
+sqliteOnly.describe("readinessProblem", () => {
   test("null on a fresh store, a reason naming the versions otherwise", () => {
     const dir = makeTempDir("ops-readiness-");
     cleanups.push(dir.cleanup);
@@ -150,7 +170,7 @@ describe("readinessProblem", () => {
   });
 });
 
-describe("readiness never writes and never waits for the write lock", () => {
+sqliteOnly.describe("readiness never writes and never waits for the write lock", () => {
   test("probes write nothing: the WAL is byte for byte the same after 50 of them", async () => {
     const svc = service();
     expect((await svc.request("POST", CREATE_PATH, { body: createBody("OPP-READY-WAL") })).status).toBe(200);
@@ -176,7 +196,7 @@ describe("readiness never writes and never waits for the write lock", () => {
   });
 });
 
-describe("Readiness learns writability from the writer's outcomes", () => {
+sqliteOnly.describe("Readiness learns writability from the writer's outcomes", () => {
   let nowMs = 0;
   let free = 0;
   let unwritable: string | null = null;
