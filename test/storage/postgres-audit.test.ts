@@ -76,6 +76,19 @@ describe("verify on PostgreSQL", () => {
     expect((await audit(storage, report.head!)).ok).toBe(true);
   });
 
+  test("reads one snapshot: a batch committed while verify runs is seen by none of its checks", async () => {
+    const { storage } = await filledPostgres();
+    const before = await storage.head();
+    const writer = new GroupCommit(storage);
+    const report = await storage.audit(async (reads) => {
+      await reads.structuralFindings(); // the snapshot is taken by the first read
+      expect(await writer.execute(update("OPP-B", { amount: 77 }), META, claim("k-during"))).toMatchObject({ ok: true, appended: 1 });
+      return verifyAuditReads(reads);
+    });
+    expect(report).toMatchObject({ ok: true, events: 5, head: before });
+    expect(await audit(storage)).toMatchObject({ ok: true, events: 6 });
+  });
+
   test("the same events give the same report on SQLite and PostgreSQL, both ways", async () => {
     const source = await filledPostgres();
     const file = writeExport("pg.ndjson", await exportText(source.storage));
