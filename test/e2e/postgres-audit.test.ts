@@ -2,7 +2,10 @@ import { SQL } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { E2E_TIMEOUT, run, startServer, stop, useBinary } from "../support/binary";
+import { exportText } from "../../src/audit/export-events";
+import { openSqliteStorage } from "../../src/storage/sqlite/storage";
+import { appendLongStream } from "../audit/long-stream";
+import { binary, E2E_TIMEOUT, run, startServer, stop, useBinary } from "../support/binary";
 import { TestDatabases, type TestDatabase } from "../support/postgres";
 import { makeTempDir } from "../support/temp-dir";
 
@@ -111,6 +114,49 @@ describe("verify, restore and backup on PostgreSQL, and across backends", () => 
     expect({ code: restored.code, head: headLine(restored.stdout) }).toEqual({ code: 0, head });
     expect((await run(["backup", "--help"], work.path)).stdout).toContain("pg_dump remains the tool for backing up the whole database");
   }, E2E_TIMEOUT);
+});
+
+describe("a restore into PostgreSQL killed midway", () => {
+  test("SIGKILL while it inserts: the database is left as it was, without even the schema", async () => {
+    const sqlitePath = join(work.path, "long.db");
+    const sqlite = openSqliteStorage(sqlitePath);
+    appendLongStream(sqlite, "PGA-LONG", 60_000, { perWrite: 2_000 });
+    const file = join(work.path, "long.ndjson");
+    writeFileSync(file, await exportText(sqlite));
+    await sqlite.close();
+    const target = await databases.create();
+    const child = Bun.spawn([binary, "restore", file, "--db", target.url], { cwd: work.path, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    const admin = new SQL({ url: target.url, database: target.name, max: 1 });
+    try {
+      // Killed once its transaction has inserted a batch of events (the session shows that statement until the next).
+      let exited: number | null = null;
+      void child.exited.then((code) => (exited = code));
+      for (;;) {
+        const [row] = await admin`
+          SELECT count(*) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND query LIKE '%INSERT INTO events%'`;
+        if (Number(row.n) > 0) break;
+        if (exited !== null) throw new Error(`restore ended (exit ${exited}) before it could be killed midway`);
+        await Bun.sleep(10);
+      }
+      child.kill("SIGKILL");
+      await child.exited;
+      // The server ends the dead client's session and rolls its transaction back.
+      for (;;) {
+        const [row] = await admin`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
+        if (Number(row.n) === 0) break;
+        await Bun.sleep(20);
+      }
+      expect(await admin`SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'`).toHaveLength(0);
+    } finally {
+      child.kill("SIGKILL"); // a no-op once it was killed above; never left running when the test fails
+      await child.exited;
+      await admin.close();
+    }
+    const again = await run(["restore", file, "--db", target.url], work.path);
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(again.stdout).toStartWith("restored 60000 events, 1 opportunities");
+  }, E2E_TIMEOUT * 2);
 });
 
 describe("tampering on PostgreSQL, as a superuser", () => {
