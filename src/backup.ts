@@ -58,7 +58,7 @@ export async function backupToExport(storage: EventReads, target: string): Promi
       throw new Error(`the copy ends at ${checked.head?.position}:${checked.head?.hash}, not at the head ${head.position}:${head.hash} it was taken at`);
     }
     const bytes = Bun.file(staging).size;
-    publish(staging, target);
+    publish(staging, target, "backup never writes over a file");
     return { ok: true, events: checked.events, opportunities: checked.opportunities, head, bytes };
   } catch (error) {
     return { ok: false, reason: (error as Error).message };

@@ -181,7 +181,7 @@ function checkProjection(db: Database, auditor: StoreAuditor): void {
  * Puts the finished file at `target` in one step. A hard link fails if `target` appeared meanwhile (rename
  * would silently replace it); the directory is synced so the new name survives a power loss.
  */
-export function publish(staging: string, target: string): void {
+export function publish(staging: string, target: string, refusal = "restore only creates a new database"): void {
   const file = openSync(staging, "r");
   try {
     fsyncSync(file);
@@ -193,9 +193,9 @@ export function publish(staging: string, target: string): void {
     unlinkSync(staging);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") throw new RestoreError(`${target} already exists: restore only creates a new database`);
+    if (code === "EEXIST") throw new RestoreError(`${target} already exists: ${refusal}`);
     // A file system without hard links: rename, having checked the name is still free.
-    if (existsSync(target)) throw new RestoreError(`${target} already exists: restore only creates a new database`);
+    if (existsSync(target)) throw new RestoreError(`${target} already exists: ${refusal}`);
     renameSync(staging, target);
   }
   const directory = openSync(dirname(target), "r");
