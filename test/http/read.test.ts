@@ -71,6 +71,16 @@ describe("GET /api/opportunities/{opportunityCode}", () => {
     expect(answer.text).toBe('{"code":"-1","msg":"商机不存在","data":null}');
   });
 
+  // No write accepts U+0000 in a code, and PostgreSQL text cannot hold it: such a code is simply not found, on
+  // every read of one opportunity, rather than a database error (a 500 on PostgreSQL once).
+  test.each(["/api/opportunities/%00", "/api/opportunities/OPP%00X/history", "/api/opportunities/%00?version=1", "/api/opportunities/%00?asOf=2026-01-01"])(
+    "a code holding U+0000 is not found: %s",
+    async (path) => {
+      const answer = await call(service, "GET", path);
+      expect({ status: answer.status, text: answer.text }).toEqual({ status: 200, text: '{"code":"-1","msg":"商机不存在","data":null}' });
+    },
+  );
+
   test.each([
     ["Chinese code", "商机-华东-001"],
     ["code with a space", "OPP 2026 001"],

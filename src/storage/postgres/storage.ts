@@ -85,15 +85,16 @@ export class PostgresStorage implements Storage {
   }
 
   head = () => this.read(() => events.readHead(this.sql));
-  streamVersion = (streamId: string) => this.read(() => events.streamVersion(this.sql, streamId));
-  readStreamPage = (streamId: string, afterVersion: number, limit: number) => this.read(() => events.readStreamPage(this.sql, streamId, afterVersion, limit));
+  streamVersion = (streamId: string) => this.readStream(streamId, 0, () => events.streamVersion(this.sql, streamId));
+  readStreamPage = (streamId: string, afterVersion: number, limit: number) =>
+    this.readStream(streamId, [], () => events.readStreamPage(this.sql, streamId, afterVersion, limit));
   readAll = (afterPosition: number, limit: number) => this.read(() => events.readAll(this.sql, afterPosition, limit));
   readRowsAfter = (afterPosition: number, limit: number) => this.read(() => events.readRowsAfter(this.sql, afterPosition, limit));
   readFoldInputs = (streamId: string, afterVersion: number, throughVersion: number, limit: number) =>
-    this.read(() => events.readFoldInputs(this.sql, streamId, afterVersion, throughVersion, limit));
+    this.readStream(streamId, [], () => events.readFoldInputs(this.sql, streamId, afterVersion, throughVersion, limit));
   firstVersionRecordedAfter = (streamId: string, recordedAt: string, afterVersion: number, throughVersion: number) =>
-    this.read(() => events.firstVersionRecordedAfter(this.sql, streamId, recordedAt, afterVersion, throughVersion));
-  findOpportunity = (code: string) => this.read(() => findOpportunity(this.sql, code));
+    this.readStream(streamId, null, () => events.firstVersionRecordedAfter(this.sql, streamId, recordedAt, afterVersion, throughVersion));
+  findOpportunity = (code: string) => this.readStream(code, null, () => findOpportunity(this.sql, code));
   countOpportunities = () => this.read(() => countOpportunities(this.sql));
 
   async commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
@@ -182,6 +183,14 @@ export class PostgresStorage implements Storage {
 
   private read<T>(work: () => Promise<T>): Promise<T> {
     return unavailableAsStorageError(work);
+  }
+
+  /**
+   * A read of one stream (opportunity). A code holding U+0000 (a path may carry %00) names no stream: no write
+   * accepts one, and PostgreSQL text cannot even hold it, so the server would refuse the query itself.
+   */
+  private readStream<T>(streamId: string, none: T, work: () => Promise<T>): Promise<T> {
+    return streamId.includes("\u0000") ? Promise.resolve(none) : this.read(work);
   }
 
   private noteFailure(error: unknown): void {
