@@ -10,8 +10,8 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { verifyStore } from "../../src/audit/verify-store";
-import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, startTestService, type TestService } from "../support/test-service";
+import { verifyBackend } from "../support/test-backend";
+import { AUDITOR_SECRET, OTHER_CLIENT_SECRET, TEST_SECRET, startBackendService, type BackendService } from "../support/test-service";
 import { CONTRACT_FIELDS, CREATE_PATH, UPDATE_PATH, readPath, send, snapshot, type SendOptions, type StoreSnapshot } from "../http/http-client";
 import {
   BODY_LIMIT,
@@ -37,7 +37,7 @@ const NEW_CODES = ["OPP-NEW-001", "OPP-NEW-002"] as const;
 const SECRETS = [TEST_SECRET, OTHER_CLIENT_SECRET, AUDITOR_SECRET] as const;
 const INTEGRATOR_SECRETS: readonly string[] = [TEST_SECRET, OTHER_CLIENT_SECRET];
 
-async function seed(service: TestService): Promise<void> {
+async function seed(service: BackendService): Promise<void> {
   for (const [index, code] of SEEDED.entries()) {
     const body = { opportunityCode: code, opportunityName: `种子商机 ${index}`, endCustomerName: "某市大数据局", amount: 1000 + index, stage: "solution" };
     const envelope = await expectEnvelope(await send(service, "POST", CREATE_PATH, { body }), `seed ${code}`);
@@ -45,9 +45,9 @@ async function seed(service: TestService): Promise<void> {
   }
 }
 
-let service: TestService;
+let service: BackendService;
 beforeEach(async () => {
-  service = startTestService();
+  service = await startBackendService();
   await seed(service);
 });
 afterEach(() => service.dispose());
@@ -649,8 +649,8 @@ describe("A. accepted hostile text keeps the store sound", () => {
       await fc.assert(
         fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 3 }), async (writes) => {
           // A fresh store per run: a store broken by one run must not fail (or shrink) the next.
-          service.dispose();
-          service = startTestService();
+          await service.dispose();
+          service = await startBackendService();
           await seed(service);
           for (const [index, entry] of writes.entries()) {
             const body: Record<string, unknown> =
@@ -660,11 +660,11 @@ describe("A. accepted hostile text keeps the store sound", () => {
             const method = entry.kind === "update" ? "PUT" : "POST";
             const { envelope } = await sendChecked({ method, path: entry.kind === "update" ? UPDATE_PATH : CREATE_PATH, body: JSON.stringify(body) });
             if (envelope.code !== "0") continue;
-            const report = verifyStore(service.db);
-            check(report.ok, `after accepting ${entry.field}=${JSON.stringify(entry.text)}: verifyStore failed: ${JSON.stringify(report.problem)}`);
+            const report = await verifyBackend(service);
+            check(report.ok, `after accepting ${entry.field}=${JSON.stringify(entry.text)}: verify failed: ${JSON.stringify(report.problem)}`);
             const code = String(body.opportunityCode).trim();
             // The record as the projection answers it, looked up by the code that was sent.
-            const row = service.opportunities.find(code);
+            const row = await service.storage.findOpportunity(code);
             check(row !== null, `accepted ${JSON.stringify(code)} but no projection row has that code`);
             const expected = entry.text.trim();
             const kept = row[entry.field];
