@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the operator tests: a service wired the way `serve` wires it (readiness, metrics fed by
- * the writer's commit observer, the instrumented handler), a stdout capture for the request log, and readers
- * of the Prometheus text.
+ * the writer's commit observer, the instrumented handler) on this run's backend (startBackendOpsService) or on
+ * a SQLite file (startOpsService), a stdout capture for the request log, and readers of the Prometheus text.
  */
 import parsePrometheusTextFormat, { type OpsPrometheusFamily as PrometheusFamily, type OpsPrometheusSample as PrometheusSample } from "parse-prometheus-text-format";
 import type { App } from "../../src/http/app";

@@ -2,8 +2,9 @@
  * The database of a test, on either backend: the storage (reads), the group-commit write path over it, the
  * tables for direct checks, and how to throw it all away. Suites that hold for any backend open theirs with
  * `openTestBackend()`, which takes the backend from TEST_BACKEND: `make test` runs them once on SQLite and again
- * with TEST_BACKEND=postgres (see the Makefile's BACKEND_NEUTRAL_SUITES). Suites about SQLite itself (its file,
- * WAL, writer thread, busy timeout) open `openSqliteTestBackend` and stay SQLite-only.
+ * with TEST_BACKEND=postgres (see the Makefile's BACKEND_NEUTRAL_SUITES). Tests about SQLite itself (its file,
+ * WAL, writer thread, busy timeout) open `openSqliteTestBackend` (with the SQLite store's synchronous parts) and
+ * are marked `sqliteOnly` in a neutral suite, or sit in a suite that make test runs on SQLite only.
  */
 import { describe, test } from "bun:test";
 import { join } from "node:path";
@@ -42,7 +43,10 @@ export interface TestBackend {
   storage: Storage;
   writer: GroupCommit;
   tables: StoredTables;
-  /** Closes the storage and removes the database (file or PostgreSQL database); safe to call twice. */
+  /**
+   * Closes the storage; safe to call twice. From openTestBackend it also removes the database (the file or the
+   * PostgreSQL database); from BackendDatabase.open the database stays, for the next open (a restart).
+   */
   dispose(): Promise<void>;
 }
 
