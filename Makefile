@@ -21,7 +21,7 @@ help:
 	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
 	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary), the backend-neutral suites again on PostgreSQL"
 	@echo "make build  compile $(BINARY)"
-	@echo "make bench  HTTP throughput and latency (ceiling, per-request, group commit), rebuild/verify/cold start over 1M events -> docs/BENCHMARKS.md"
+	@echo "make bench  HTTP throughput and latency on SQLite and PostgreSQL (ceiling, per-request, group commit, two instances), rebuild/verify/cold start over 1M events -> docs/BENCHMARKS.md"
 	@echo "make clean  remove build output and installed tools (not the database)"
 
 $(PINNED_BUN):
@@ -59,7 +59,9 @@ test: typecheck
 build: $(BINARY)
 
 # A benchmark, never a test: timings on a shared machine are read as ratios within one run.
-# Writes docs/BENCHMARKS.md. wrk comes from Debian's packages, installed here when missing.
+# Writes docs/BENCHMARKS.md. wrk comes from Debian's packages, installed here when missing. The PostgreSQL
+# modes need the server of TEST_DATABASE_URL (default the machine's, postgres://postgres@127.0.0.1:5432/postgres);
+# BENCH_BASELINE=BINARY adds an earlier build's SQLite group commit to the same rounds.
 bench: build
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BUN) run test/bench/run-all.ts

@@ -29,10 +29,10 @@ const concurrency = Number(values.concurrency);
 const dir = makeTempDir("opportunity-compare-");
 const running: RunningMode[] = [];
 try {
-  const template = await prepareDatabase(commands[0]![0]!, dir.path);
+  const prepared = await prepareDatabase(commands[0]![0]!, dir.path);
   for (const [index, [binary, ...flags]] of commands.entries()) {
     const name = `${index + 1}: ${positionals[index]}`;
-    running.push(await startMode({ name, command: serveCommand(binary!, ...flags) }, template, dir.path, concurrency));
+    running.push(await startMode({ name, command: serveCommand(binary!, ...flags) }, prepared, dir.path, concurrency));
   }
   await measureInterleaved(running, [concurrency], Number(values.rounds), values.seconds!);
   console.log("");
