@@ -50,6 +50,12 @@ export interface CommittedBatch {
   seconds: number;
 }
 
+/** A batch as the group-commit queue forms it: what to read under the lock, and how to decide it. */
+export interface FormedBatch {
+  needs: SnapshotNeeds;
+  decide: (snapshot: BatchSnapshot) => BatchPlan;
+}
+
 export interface BatchCommits {
   /**
    * Commits one batch in one transaction: takes the global write lock, reads what `needs` names, lets `decide`
@@ -58,6 +64,14 @@ export interface BatchCommits {
    * cannot take the write (nothing of the batch was written); any other error is a bug.
    */
   commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch>;
+  /**
+   * Optional, for a database that several instances share: takes the global write lock first and only then asks
+   * `form` for the batch, so that the requests that arrived while this instance waited its turn join this batch
+   * instead of waiting for the next turn (instances taking turns on the lock would otherwise halve each other's
+   * batches). `form` is called once per call; when it gives null, nothing is committed and null is returned.
+   * Otherwise as commitBatch.
+   */
+  commitBatchWhenLocked?(form: () => FormedBatch | null): Promise<CommittedBatch | null>;
   /** Forgets at most `limit` idempotency keys first used before `before` (ISO text); returns how many. */
   pruneIdempotencyKeys(before: string, limit: number): Promise<number>;
 }

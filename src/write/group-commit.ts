@@ -174,15 +174,48 @@ export class GroupCommit {
 
   /** Commits the next batch; what arrived meanwhile forms the one after, once the loop has taken in more. */
   private async commitQueued(): Promise<void> {
-    const batch = this.queue.splice(0, this.maxBatch);
-    if (batch.length === 0) return;
+    if (this.queue.length === 0) return;
     this.committing += 1;
     try {
-      await this.settleBatch(batch);
+      if (this.store.commitBatchWhenLocked) await this.commitWhenLocked(this.store.commitBatchWhenLocked.bind(this.store));
+      else await this.settleBatch(this.queue.splice(0, this.maxBatch));
     } finally {
       this.committing -= 1;
       if (this.queue.length > 0) this.schedule();
     }
+  }
+
+  /**
+   * On a database that instances share: the batch is taken from the queue once this instance holds the lock, so
+   * what arrived while it waited for its turn joins the batch. Settled as settleBatch does.
+   */
+  private async commitWhenLocked(commit: NonNullable<BatchCommits["commitBatchWhenLocked"]>): Promise<void> {
+    let batch: Pending[] | undefined;
+    let committed: CommittedBatch | null;
+    try {
+      committed = await commit(() => {
+        batch = this.queue.splice(0, this.maxBatch);
+        return batch.length === 0 ? null : this.batchOf(batch);
+      });
+    } catch (error) {
+      // Failed before the batch was taken (the lock itself): the requests it would have taken fail with it.
+      await this.failBatch(batch ?? this.queue.splice(0, this.maxBatch), error);
+      return;
+    }
+    if (committed === null || batch === undefined) return;
+    try {
+      this.settleOutcomes(batch, this.report(committed).plan);
+    } finally {
+      for (const item of batch) this.release(item.idempotency);
+    }
+  }
+
+  private settleOutcomes(batch: readonly Pending[], plan: BatchPlan): void {
+    batch.forEach((item, index) => {
+      const outcome = plan.outcomes[index]!;
+      if ("result" in outcome) item.resolve(outcome.result);
+      else item.reject(outcome.error);
+    });
   }
 
   /**
@@ -191,14 +224,23 @@ export class GroupCommit {
    * that did nothing wrong: the requests are then committed one by one, so that only the faulty one fails.
    */
   private async settleBatch(batch: Pending[]): Promise<void> {
+    let committed: CommittedBatch;
     try {
-      const { plan } = await this.commit(batch);
-      batch.forEach((item, index) => {
-        const outcome = plan.outcomes[index]!;
-        if ("result" in outcome) item.resolve(outcome.result);
-        else item.reject(outcome.error);
-      });
+      committed = await this.commit(batch);
     } catch (error) {
+      await this.failBatch(batch, error);
+      return;
+    }
+    try {
+      this.settleOutcomes(batch, committed.plan);
+    } finally {
+      for (const item of batch) this.release(item.idempotency);
+    }
+  }
+
+  /** A batch whose commit failed: a storage failure fails each request; anything else retries them one by one. */
+  private async failBatch(batch: Pending[], error: unknown): Promise<void> {
+    try {
       const failure = asStorageError(error);
       if (failure instanceof StorageUnavailableError || batch.length === 1) for (const item of batch) item.reject(failure);
       else for (const item of batch) await this.settleBatch([item]);

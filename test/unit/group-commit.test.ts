@@ -3,7 +3,8 @@
  * How many batches are handed to the store at once (batchesInFlight).
  */
 import { describe, expect, test } from "bun:test";
-import type { BatchCommits, CommittedBatch } from "../../src/storage/port";
+import type { BatchCommits, CommittedBatch, FormedBatch } from "../../src/storage/port";
+import { StorageUnavailableError } from "../../src/storage-errors";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../src/write/batch-plan";
 import { GroupCommit } from "../../src/write/group-commit";
 
@@ -72,5 +73,54 @@ describe("batches in flight", () => {
     store.finish();
     store.finish();
     expect((await Promise.all(answers)).map((result) => result.ok)).toEqual([true, true, true, true]);
+  });
+});
+
+/** A shared database's store: the lock is granted when the test says, and only then is the batch formed. */
+class LockFirstStore extends HeldStore {
+  private readonly waiting: (() => void)[] = [];
+  formed = 0;
+
+  async commitBatchWhenLocked(form: () => FormedBatch | null): Promise<CommittedBatch | null> {
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const formed = form();
+    this.formed += 1;
+    if (formed === null) return null;
+    return this.commitBatch(formed.needs, formed.decide);
+  }
+
+  /** Grants the lock to the oldest waiting commit. */
+  grant(): void {
+    this.waiting.shift()?.();
+  }
+}
+
+describe("on a database several instances share (commitBatchWhenLocked)", () => {
+  test("requests that arrive while the instance waits for the lock join the batch, instead of waiting a turn", async () => {
+    const store = new LockFirstStore();
+    const queue = new GroupCommit(store);
+    const early = queue.execute(create("A"), META);
+    await nextTurn();
+    // Waiting for the lock (another instance holds it): these come in meanwhile.
+    const late = [queue.execute(create("B"), META), queue.execute(create("C"), META)];
+    await nextTurn();
+    expect(store.batches).toEqual([]);
+    store.grant();
+    await nextTurn();
+    expect(store.batches).toEqual([["A", "B", "C"]]);
+    store.finish();
+    expect((await Promise.all([early, ...late])).map((result) => result.ok)).toEqual([true, true, true]);
+    expect(store.formed).toBe(1);
+  });
+
+  test("a lock that cannot be had fails the requests it would have taken, as a storage failure", async () => {
+    const store = new LockFirstStore();
+    store.commitBatchWhenLocked = async () => {
+      throw new StorageUnavailableError("08006", new Error("connection lost"));
+    };
+    const queue = new GroupCommit(store);
+    const answers = [queue.execute(create("A"), META), queue.execute(create("B"), META)].map((answer) => answer.then(() => "ok", (error: unknown) => (error as Error).name));
+    expect(await Promise.all(answers)).toEqual(["StorageUnavailableError", "StorageUnavailableError"]);
+    expect(queue.pending).toBe(0);
   });
 });

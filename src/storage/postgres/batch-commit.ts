@@ -1,7 +1,7 @@
 import type { SQL, TransactionSQL } from "bun";
 import type { EventRow } from "../../../events/stored-event";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
-import type { CommittedBatch } from "../port";
+import type { CommittedBatch, FormedBatch } from "../port";
 import { asPostgresStorageError, isRetryable } from "./errors";
 import { readKeysHeld, readStoredKeys, saveKeys } from "./idempotency-keys";
 import { readMaxId, readStates, writeProjections } from "./opportunity-rows";
@@ -22,19 +22,27 @@ import { readMaxId, readStates, writeProjections } from "./opportunity-rows";
 /** How many times a batch rolled back by a serialization failure or deadlock runs again. */
 const RETRIES = 2;
 
-async function readSnapshot(tx: TransactionSQL, needs: SnapshotNeeds): Promise<BatchSnapshot> {
-  // Started in this order: the head row's lock first, every read after it.
-  const head = tx`SELECT position, hash FROM event_head FOR UPDATE`.then((rows: { position: string; hash: string }[]) => {
+type HeadRow = { position: string; hash: string };
+
+/** Locks the head row: batches of every instance queue here, one at a time. */
+function lockHead(tx: TransactionSQL): Promise<HeadRow> {
+  return tx`SELECT position, hash FROM event_head FOR UPDATE`.then((rows: HeadRow[]) => {
     if (!rows[0]) throw new Error("the event_head row is missing");
     return rows[0];
   });
-  const states = readStates(tx, needs.codes);
-  const maxId = readMaxId(tx);
-  const keys = readStoredKeys(tx, needs.claims);
-  const keysHeld = readKeysHeld(tx, needs.clients, needs.keysCutoff);
-  const [headRow, ...rest] = await Promise.all([head, states, maxId, keys, keysHeld]);
+}
+
+/** The snapshot's reads, sent together; `head` is the locking statement's answer (sent before them or earlier). */
+async function readSnapshot(tx: TransactionSQL, needs: SnapshotNeeds, head: Promise<HeadRow> | HeadRow): Promise<BatchSnapshot> {
+  const [headRow, states, maxId, keys, keysHeld] = await Promise.all([
+    head,
+    readStates(tx, needs.codes),
+    readMaxId(tx),
+    readStoredKeys(tx, needs.claims),
+    readKeysHeld(tx, needs.clients, needs.keysCutoff),
+  ]);
   const position = Number(headRow.position);
-  return { head: position === 0 ? null : { position, hash: headRow.hash }, states: rest[0], maxId: rest[1], keys: rest[2], keysHeld: rest[3] };
+  return { head: position === 0 ? null : { position, hash: headRow.hash }, states, maxId, keys, keysHeld };
 }
 
 /** Inserts event rows set-based: one statement, one array per column (not awaited here). */
@@ -57,23 +65,49 @@ function writePlan(tx: TransactionSQL, plan: BatchPlan): Promise<unknown[]> {
   return Promise.all(writes);
 }
 
-/**
- * Commits one batch (see above). A batch the server rolled back as a serialization failure or deadlock runs
- * again, `decide` included; an unavailable database is StorageUnavailableError; nothing of a failed batch stays.
- */
-export async function commitBatch(sql: SQL, needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
-  const started = performance.now();
+/** Runs `work` in a transaction, again when the server rolled it back as a serialization failure or deadlock. */
+async function inTransaction<T>(sql: SQL, work: (tx: TransactionSQL) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const plan = await sql.begin(async (tx) => {
-        const planned = decide(await readSnapshot(tx, needs));
-        await writePlan(tx, planned);
-        return planned;
-      });
-      return { plan, seconds: (performance.now() - started) / 1000 };
+      return await sql.begin(work);
     } catch (error) {
       if (attempt < RETRIES && isRetryable(error)) continue;
       throw asPostgresStorageError(error);
     }
   }
+}
+
+/**
+ * Commits one batch (see above): the lock and the reads go out together, one round trip. A batch the server
+ * rolled back as a serialization failure or deadlock runs again, `decide` included; an unavailable database is
+ * StorageUnavailableError; nothing of a failed batch stays.
+ */
+export async function commitBatch(sql: SQL, needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
+  const started = performance.now();
+  const plan = await inTransaction(sql, async (tx) => {
+    // Started in this order: the head row's lock first, every read after it.
+    const planned = decide(await readSnapshot(tx, needs, lockHead(tx)));
+    await writePlan(tx, planned);
+    return planned;
+  });
+  return { plan, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The same, with the batch formed once the lock is held: one more round trip under the lock, but the requests
+ * that arrived while this instance waited for its turn join the batch (see BatchCommits.commitBatchWhenLocked).
+ */
+export async function commitBatchWhenLocked(sql: SQL, form: () => FormedBatch | null): Promise<CommittedBatch | null> {
+  const started = performance.now();
+  let formed: FormedBatch | null | undefined;
+  const plan = await inTransaction(sql, async (tx) => {
+    const head = await lockHead(tx);
+    // Formed once: a rerun after a deadlock decides the same requests again.
+    formed ??= form();
+    if (formed === null) return null;
+    const planned = formed.decide(await readSnapshot(tx, formed.needs, head));
+    await writePlan(tx, planned);
+    return planned;
+  });
+  return plan === null ? null : { plan, seconds: (performance.now() - started) / 1000 };
 }

@@ -2,11 +2,11 @@ import { SQL } from "bun";
 import { StorageUnavailableError } from "../../storage-errors";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
 import { maskPassword } from "../location";
-import type { AuditReads, CommittedBatch, RestoreTarget, Storage } from "../port";
+import type { AuditReads, CommittedBatch, FormedBatch, RestoreTarget, Storage } from "../port";
 import { auditReads } from "./audit-reads";
 import { lockHead, rewriteOpportunities } from "./projection-rebuild";
 import { restoreTarget } from "./restore-target";
-import { commitBatch } from "./batch-commit";
+import { commitBatch, commitBatchWhenLocked } from "./batch-commit";
 import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
 import * as events from "./event-reads";
 import { pruneKeys } from "./idempotency-keys";
@@ -100,6 +100,17 @@ export class PostgresStorage implements Storage {
   async commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
     try {
       const committed = await commitBatch(this.sql, needs, decide);
+      this.failure = null;
+      return committed;
+    } catch (error) {
+      this.noteFailure(error);
+      throw error;
+    }
+  }
+
+  async commitBatchWhenLocked(form: () => FormedBatch | null): Promise<CommittedBatch | null> {
+    try {
+      const committed = await commitBatchWhenLocked(this.sql, form);
       this.failure = null;
       return committed;
     } catch (error) {
