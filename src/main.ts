@@ -23,7 +23,7 @@ Commands:
   rebuild        recreate the opportunities table from the events
   history CODE   print one opportunity's changes: who, when, from what to what
   restore FILE   build a new database from an export, checking every hash
-  backup PATH    write a consistent, verified copy of the live database
+  backup PATH    write a verified copy of the live database (SQLite: a database file; PostgreSQL: an NDJSON export)
 
 All commands but restore take --db (a SQLite file, or a postgres:// URL; env DB_PATH, then DATABASE_URL) and
 work on a live database while the service runs.

@@ -11,7 +11,8 @@ export class StorageUnavailableError extends Error {
     readonly code: string,
     cause: unknown,
   ) {
-    super(`database cannot take writes: ${code}`, { cause });
+    // Said for reads too (a command that only reads cannot reach the database either): not only about writes.
+    super(`database unavailable: ${code}`, { cause });
     this.name = "StorageUnavailableError";
   }
 

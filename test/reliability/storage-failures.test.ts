@@ -210,7 +210,7 @@ describe("disk full", () => {
     const reason = (settled[0] as PromiseRejectedResult).reason as Error;
     expect({ name: reason.name, message: reason.message }).toEqual({
       name: "StorageUnavailableError",
-      message: "database cannot take writes: SQLITE_FULL",
+      message: "database unavailable: SQLITE_FULL",
     });
     expect(await eventCount(s.tables)).toBe(1);
   });

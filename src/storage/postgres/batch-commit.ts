@@ -24,10 +24,13 @@ const RETRIES = 2;
 
 type HeadRow = { position: string; hash: string };
 
-/** Locks the head row: batches of every instance queue here, one at a time. */
-function lockHead(tx: TransactionSQL): Promise<HeadRow> {
+/**
+ * Locks the head row and answers it: taken first by every batch (and by rebuild and restore), so holding it keeps
+ * every instance's writes out, one at a time.
+ */
+export function lockHead(tx: TransactionSQL): Promise<HeadRow> {
   return tx`SELECT position, hash FROM event_head FOR UPDATE`.then((rows: HeadRow[]) => {
-    if (!rows[0]) throw new Error("the event_head row is missing");
+    if (!rows[0]) throw new Error("the event_head row is missing: not a database of this service, or damaged");
     return rows[0];
   });
 }

@@ -1,8 +1,9 @@
 import type { SQL } from "bun";
 import { normalizeInteger } from "../../../events/exact-json";
-import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS, type FieldValue, type OpportunityField } from "../../../events/opportunity-events";
+import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS } from "../../../events/opportunity-events";
 import type { Opportunity } from "../../../projections/opportunity-state";
 import type { ProjectionChange } from "../../write/batch-plan";
+import { FIELD_COLUMNS, opportunityFromRow, type FieldDecoder } from "../opportunity-columns";
 
 /**
  * The `opportunities` projection on PostgreSQL: the same columns as on SQLite, typed for PostgreSQL. int8 comes
@@ -10,7 +11,6 @@ import type { ProjectionChange } from "../../write/batch-plan";
  * are safe integers as numbers, larger ones as bigints, booleans as booleans, the amount as a number.
  */
 
-const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 const PG_TYPE = { text: "text", number: "float8", integer: "int8", boolean: "boolean" } as const;
 
 /** Every column in table order with its type and constraint; values travel as text and are cast on the server. */
@@ -18,7 +18,7 @@ const COLUMNS: readonly (readonly [name: string, type: string, constraint?: stri
   ["id", "int8", "PRIMARY KEY"],
   ["code", "text", "NOT NULL UNIQUE"],
   ["end_customer_name", "text", "NOT NULL"],
-  ...OPPORTUNITY_FIELD_NAMES.map((name) => [snakeCase(name), PG_TYPE[OPPORTUNITY_FIELDS[name]]] as const),
+  ...OPPORTUNITY_FIELD_NAMES.map((name) => [FIELD_COLUMNS[name], PG_TYPE[OPPORTUNITY_FIELDS[name]]] as const),
   ["version", "int8", "NOT NULL"],
   ["created_at", "text", "NOT NULL"],
   ["updated_at", "text", "NOT NULL"],
@@ -37,26 +37,15 @@ const UPDATE_ROWS =
 
 type Row = Record<string, string | number | boolean | null>;
 
-function fieldValue(kind: (typeof OPPORTUNITY_FIELDS)[OpportunityField], value: Row[string] | undefined): FieldValue {
-  if (value === null || value === undefined) return null;
+/** PostgreSQL's storage of a field, as Bun's client returns it: int8 as exact text, booleans as booleans. */
+const decodeField: FieldDecoder = (kind, value) => {
   if (kind === "integer") return normalizeInteger(BigInt(value as string));
   if (kind === "number") return Number(value);
   if (kind === "boolean") return value === true || value === "t" || value === "true";
   return value as string;
-}
+};
 
-function fromRow(row: Row): Opportunity {
-  const state = {
-    id: Number(row.id),
-    opportunityCode: row.code as string,
-    endCustomerName: row.end_customer_name as string,
-    version: Number(row.version),
-    createdAt: row.created_at as string,
-    updatedAt: row.updated_at as string,
-  } as Opportunity;
-  for (const name of OPPORTUNITY_FIELD_NAMES) state[name] = fieldValue(OPPORTUNITY_FIELDS[name], row[snakeCase(name)]);
-  return state;
-}
+const fromRow = (row: Row): Opportunity => opportunityFromRow(row, decodeField);
 
 /** A state's column values as text, in COLUMNS order (null stays NULL). */
 function toTexts(state: Opportunity): (string | null)[] {

@@ -34,8 +34,3 @@ export async function rewriteOpportunities(tx: TransactionSQL): Promise<{ opport
   return { opportunities: states.size, events };
 }
 
-/** The head row's lock: taken first by every batch, so holding it keeps every instance's writes out. */
-export async function lockHead(tx: TransactionSQL): Promise<void> {
-  const rows = await tx`SELECT position FROM event_head FOR UPDATE`;
-  if (rows.length !== 1) throw new Error("the event_head row is missing: not a database of this service, or damaged");
-}

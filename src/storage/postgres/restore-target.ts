@@ -1,9 +1,9 @@
 import type { TransactionSQL } from "bun";
 import type { EventRow } from "../../../events/stored-event";
 import { TargetNotEmptyError, type Head, type RestoreTarget } from "../port";
-import { insertEvents } from "./batch-commit";
+import { insertEvents, lockHead } from "./batch-commit";
 import { listOpportunities } from "./opportunity-rows";
-import { lockHead, rewriteOpportunities } from "./projection-rebuild";
+import { rewriteOpportunities } from "./projection-rebuild";
 import { migrateIn } from "./schema";
 
 const OWN_TABLES = new Set(["events", "event_head", "opportunities", "idempotency_keys", "idempotency_key_counts", "schema_version"]);

@@ -4,9 +4,9 @@ import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-
 import { maskPassword } from "../location";
 import type { AuditReads, CommittedBatch, FormedBatch, RestoreTarget, Storage } from "../port";
 import { auditReads } from "./audit-reads";
-import { lockHead, rewriteOpportunities } from "./projection-rebuild";
+import { rewriteOpportunities } from "./projection-rebuild";
 import { restoreTarget } from "./restore-target";
-import { commitBatch, commitBatchWhenLocked } from "./batch-commit";
+import { commitBatch, commitBatchWhenLocked, lockHead } from "./batch-commit";
 import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
 import * as events from "./event-reads";
 import { pruneKeys } from "./idempotency-keys";

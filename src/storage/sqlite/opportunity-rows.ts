@@ -1,8 +1,9 @@
 import type { Database, Statement } from "bun:sqlite";
 import { normalizeInteger } from "../../../events/exact-json";
-import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS, type FieldValue, type OpportunityField } from "../../../events/opportunity-events";
+import { OPPORTUNITY_FIELD_NAMES, type FieldValue, type OpportunityField } from "../../../events/opportunity-events";
 import type { Opportunity } from "../../../projections/opportunity-state";
 import type { ProjectionChange } from "../../write/batch-plan";
+import { opportunityFromRow, type FieldDecoder } from "../opportunity-columns";
 import { createOpportunitiesTable, FIELD_COLUMNS, OPPORTUNITIES_TABLE, OPPORTUNITY_COLUMNS as COLUMNS } from "./schema";
 
 type Row = Record<string, string | number | bigint | null>;
@@ -23,28 +24,15 @@ function toRow(state: Opportunity): Row {
   return row;
 }
 
-function fromRow(row: Row): Opportunity {
-  const state = {
-    id: Number(row.id),
-    opportunityCode: row.code as string,
-    endCustomerName: row.end_customer_name as string,
-    version: Number(row.version),
-    createdAt: row.created_at as string,
-    updatedAt: row.updated_at as string,
-  } as Opportunity;
-  for (const name of OPPORTUNITY_FIELD_NAMES) {
-    const value = row[FIELD_COLUMNS[name]] ?? null;
-    let field: FieldValue = value;
-    if (value !== null) {
-      const kind = OPPORTUNITY_FIELDS[name];
-      if (kind === "boolean") field = Number(value) !== 0;
-      else if (kind === "integer") field = normalizeInteger(value as bigint);
-      else if (kind === "number") field = Number(value);
-    }
-    state[name] = field;
-  }
-  return state;
-}
+/** SQLite's storage of a field: booleans as 0/1, 64-bit IDs as bigints (safeIntegers), amounts as REAL. */
+const decodeField: FieldDecoder = (kind, value) => {
+  if (kind === "boolean") return Number(value) !== 0;
+  if (kind === "integer") return normalizeInteger(value as bigint);
+  if (kind === "number") return Number(value);
+  return value as FieldValue;
+};
+
+const fromRow = (row: Row): Opportunity => opportunityFromRow(row, decodeField);
 
 /** Reads and writes the rows of the `opportunities` projection with statements prepared once. */
 export class OpportunitiesTable {

@@ -1,5 +1,6 @@
+import { FIELD_COLUMNS } from "../opportunity-columns";
 import type { Database } from "bun:sqlite";
-import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS, type OpportunityField } from "../../../events/opportunity-events";
+import { OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_FIELDS } from "../../../events/opportunity-events";
 import { SchemaTooNewError } from "../port";
 
 /**
@@ -30,11 +31,9 @@ export function createEventTable(db: Database): void {
 
 export const OPPORTUNITIES_TABLE = "opportunities";
 
-const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 const SQL_TYPE = { text: "TEXT", number: "REAL", integer: "INTEGER", boolean: "INTEGER" } as const;
 
-/** Field name -> column name, one column per updatable field. */
-export const FIELD_COLUMNS = Object.fromEntries(OPPORTUNITY_FIELD_NAMES.map((name) => [name, snakeCase(name)])) as Record<OpportunityField, string>;
+export { FIELD_COLUMNS } from "../opportunity-columns";
 
 /** Every column of the projection, in table order. */
 export const OPPORTUNITY_COLUMNS = ["id", "code", "end_customer_name", ...OPPORTUNITY_FIELD_NAMES.map((name) => FIELD_COLUMNS[name]), "version", "created_at", "updated_at"];
