@@ -31,6 +31,9 @@ const okId = (result: WriteResult) => (result.ok ? result.id : null);
 const codesInTable = async (s: TestBackend) =>
   (await s.tables.select<{ id: bigint; code: string; version: bigint }>("SELECT id, code, version FROM opportunities ORDER BY id")).map((row) => [Number(row.id), row.code, Number(row.version)]);
 
+/** One turn of the event loop: a request sent after it arrives in a later turn than one sent before. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe("batching", () => {
   const temp = useTestDatabase();
 
@@ -115,8 +118,7 @@ describe("batching", () => {
     expect(commits).toEqual([[CREATED]]);
   });
 
-  test("batchWaitMs lets requests of later turns of the loop join the batch; with 0 they commit on their own", async () => {
-    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  test("batchWaitMs lets requests of later turns of the loop join the batch", async () => {
     const waiting = await temp.open({ writer: { batchWaitMs: 300 } });
     const waitingCommits = recordCommits(waiting.writer);
     const first = waiting.writer.execute(createCommand("OPP-BW-1"), META);
@@ -124,14 +126,18 @@ describe("batching", () => {
     const second = waiting.writer.execute(createCommand("OPP-BW-2"), META);
     expect((await Promise.all([first, second])).map(okId)).toEqual([1, 2]);
     expect(waitingCommits).toEqual([[CREATED, CREATED]]);
-    await temp.close(waiting);
+  });
 
+  // SQLite takes its lock at once, so with 0 a request of a later turn forms the next batch. On PostgreSQL the
+  // batch is formed once the head lock is held, and what arrived while waiting for it joins (by design; its unit
+  // test is in test/unit/group-commit.test.ts), so there the split depends on how long the lock took.
+  sqliteOnly.test("with batchWaitMs 0 a request of a later turn commits on its own", async () => {
     const eager = await temp.open({ writer: { batchWaitMs: 0 } });
     const eagerCommits = recordCommits(eager.writer);
     const third = eager.writer.execute(createCommand("OPP-BW-3"), META);
     await nextTurn();
     const fourth = eager.writer.execute(createCommand("OPP-BW-4"), META);
-    expect((await Promise.all([third, fourth])).map(okId)).toEqual([3, 4]);
+    expect((await Promise.all([third, fourth])).map(okId)).toEqual([1, 2]);
     expect(eagerCommits).toEqual([[CREATED], [CREATED]]);
   });
 
