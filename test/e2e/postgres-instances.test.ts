@@ -8,6 +8,7 @@ import { openPostgresStorage, type PostgresStorage } from "../../src/storage/pos
 import { E2E_TIMEOUT, run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { makeTempDir } from "../support/temp-dir";
+import { api } from "./operations-support";
 
 // The compiled binary on PostgreSQL: two instances on one database behind (in effect) one load balancer, the way
 // the README tells operators to run them. Every answer "0" must be one event, once, in one gapless chain.
@@ -39,20 +40,8 @@ afterAll(async () => {
   work.cleanup();
 });
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: { code: string; msg: string; data: any };
-}
-
-async function call(server: Server, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method,
-    headers: { "content-type": "application/json", "x-internal-secret": SECRET, ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Answer["body"] };
-}
+const call = (server: Server, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  api(server.baseUrl, method, path, { secret: SECRET, body, headers });
 
 const create = (server: Server, code: string) => call(server, "POST", "/api/opportunities/integration/create", { opportunityCode: code, opportunityName: `商机 ${code}`, endCustomerName: "PG 客户", amount: 1 });
 const update = (server: Server, body: Record<string, unknown>, headers?: Record<string, string>) => call(server, "PUT", "/api/opportunities/integration/update", body, headers);

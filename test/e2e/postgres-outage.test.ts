@@ -6,6 +6,7 @@ import { openPostgresStorage } from "../../src/storage/postgres/storage";
 import { startServer, stop, useBinary, type Server } from "../support/binary";
 import { createTestDatabase, type TestDatabase } from "../support/postgres";
 import { makeTempDir } from "../support/temp-dir";
+import { api } from "./operations-support";
 
 // PostgreSQL stopped under load, then started again: the compiled binary answers 503 with Retry-After (never a
 // 500, never a success for a write that did not commit), /readyz turns red, and it recovers by itself.
@@ -41,8 +42,8 @@ afterAll(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${server.baseUrl}${path}`, { method, headers: { "content-type": "application/json", "x-internal-secret": SECRET }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: response.status, retryAfter: response.headers.get("retry-after"), body: (await response.json()) as { code: string; msg: string; data: unknown } };
+  const answer = await api(server.baseUrl, method, path, { secret: SECRET, body });
+  return { status: answer.status, retryAfter: answer.headers.get("retry-after"), body: answer.body };
 }
 
 async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {
