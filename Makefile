@@ -50,7 +50,8 @@ typecheck: deps
 # PostgreSQL: TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres (test/support/postgres.ts).
 BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.test.ts test/ops/request-log.test.ts \
   test/reliability/auth-throttle.test.ts test/reliability/group-commit.test.ts test/reliability/idempotency-cap.test.ts \
-  test/reliability/idempotency-keys.test.ts test/reliability/optimistic-concurrency.test.ts test/property/hostile-input.test.ts
+  test/reliability/idempotency-keys.test.ts test/reliability/optimistic-concurrency.test.ts test/property/hostile-input.test.ts \
+  test/audit/history-entries.test.ts test/audit/point-in-time.test.ts test/audit/state-at-store.test.ts
 
 test: typecheck
 	$(BUN) test

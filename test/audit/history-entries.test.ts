@@ -2,15 +2,14 @@
  * `toHistoryEntry`: what an auditor reads for each event — who (actor, requestId), when, and every field's
  * change from what to what. Creation changes start from null; updates list exactly the changed fields.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { OPPORTUNITY_FIELD_NAMES } from "../../events/opportunity-events";
-import { readStream } from "../../src/storage/sqlite/event-reads";
 import { toHistoryEntry, type FieldChange } from "../../src/audit/history";
-import { createBody, createCommand, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
+import { createBody, createCommand, SteppingClock, updateCommand } from "../store/store-fixture";
+import { backendsPerTest, readWholeStream } from "../support/test-backend";
 import { runRandomHistory } from "./random-history";
 
-const resources = new Resources();
-afterEach(() => resources.disposeAll());
+const backends = backendsPerTest();
 
 const byField = (changes: readonly FieldChange[]) => [...changes].sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
 const INT64_MAX = 9223372036854775807n;
@@ -18,12 +17,12 @@ const INT64_MAX = 9223372036854775807n;
 describe("history entries of a hand-written history", () => {
   test("creation: every non-null field and the end customer, from null; who and when from the event", async () => {
     const clock = new SteppingClock(Date.UTC(2026, 4, 1, 1, 2, 3, 456), 1_000);
-    const service = resources.service({ now: clock.now });
+    const service = await backends.open({ now: clock.now });
     await service.writer.execute(
       createCommand(createBody("HIS-1", { amount: 100, stage: "lead", description: "", projectLocation: "北京", preSalesId: 9007199254740993n })),
       { actor: "bidding", requestId: "req-create", idempotencyKey: "idem-1" },
     );
-    const events = readStream(service.db, "HIS-1");
+    const events = await readWholeStream(service.storage, "HIS-1");
     expect(events).toHaveLength(1);
     const entry = toHistoryEntry(events[0]!);
 
@@ -58,7 +57,7 @@ describe("history entries of a hand-written history", () => {
 
   test("update: exactly the changed fields with from and to, cleared fields going to null", async () => {
     const clock = new SteppingClock(Date.UTC(2026, 4, 1, 1, 2, 3, 456), 1_000);
-    const service = resources.service({ now: clock.now });
+    const service = await backends.open({ now: clock.now });
     await service.writer.execute(createCommand(createBody("HIS-2", { amount: 100, stage: "lead", projectLocation: "北京", preSalesId: 9007199254740993n })), {
       actor: "oms",
       requestId: "r1",
@@ -71,7 +70,7 @@ describe("history entries of a hand-written history", () => {
     await service.writer.execute(updateCommand({ opportunityCode: "HIS-2", amount: 200, stage: "lead" }), { actor: "oms", requestId: "r3" });
     await service.writer.execute(updateCommand({ opportunityCode: "HIS-2", status: "won", confidencePct: "A", amount: 150 }), { actor: "oms", requestId: "r4" });
 
-    const entries = readStream(service.db, "HIS-2").map(toHistoryEntry);
+    const entries = (await readWholeStream(service.storage, "HIS-2")).map(toHistoryEntry);
     expect(entries.map((e) => [e.position, e.version, e.type, e.actor, e.requestId, e.recordedAt])).toEqual([
       [1, 1, "OpportunityCreated", "oms", "r1", "2026-05-01T01:02:03.456Z"],
       [2, 2, "OpportunityUpdated", "import", "r2", "2026-05-01T01:02:04.456Z"],
@@ -101,13 +100,13 @@ describe("history entries against the model of random histories", () => {
   for (const seed of [3, 17, 31337]) {
     test(`seed ${seed}: each entry's changes are exactly the difference between the model's states`, async () => {
       const clock = new SteppingClock();
-      const service = resources.service({ now: clock.now });
+      const service = await backends.open({ now: clock.now });
       const history = await runRandomHistory(service, clock, seed, 120);
       let updates = 0;
       let cleared = 0;
 
       for (const [code, snapshots] of history.snapshots) {
-        const entries = readStream(service.db, code).map(toHistoryEntry);
+        const entries = (await readWholeStream(service.storage, code)).map(toHistoryEntry);
         expect(entries).toHaveLength(snapshots.length);
         entries.forEach((entry, index) => {
           const snapshot = snapshots[index]!;

@@ -3,17 +3,15 @@
  * through the real write path with a stepping clock: by version and by instant (inclusive), null before the
  * creation.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { readStream } from "../../src/storage/sqlite/event-reads";
+import { describe, expect, test } from "bun:test";
 import { foldStream } from "../../projections/opportunity-state";
 import { stateAt } from "../../src/audit/state-at";
-import { verifyStore } from "../../src/audit/verify-store";
-import { createBody, createCommand, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
+import { createBody, createCommand, META, SteppingClock, updateCommand } from "../store/store-fixture";
 import { pick, prng } from "./audit-fixture";
+import { backendsPerTest, readWholeStream, verifyBackend } from "../support/test-backend";
 import { modelAt, runRandomHistory } from "./random-history";
 
-const resources = new Resources();
-afterEach(() => resources.disposeAll());
+const backends = backendsPerTest();
 
 const SEEDS = [1, 7, 42, 2026, 99991];
 
@@ -21,14 +19,14 @@ describe("stateAt against a model fold of random histories", () => {
   for (const seed of SEEDS) {
     test(`seed ${seed}: every version and many instants match the model`, async () => {
       const clock = new SteppingClock(Date.UTC(2026, 2, 1, 8, 0, 0, 123), 1_000);
-      const service = resources.service({ now: clock.now });
+      const service = await backends.open({ now: clock.now });
       const history = await runRandomHistory(service, clock, seed, 150);
       expect(history.events).toBeGreaterThan(100);
       const random = prng(seed ^ 0x5eed);
 
       let checked = 0;
       for (const [code, snapshots] of history.snapshots) {
-        const events = readStream(service.db, code);
+        const events = await readWholeStream(service.storage, code);
         // The stored stream is the model's, event for event.
         expect(events.map((e) => [e.version, e.recordedAt, e.metadata])).toEqual(snapshots.map((s) => [s.version, s.recordedAt, s.metadata]));
         const last = snapshots[snapshots.length - 1]!;
@@ -62,12 +60,12 @@ describe("stateAt against a model fold of random histories", () => {
         expect(stateAt(events, { asOf: history.lastMs + 86_400_000 })).toEqual(last.state);
 
         // The present: the projection and a full fold equal the model's last state.
-        expect(service.opportunities.find(code)).toEqual(last.state);
+        expect(await service.storage.findOpportunity(code)).toEqual(last.state);
         expect(foldStream(events)).toEqual(last.state);
       }
       expect(checked).toBeGreaterThan(300);
 
-      const report = verifyStore(service.db);
+      const report = await verifyBackend(service);
       expect(report.ok).toBe(true);
       expect(report.events).toBe(history.events);
       expect(report.opportunities).toBe(history.snapshots.size);
@@ -78,12 +76,12 @@ describe("stateAt against a model fold of random histories", () => {
 describe("stateAt on a hand-written history", () => {
   test("asOf exactly at an event's recordedAt includes it; one millisecond earlier does not", async () => {
     const clock = new SteppingClock(Date.UTC(2026, 3, 1, 0, 0, 0, 500), 1_000);
-    const service = resources.service({ now: clock.now });
+    const service = await backends.open({ now: clock.now });
     await service.writer.execute(createCommand(createBody("PIT-1", { amount: 10 })), META); // 00:00:00.500
     await service.writer.execute(updateCommand({ opportunityCode: "PIT-1", amount: 20 }), META); // 00:00:01.500
     await service.writer.execute(updateCommand({ opportunityCode: "PIT-1", stage: "won" }), META); // 00:00:02.500
 
-    const events = readStream(service.db, "PIT-1");
+    const events = await readWholeStream(service.storage, "PIT-1");
     expect(events.map((e) => e.recordedAt)).toEqual(["2026-04-01T00:00:00.500Z", "2026-04-01T00:00:01.500Z", "2026-04-01T00:00:02.500Z"]);
     const at = (iso: string) => stateAt(events, { asOf: Date.parse(iso) });
 
@@ -92,7 +90,7 @@ describe("stateAt on a hand-written history", () => {
     expect(at("2026-04-01T00:00:01.499Z")).toMatchObject({ version: 1, amount: 10 });
     expect(at("2026-04-01T00:00:01.500Z")).toMatchObject({ version: 2, amount: 20, stage: null, updatedAt: "2026-04-01T00:00:01.500Z" });
     expect(at("2026-04-01T00:00:02.500Z")).toMatchObject({ version: 3, amount: 20, stage: "won", updatedAt: "2026-04-01T00:00:02.500Z" });
-    expect(at("2030-01-01T00:00:00.000Z")).toEqual(service.opportunities.find("PIT-1"));
+    expect(at("2030-01-01T00:00:00.000Z")).toEqual(await service.storage.findOpportunity("PIT-1"));
 
     expect(stateAt(events, { version: 2 })).toMatchObject({ version: 2, amount: 20, stage: null });
     expect(stateAt([], { version: 5 })).toBeNull();
@@ -101,13 +99,13 @@ describe("stateAt on a hand-written history", () => {
 
   test("events of one transaction share an instant: asOf that instant includes all of them", async () => {
     const clock = new SteppingClock(Date.UTC(2026, 3, 1, 0, 0, 0, 7), 1_000);
-    const service = resources.service({ now: clock.now });
+    const service = await backends.open({ now: clock.now });
     await service.writer.executeMany([
       { command: createCommand(createBody("PIT-2", { amount: 1 })), metadata: META },
       { command: updateCommand({ opportunityCode: "PIT-2", amount: 2 }), metadata: META },
       { command: updateCommand({ opportunityCode: "PIT-2", description: "same instant" }), metadata: META },
     ]);
-    const events = readStream(service.db, "PIT-2");
+    const events = await readWholeStream(service.storage, "PIT-2");
     expect(events.map((e) => e.version)).toEqual([1, 2, 3]);
     const instant = Date.parse(events[0]!.recordedAt);
     expect(events.every((e) => Date.parse(e.recordedAt) === instant)).toBe(true);

@@ -7,7 +7,7 @@ import { expect } from "bun:test";
 import { OPPORTUNITY_FIELD_NAMES, type EventMetadata, type FieldValue, type OpportunityField } from "../../events/opportunity-events";
 import type { Opportunity } from "../../projections/opportunity-state";
 import type { OpportunityCommand } from "../../src/commands";
-import type { ServiceStore } from "../../src/service-store";
+import type { GroupCommit } from "../../src/write/group-commit";
 import { DEFAULT_STAGES } from "../../src/stage-dictionary";
 import { createBody, createCommand, updateCommand, type SteppingClock } from "../store/store-fixture";
 import { pick, prng } from "./audit-fixture";
@@ -113,7 +113,7 @@ function randomFields(random: () => number, min: number): { body: Record<string,
  * Runs `writes` random write calls (each one `execute`, or sometimes an `executeMany` of 2–3 commands sharing
  * one transaction and so one recorded_at), checking each result against the model as it goes.
  */
-export async function runRandomHistory(service: ServiceStore, clock: SteppingClock, seed: number, writes: number): Promise<RandomHistory> {
+export async function runRandomHistory(service: { writer: Pick<GroupCommit, "execute" | "executeMany"> }, clock: SteppingClock, seed: number, writes: number): Promise<RandomHistory> {
   const random = prng(seed);
   const model = new Map<string, Opportunity>();
   const snapshots = new Map<string, Snapshot[]>();

@@ -2,44 +2,45 @@
  * readStateAt (the read routes' point-in-time read over the store: bounded reads, snapshots, slices that yield
  * to the event loop) answers exactly what `stateAt` answers over the whole stream read back.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { readStream } from "../../src/storage/sqlite/event-reads";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { StoredEvent } from "../../events/stored-event";
 import { FoldSnapshots } from "../../src/audit/fold-snapshots";
 import { readStateAt, stateAt, type PointInTime } from "../../src/audit/state-at";
-import { Resources } from "../store/store-fixture";
-import { appendLongStream } from "./long-stream";
-
-const resources = new Resources();
-afterEach(() => resources.disposeAll());
+import { openTestBackend, readWholeStream, type TestBackend } from "../support/test-backend";
+import { writeLongStream } from "./long-stream";
 
 const CODE = "OPP-LONG-HISTORY";
 const COUNT = 1_234;
 const START_MS = Date.UTC(2026, 2, 1, 8, 0, 0, 123);
 
 /**
- * A store holding one stream of COUNT events, written two per transaction (the two share an instant). Its
+ * A store (of TEST_BACKEND) holding one stream of COUNT events, written two per transaction (the two share an instant). Its
  * clock steps by a second, stands still every fifth transaction, and once jumps back a minute (a clock set
  * back): so "up to an instant" is the events before the first one recorded after it, not every event recorded
- * before it.
+ * before it. Written once for the whole file: every test only reads it.
  */
-function longStore() {
+async function longStore(): Promise<{ service: TestBackend; events: StoredEvent[]; lastMs: number }> {
   let ms = START_MS;
-  const now = () => new Date(ms);
-  const service = resources.service({ now });
-  appendLongStream(service.storage, CODE, COUNT, {
-    now,
+  const service = await openTestBackend({ now: () => new Date(ms) });
+  await writeLongStream(service.writer, CODE, COUNT, {
     perWrite: 2,
     beforeWrite: (index) => {
       if (index === 700) ms -= 60_000;
       else if (index % 10 !== 0) ms += 1_000;
     },
   });
-  return { service, events: readStream(service.db, CODE), lastMs: ms };
+  return { service, events: await readWholeStream(service.storage, CODE), lastMs: ms };
 }
+
+let store: Awaited<ReturnType<typeof longStore>>;
+beforeAll(async () => {
+  store = await longStore();
+});
+afterAll(() => store?.service.dispose());
 
 describe("readStateAt equals stateAt over the whole stream", () => {
   test("at every version, with fresh, shared and nearly no snapshots", async () => {
-    const { service, events } = longStore();
+    const { service, events } = store;
     const shared = new FoldSnapshots();
     const tiny = new FoldSnapshots(1);
     // Out of order, so that reads start from snapshots both below and above the last one taken.
@@ -57,7 +58,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
   });
 
   test("beyond the last version, at version 0, and for a stream that does not exist", async () => {
-    const { service, events } = longStore();
+    const { service, events } = store;
     const snapshots = new FoldSnapshots();
     expect(await readStateAt(service.storage, CODE, { version: COUNT + 5 }, snapshots)).toEqual({ state: stateAt(events, { version: COUNT }), latestVersion: COUNT });
     expect(await readStateAt(service.storage, CODE, { version: 0 }, snapshots)).toEqual({ state: null, latestVersion: COUNT });
@@ -65,7 +66,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
   });
 
   test("at every recorded instant, a millisecond either side, and before and after the whole history", async () => {
-    const { service, events, lastMs } = longStore();
+    const { service, events, lastMs } = store;
     const snapshots = new FoldSnapshots();
     const instants = new Set<number>([START_MS - 86_400_000, START_MS - 1, lastMs + 1, Date.UTC(9999, 11, 31, 15, 59, 59, 999)]);
     for (const event of events) {
@@ -84,7 +85,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
   });
 
   test("a state handed out is frozen, so no reader can change what later readers get", async () => {
-    const { service } = longStore();
+    const { service } = store;
     const snapshots = new FoldSnapshots();
     await readStateAt(service.storage, CODE, { version: 600 }, snapshots);
     const { state } = await readStateAt(service.storage, CODE, { version: 500 }, snapshots);
@@ -94,7 +95,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
 
 describe("a long fold does not hold the event loop", () => {
   test("work queued on the event loop during a read of the whole stream runs before the read ends", async () => {
-    const { service } = longStore();
+    const { service } = store;
     let otherRan = false;
     const read = readStateAt(service.storage, CODE, { version: COUNT }, new FoldSnapshots()).then(() => otherRan);
     setImmediate(() => {

@@ -1,28 +1,22 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { appendLongStream } from "../audit/long-stream";
-import { sqliteOnly } from "../support/test-backend";
-import { createTestApp, startTestService, TEST_SECRET, type TestService } from "../support/test-service";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeLongStream } from "../audit/long-stream";
+import { type BackendService, createTestApp, startBackendService, TEST_SECRET } from "../support/test-service";
 import { answerOf, call, expectSuccess, readPath, readRecord } from "./http-client";
 
 // ?asOf= and ?version= on an opportunity with a long history: the same records as before, and the fold no
 // longer holds the HTTP thread for the whole history (it once took ~100 ms for 6,500 events, during which
 // every other request, /healthz too, waited).
-// SQLite only, for now (skipped in the PostgreSQL run of test/http): the long history is written by
-// test/audit/long-stream.ts, straight into a SqliteStorage.
-let service: TestService;
+let service: BackendService;
 const CODE = "OPP-PIT-LONG";
 const COUNT = 1_500;
 let clock = Date.UTC(2026, 3, 1, 2, 0, 0);
 
 const readAt = (query: Record<string, string>) => call(service, "GET", `${readPath(CODE)}?${new URLSearchParams(query)}`);
 
-sqliteOnly.describe("a long history read at a point", () => {
-  beforeAll(() => {
-    const now = () => new Date(clock);
-    service = startTestService({ now });
-    appendLongStream(service.storage, CODE, COUNT, {
-      now,
-      nextId: service.opportunities.nextId(),
+describe("a long history read at a point", () => {
+  beforeAll(async () => {
+    service = await startBackendService({ now: () => new Date(clock) });
+    await writeLongStream(service.writer, CODE, COUNT, {
       perWrite: 100,
       beforeWrite: () => {
         clock += 60_000;

@@ -6,7 +6,8 @@
  * WAL, writer thread, busy timeout) open `openSqliteTestBackend` (with the SQLite store's synchronous parts) and
  * are marked `sqliteOnly` in a neutral suite, or sit in a suite that make test runs on SQLite only.
  */
-import { describe, test } from "bun:test";
+import { afterEach, describe, test } from "bun:test";
+import type { EventRow, StoredEvent } from "../../events/stored-event";
 import { join } from "node:path";
 import { verifyAuditReads, verifyStore, type VerifyReport } from "../../src/audit/verify-store";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
@@ -167,6 +168,21 @@ export async function openTestBackend(options: BackendOptions & { backend?: Back
   }
 }
 
+/** `open` gives a service store on a new database of TEST_BACKEND; all it opened are removed after each test. */
+export function backendsPerTest(): { open(options?: BackendOptions): Promise<TestBackend> } {
+  const opened: TestBackend[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((backend) => backend.dispose()));
+  });
+  return {
+    async open(options) {
+      const backend = await openTestBackend(options);
+      opened.push(backend);
+      return backend;
+    },
+  };
+}
+
 /**
  * A test about SQLite itself (its file, WAL, PRAGMAs) inside a backend-neutral suite: it runs in the SQLite run
  * and is reported as skipped in the PostgreSQL one (`make test` runs both).
@@ -179,4 +195,24 @@ export async function verifyBackend(backend: Pick<TestBackend, "storage">): Prom
   if (storage instanceof SqliteStorage) return storage.db.transaction(() => verifyStore(storage.db))();
   if (storage instanceof PostgresStorage) return storage.audit((reads) => verifyAuditReads(reads));
   throw new Error(`no audit for a ${storage.kind} storage`);
+}
+
+/** Every event of one stream, in version order, read through the port in pages (as the read routes do). */
+export async function readWholeStream(storage: Pick<Storage, "readStreamPage">, streamId: string): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (;;) {
+    const page = await storage.readStreamPage(streamId, events.at(-1)?.version ?? 0, 1_000);
+    events.push(...page);
+    if (page.length < 1_000) return events;
+  }
+}
+
+/** Every stored event row, in position order, read through the port in pages. */
+export async function readAllRows(storage: Pick<Storage, "readRowsAfter">): Promise<EventRow[]> {
+  const rows: EventRow[] = [];
+  for (;;) {
+    const page = await storage.readRowsAfter(rows.at(-1)?.position ?? 0, 1_000);
+    rows.push(...page);
+    if (page.length < 1_000) return rows;
+  }
 }
