@@ -1,36 +1,57 @@
 /**
  * Export (NDJSON, one stored row per line) and restore into a new database: the round trip keeps every row
  * and the head hash; a tampered export is refused naming the line and position, and leaves nothing behind.
+ * The source is a database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL): an export
+ * from either backend restores into a new SQLite file with the same head.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
+import type { Opportunity } from "../../projections/opportunity-state";
 import type { EventRow } from "../../events/stored-event";
 import { exportChunks, exportText as exportAll } from "../../src/audit/export-events";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
+import type { OpportunityReads } from "../../src/storage/port";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, GENESIS, META, opportunityRows, recanonicalize, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
+import { backendsPerTest, sqliteOnly, verifyBackend, type TestBackend } from "../support/test-backend";
 import { openTracked, rechain } from "./audit-fixture";
 import { runRandomHistory } from "./random-history";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
+const backends = backendsPerTest();
 
 interface Source {
-  service: ReturnType<Resources["service"]>;
+  service: TestBackend;
   rows: EventRow[];
   dir: string;
+}
+
+/**
+ * Every event row as stored, read with plain SQL on the test's own access to the tables (not through the port
+ * the export reads): the integer columns as numbers, as an EventRow holds them.
+ */
+async function storedRows(backend: TestBackend): Promise<EventRow[]> {
+  const rows = await backend.tables.select<Record<string, unknown>>("SELECT * FROM events ORDER BY position");
+  return rows.map((row) => ({ ...row, position: Number(row.position), version: Number(row.version), schema_version: Number(row.schema_version) }) as EventRow);
+}
+
+/** The projection of every stream of `rows`, as the service reads it. */
+async function opportunitiesOf(reads: OpportunityReads, rows: readonly EventRow[]): Promise<(Opportunity | null)[]> {
+  const codes = [...new Set(rows.map((row) => row.stream_id))].sort();
+  return Promise.all(codes.map((code) => reads.findOpportunity(code)));
 }
 
 /** A source database with a seeded random history (bigints, Chinese, escapes, cleared fields) plus a few fixed events. */
 async function buildSource(): Promise<Source> {
   const clock = new SteppingClock();
-  const service = resources.service({ now: clock.now });
+  const service = await backends.open({ now: clock.now });
   await service.writer.execute(createCommand(createBody("EXP-1", { amount: 100, salesExpansionId: 9223372036854775807n, description: "换行\n和 \"引号\"" })), META);
   await service.writer.execute(updateCommand({ opportunityCode: "EXP-1", amount: 250, stage: "bidding" }), META);
   await runRandomHistory(service, clock, 5, 40);
-  const rows = eventRows(service.db);
+  const rows = await storedRows(service);
   expect(rows.length).toBeGreaterThan(30);
   return { service, rows, dir: resources.tempDir() };
 }
@@ -92,8 +113,8 @@ describe("export → restore round trip", () => {
     writeFileSync(file, await exportText(source));
     const target = join(source.dir, "restored.db");
 
-    const sourceHead = readHead(source.service.db);
-    const sourceReport = verifyStore(source.service.db);
+    const sourceHead = await source.service.storage.head();
+    const sourceReport = await verifyBackend(source.service);
     expect(sourceReport.ok).toBe(true);
     expect(sourceReport.head).toEqual(sourceHead);
 
@@ -102,8 +123,9 @@ describe("export → restore round trip", () => {
 
     const restored = openTracked(resources, target);
     expect(readHead(restored)).toEqual(sourceHead);
-    expect(eventRows(restored)).toEqual(eventRows(source.service.db));
-    expect(opportunityRows(restored)).toEqual(opportunityRows(source.service.db));
+    expect(eventRows(restored)).toEqual(await storedRows(source.service));
+    // Same schema on both sides when the source is a SQLite file too: the projection rows match column for column.
+    if (source.service.kind === "sqlite") expect(opportunityRows(restored)).toEqual(await source.service.tables.select("SELECT * FROM opportunities ORDER BY id"));
     expect(verifyStore(restored)).toEqual(sourceReport);
     // The restored events table is append-only too.
     expect(() => restored.run("DELETE FROM events WHERE position = 1")).toThrow("append-only");
@@ -111,6 +133,9 @@ describe("export → restore round trip", () => {
 
     // The service continues on the restored database, chaining onto the same head.
     const continued = resources.service({ path: target, now: new SteppingClock(Date.UTC(2027, 0, 1)).now });
+    // On either backend: every opportunity reads back the same from the restored projection.
+    expect(await continued.storage.countOpportunities()).toBe(await source.service.storage.countOpportunities());
+    expect(await opportunitiesOf(continued.storage, source.rows)).toEqual(await opportunitiesOf(source.service.storage, source.rows));
     const write = await continued.writer.execute(updateCommand({ opportunityCode: "EXP-1", amount: 12345 }), META);
     expect(write.appended).toBe(1);
     const next = eventRows(continued.db).at(-1)!;
@@ -135,7 +160,7 @@ describe("export → restore round trip", () => {
     const good = join(source.dir, "blank.ndjson");
     writeFileSync(good, `\n${lines.slice(0, 3).join("\n")}\n\n${lines.slice(3).join("\n")}\n\n`);
     const restoredOk = await restoreExport(good, join(source.dir, "blank.db"));
-    expect(restoredOk.ok && restoredOk.head).toEqual(readHead(source.service.db)!);
+    expect(restoredOk.ok && restoredOk.head).toEqual((await source.service.storage.head())!);
 
     const bad = join(source.dir, "blank-bad.ndjson");
     // Lines: 1 blank, 2-4 events 1-3, 5 blank, 6 garbage.
@@ -153,7 +178,7 @@ describe("export → restore round trip", () => {
     const result = await restoreExport(file, join(source.dir, "short.db"));
     const n = source.rows.length;
     expect(result).toEqual({ ok: true, events: n - 1, opportunities: expect.any(Number), head: { position: n - 1, hash: source.rows[n - 2]!.hash } });
-    expect(result.ok && result.head).not.toEqual(readHead(source.service.db));
+    expect(result.ok && result.head).not.toEqual(await source.service.storage.head());
   });
 });
 
@@ -171,13 +196,14 @@ describe("restore refuses", () => {
     expect(existsSync(`${target}-wal`)).toBe(false);
   });
 
-  test("the source database itself as target, leaving it intact", async () => {
+  // SQLite only: the target is a file, which a PostgreSQL source is not.
+  sqliteOnly.test("the source database itself as target, leaving it intact", async () => {
     const source = await buildSource();
     const file = join(source.dir, "events.ndjson");
     writeFileSync(file, await exportText(source));
-    const result = await restoreExport(file, source.service.path);
+    const result = await restoreExport(file, source.service.storage.location);
     expect(result.ok).toBe(false);
-    expect(verifyStore(source.service.db)).toMatchObject({ ok: true, events: source.rows.length });
+    expect(await verifyBackend(source.service)).toMatchObject({ ok: true, events: source.rows.length });
   });
 
   test("an empty export", async () => {
