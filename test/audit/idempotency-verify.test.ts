@@ -6,19 +6,24 @@ import { verifyStore } from "../../src/audit/verify-store";
 import { verify } from "../../src/cli/verify";
 import type { IdempotencyClaim } from "../../src/idempotency";
 import type { ServiceStore } from "../../src/service-store";
+import type { GroupCommit } from "../../src/write/group-commit";
 import { META, createCommand, updateCommand, useTempService } from "../reliability/reliability-support";
+import { backendsPerTest, createBackendDatabase, sqliteOnly, verifyBackend } from "../support/test-backend";
 import { tamper } from "./audit-fixture";
 
 // Issue 11, item 7: editing idempotency_keys.outcome passed verify, and the service then replayed a forged
 // success ({"code":"0",…,"data":424242}) for an opportunity that does not exist. Every stored answer must follow
 // from the events at the position its row names; every finding names the client and key, never a crash.
+// The answers the service stores check out on either backend (TEST_BACKEND); the forged ones are written into
+// a SQLite file's rows behind the service's back, so those tests run on SQLite only.
 
 const temp = useTempService();
+const backends = backendsPerTest();
 const claim = (key: string, client = "oms"): IdempotencyClaim => ({ client, key, fingerprint: `fp-${key}` });
 const FORGED = JSON.stringify({ ok: true, id: 424242, version: 1 });
 
 /** One keyed request of every kind the writer stores an answer for. */
-async function storeOfEveryAnswer(service: ServiceStore): Promise<void> {
+async function storeOfEveryAnswer(service: { writer: Pick<GroupCommit, "execute"> }): Promise<void> {
   const { writer } = service;
   expect(await writer.execute(createCommand("OPP-A", { amount: 1 }), META, claim("create-a"))).toMatchObject({ ok: true, appended: 1 });
   expect(await writer.execute(updateCommand("OPP-A", { amount: 2 }), META, claim("update-a"))).toMatchObject({ ok: true, version: 2 });
@@ -53,22 +58,29 @@ function verifyFile(): ReturnType<typeof verifyIdempotencyKeys> {
 
 describe("stored answers the service wrote", () => {
   test("every kind of answer, in batches and from two clients, checks out against the events", async () => {
-    const service = temp.open();
+    const service = await backends.open();
     await storeOfEveryAnswer(service);
-    expect(verifyIdempotencyKeys(service.db)).toEqual([]);
+    expect(await verifyBackend(service)).toMatchObject({ ok: true, findings: [] });
   });
 
+  // Two connections: on SQLite as the HTTP thread and the writer thread have; on PostgreSQL, two instances.
   test("answers stored by two connections on one database (as the HTTP thread and the writer thread do) check out", async () => {
-    const first = temp.open();
-    await first.writer.execute(createCommand("OPP-X"), META, claim("x-1"));
-    const second = temp.open();
-    await second.writer.execute(updateCommand("OPP-X", { amount: 9 }), META, claim("x-2"));
-    await first.writer.execute(updateCommand("OPP-X", { amount: 9 }), META, claim("x-3"));
-    expect(verifyIdempotencyKeys(first.db)).toEqual([]);
+    const database = await createBackendDatabase();
+    try {
+      const first = await database.open();
+      await first.writer.execute(createCommand("OPP-X"), META, claim("x-1"));
+      const second = await database.open();
+      await second.writer.execute(updateCommand("OPP-X", { amount: 9 }), META, claim("x-2"));
+      await first.writer.execute(updateCommand("OPP-X", { amount: 9 }), META, claim("x-3"));
+      expect(await verifyBackend(first)).toMatchObject({ ok: true, findings: [] });
+    } finally {
+      await database.drop();
+    }
   });
 });
 
-describe("forged answers", () => {
+// SQLite only: the answers are forged in the rows of a SQLite file, with a plain connection.
+sqliteOnly.describe("forged answers", () => {
   test("the issue's attack: a refusal rewritten into a success for an opportunity that does not exist", async () => {
     const service = temp.open();
     await storeOfEveryAnswer(service);
@@ -166,7 +178,8 @@ describe("forged answers", () => {
   });
 });
 
-describe("rows stored before the proof columns", () => {
+// SQLite only: rows of a SQLite file rewritten by hand, and a SQLite database of schema version 2.
+sqliteOnly.describe("rows stored before the proof columns", () => {
   test("a true success without proof passes; a forged one names an opportunity no event creates", async () => {
     const service = temp.open();
     await storeOfEveryAnswer(service);
@@ -195,7 +208,8 @@ describe("rows stored before the proof columns", () => {
 });
 
 describe("verify", () => {
-  test("the forged success of the issue fails verify --expect-head with a FAILED line naming table, client and key", async () => {
+  // SQLite only: the forged row is written into the file, which the CLI then verifies.
+  sqliteOnly.test("the forged success of the issue fails verify --expect-head with a FAILED line naming table, client and key", async () => {
     const service = temp.open();
     await storeOfEveryAnswer(service);
     const head = formatHead(verifyStore(service.db).head);
@@ -229,8 +243,8 @@ describe("verify", () => {
   });
 
   test("a store whose stored answers are all true passes verify", async () => {
-    const service = temp.open();
+    const service = await backends.open();
     await storeOfEveryAnswer(service);
-    expect(verifyStore(service.db)).toMatchObject({ ok: true, findings: [] });
+    expect(await verifyBackend(service)).toMatchObject({ ok: true, findings: [] });
   });
 });
