@@ -15,7 +15,7 @@ import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { OpportunityReads } from "../../src/storage/port";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, GENESIS, META, opportunityRows, recanonicalize, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { backendsPerTest, sqliteOnly, verifyBackend, type TestBackend } from "../support/test-backend";
+import { backendsPerTest, sqliteOnly, storedEventRows, verifyBackend, type TestBackend } from "../support/test-backend";
 import { openTracked, rechain } from "./audit-fixture";
 import { runRandomHistory } from "./random-history";
 
@@ -27,15 +27,6 @@ interface Source {
   service: TestBackend;
   rows: EventRow[];
   dir: string;
-}
-
-/**
- * Every event row as stored, read with plain SQL on the test's own access to the tables (not through the port
- * the export reads): the integer columns as numbers, as an EventRow holds them.
- */
-async function storedRows(backend: TestBackend): Promise<EventRow[]> {
-  const rows = await backend.tables.select<Record<string, unknown>>("SELECT * FROM events ORDER BY position");
-  return rows.map((row) => ({ ...row, position: Number(row.position), version: Number(row.version), schema_version: Number(row.schema_version) }) as EventRow);
 }
 
 /** The projection of every stream of `rows`, as the service reads it. */
@@ -51,7 +42,7 @@ async function buildSource(): Promise<Source> {
   await service.writer.execute(createCommand(createBody("EXP-1", { amount: 100, salesExpansionId: 9223372036854775807n, description: "换行\n和 \"引号\"" })), META);
   await service.writer.execute(updateCommand({ opportunityCode: "EXP-1", amount: 250, stage: "bidding" }), META);
   await runRandomHistory(service, clock, 5, 40);
-  const rows = await storedRows(service);
+  const rows = await storedEventRows(service);
   expect(rows.length).toBeGreaterThan(30);
   return { service, rows, dir: resources.tempDir() };
 }
@@ -123,7 +114,7 @@ describe("export → restore round trip", () => {
 
     const restored = openTracked(resources, target);
     expect(readHead(restored)).toEqual(sourceHead);
-    expect(eventRows(restored)).toEqual(await storedRows(source.service));
+    expect(eventRows(restored)).toEqual(await storedEventRows(source.service));
     // Same schema on both sides when the source is a SQLite file too: the projection rows match column for column.
     if (source.service.kind === "sqlite") expect(opportunityRows(restored)).toEqual(await source.service.tables.select("SELECT * FROM opportunities ORDER BY id"));
     expect(verifyStore(restored)).toEqual(sourceReport);

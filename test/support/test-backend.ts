@@ -216,3 +216,12 @@ export async function readAllRows(storage: Pick<Storage, "readRowsAfter">): Prom
     if (page.length < 1_000) return rows;
   }
 }
+
+/**
+ * Every event row as stored, read with plain SQL on the test's own access to the tables (not through the port
+ * the export and the service read): the integer columns as numbers, as an EventRow holds them.
+ */
+export async function storedEventRows(backend: Pick<TestBackend, "tables">): Promise<EventRow[]> {
+  const rows = await backend.tables.select<Record<string, unknown>>("SELECT * FROM events ORDER BY position");
+  return rows.map((row) => ({ ...row, position: Number(row.position), version: Number(row.version), schema_version: Number(row.schema_version) }) as EventRow);
+}
