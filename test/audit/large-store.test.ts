@@ -2,27 +2,31 @@
  * Larger stores: verify walks thousands of events and reports the right counts and head; the export pages
  * (5,000 rows a chunk) join into one gap-free file that restores to the same head.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readHead } from "../../src/storage/sqlite/event-reads";
 import type { EventMetadata } from "../../events/opportunity-events";
 import type { OpportunityCommand } from "../../src/commands";
 import { exportChunks, exportText } from "../../src/audit/export-events";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
-import type { ServiceStore } from "../../src/service-store";
-import { auditorHash, createBody, createCommand, eventRows, GENESIS, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
+import type { EventRow } from "../../events/stored-event";
+import type { GroupCommit } from "../../src/write/group-commit";
+import { auditorHash, createBody, createCommand, GENESIS, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
+import { backendsPerTest, createBackendDatabase, sqliteOnly, storedEventRows, verifyBackend, type BackendDatabase, type TestBackend } from "../support/test-backend";
 import { openTracked, tamper } from "./audit-fixture";
 
+// The stores are databases of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL), but for
+// the one test that alters a row of a SQLite file.
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
+const backends = backendsPerTest();
 
 /**
  * `opportunities` creates, then updates round-robin until `events` events exist; every update sets a new
  * amount, so each one appends exactly one event. Written in batches of 500 commands per transaction.
  */
-async function fill(service: ServiceStore, opportunities: number, events: number): Promise<void> {
+async function fill(service: { writer: Pick<GroupCommit, "executeMany"> }, opportunities: number, events: number): Promise<void> {
   const items: { command: OpportunityCommand; metadata: EventMetadata }[] = [];
   for (let i = 0; i < opportunities; i++) items.push({ command: createCommand(createBody(`BIG-${i}`, { amount: 1 })), metadata: { actor: "import", requestId: `c${i}` } });
   for (let n = opportunities; n < events; n++) {
@@ -35,7 +39,7 @@ async function fill(service: ServiceStore, opportunities: number, events: number
 }
 
 /** The head an independent auditor computes from the rows alone. */
-function auditorHead(rows: ReturnType<typeof eventRows>): { position: number; hash: string } {
+function auditorHead(rows: readonly EventRow[]): { position: number; hash: string } {
   let prev = GENESIS;
   for (const row of rows) {
     expect(row.prev_hash).toBe(prev);
@@ -46,25 +50,37 @@ function auditorHead(rows: ReturnType<typeof eventRows>): { position: number; ha
 }
 
 describe("a store of 2,000 events", () => {
-  test("verifies with the right counts and head, and catches one altered event deep inside", async () => {
-    const service = resources.service({ now: new SteppingClock().now });
+  let database: BackendDatabase;
+  let service: TestBackend;
+  let rows: EventRow[];
+  beforeAll(async () => {
+    database = await createBackendDatabase();
+    service = await database.open({ now: new SteppingClock().now });
     await fill(service, 150, 2_000);
-    const rows = eventRows(service.db);
+    rows = await storedEventRows(service);
+  });
+  afterAll(() => database.drop());
+
+  test("verifies with the right counts and head", async () => {
     expect(rows).toHaveLength(2_000);
     const head = auditorHead(rows);
 
-    const report = verifyStore(service.db);
+    const report = await verifyBackend(service);
     expect(report).toEqual({ ok: true, events: 2_000, opportunities: 150, head, problem: null, findings: [] });
-    expect(readHead(service.db)).toEqual(head);
-    expect(verifyStore(service.db, { expectHead: head }).ok).toBe(true);
-    expect(verifyStore(service.db, { expectHead: { position: 1_000, hash: rows[999]!.hash } }).ok).toBe(true);
-    service.close();
+    expect(await service.storage.head()).toEqual(head);
+    expect((await verifyBackend(service, { expectHead: head })).ok).toBe(true);
+    expect((await verifyBackend(service, { expectHead: { position: 1_000, hash: rows[999]!.hash } })).ok).toBe(true);
+  });
 
-    tamper(service.path, (db) => {
+  // SQLite only: the event is altered in the rows of the SQLite file, on a plain connection of its own.
+  sqliteOnly.test("catches one altered event deep inside", async () => {
+    const path = service.storage.location;
+    await service.dispose();
+    tamper(path, (db) => {
       const result = db.run(`UPDATE events SET data = replace(data, '"amount":1500', '"amount":1499') WHERE position = 1500`);
       expect(result.changes).toBe(1);
     });
-    const tampered = verifyStore(openTracked(resources, service.path));
+    const tampered = verifyStore(openTracked(resources, path));
     expect(tampered.ok).toBe(false);
     expect(tampered.problem!.position).toBe(1_500);
     expect(tampered.problem!.reason).toContain("hash does not match");
@@ -75,9 +91,9 @@ describe("a store of 2,000 events", () => {
 
 describe("a store of 5,050 events", () => {
   test("exports in 5,000-row pages that join gap-free, and restores to the same head", async () => {
-    const service = resources.service({ now: new SteppingClock().now });
+    const service = await backends.open({ now: new SteppingClock().now });
     await fill(service, 50, 5_050);
-    const head = readHead(service.db)!;
+    const head = (await service.storage.head())!;
     expect(head.position).toBe(5_050);
 
     const chunks: string[] = [];

@@ -11,7 +11,7 @@ import type { EventRow, StoredEvent } from "../../events/stored-event";
 import { join } from "node:path";
 import { verifyAuditReads, verifyStore, type VerifyReport } from "../../src/audit/verify-store";
 import { openServiceStore, type ServiceStore } from "../../src/service-store";
-import type { Storage } from "../../src/storage/port";
+import type { Head, Storage } from "../../src/storage/port";
 import { openPostgresStorage, PostgresStorage, type PostgresStorageOptions } from "../../src/storage/postgres/storage";
 import { SqliteStorage } from "../../src/storage/sqlite/storage";
 import { GroupCommit, type GroupCommitOptions } from "../../src/write/group-commit";
@@ -190,10 +190,10 @@ export function backendsPerTest(): { open(options?: BackendOptions): Promise<Tes
 export const sqliteOnly = { test: test.skipIf(TEST_BACKEND !== "sqlite"), describe: describe.skipIf(TEST_BACKEND !== "sqlite") };
 
 /** What `verify` reports of the test database: the same audit the CLI runs on each backend. */
-export async function verifyBackend(backend: Pick<TestBackend, "storage">): Promise<VerifyReport> {
+export async function verifyBackend(backend: Pick<TestBackend, "storage">, options: { expectHead?: Head } = {}): Promise<VerifyReport> {
   const { storage } = backend;
-  if (storage instanceof SqliteStorage) return storage.db.transaction(() => verifyStore(storage.db))();
-  if (storage instanceof PostgresStorage) return storage.audit((reads) => verifyAuditReads(reads));
+  if (storage instanceof SqliteStorage) return storage.db.transaction(() => verifyStore(storage.db, options))();
+  if (storage instanceof PostgresStorage) return storage.audit((reads) => verifyAuditReads(reads, options));
   throw new Error(`no audit for a ${storage.kind} storage`);
 }
 
