@@ -2,6 +2,7 @@
  * `import` reads its NDJSON with the same line reader as restore: a create body holding U+2028/U+2029 is one
  * line (line numbers of later rejections stay right), invalid UTF-8 is rejected by its line number instead of
  * being stored as U+FFFD, a byte order mark is skipped, and an over-long line is rejected without being held.
+ * Into a new database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL).
  */
 import { afterEach, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -9,17 +10,22 @@ import { join } from "node:path";
 import { MAX_NDJSON_LINE_BYTES } from "../../src/audit/ndjson-lines";
 import { importFile } from "../../src/cli/import";
 import { captureCli } from "../support/cli-output";
-import { opportunityRows, Resources } from "../store/store-fixture";
-import { openTracked } from "./audit-fixture";
+import { Resources } from "../store/store-fixture";
+import { createBackendDatabase, type BackendDatabase } from "../support/test-backend";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
+let database: BackendDatabase | undefined;
+afterEach(async () => {
+  await database?.drop();
+  database = undefined;
+});
 
 const body = (code: string, extra: Record<string, unknown> = {}) => JSON.stringify({ opportunityCode: code, opportunityName: code, endCustomerName: "客户", ...extra });
 
 test("line numbers, UTF-8, BOM and line length", async () => {
   const dir = resources.tempDir();
-  const dbPath = join(dir, "import.db");
+  const target = (database = await createBackendDatabase());
   const file = join(dir, "bodies.ndjson");
   const utf8 = (text: string) => Buffer.from(text, "utf8");
   writeFileSync(
@@ -36,7 +42,7 @@ test("line numbers, UTF-8, BOM and line length", async () => {
     ]),
   );
 
-  const result = await captureCli(() => importFile([file, "--db", dbPath], {}));
+  const result = await captureCli(() => importFile([file, "--db", target.location], {}));
   expect(result.stderr.trimEnd().split("\n")).toEqual([
     "line 2: 项目阶段无效: nope",
     "line 3: 不是合法的 UTF-8 文本",
@@ -44,7 +50,8 @@ test("line numbers, UTF-8, BOM and line length", async () => {
   ]);
   expect(result.stdout).toBe(`imported ${file}: 2 created, 3 rejected\n`);
   expect(result.code).toBe(1);
-  const rows = opportunityRows(openTracked(resources, dbPath)).map((row) => [row.code, row.description]);
+  const { tables } = await target.open();
+  const rows = (await tables.select<{ code: string; description: string | null }>("SELECT code, description FROM opportunities ORDER BY id")).map((row) => [row.code, row.description]);
   expect(rows).toEqual([
     ["IMP-1", "一\u2028二\u2029三"],
     ["IMP-5", null],

@@ -87,6 +87,8 @@ export function openSqliteTestBackend(options: BackendOptions = {}, prefix?: str
  */
 export interface BackendDatabase {
   kind: Backend;
+  /** What a CLI command's --db takes: the SQLite file's path (no file until the first open), or the URL. */
+  location: string;
   /** A service store on this database; its `dispose` closes it (the database stays). */
   open(options?: BackendOptions): Promise<TestBackend>;
   drop(): Promise<void>;
@@ -99,6 +101,7 @@ function sqliteDatabase(): BackendDatabase {
   const opened = new Set<TestBackend>();
   return {
     kind: "sqlite",
+    location: path,
     async open(options = {}) {
       const store = openServiceStore(path, { now: options.now, writer: options.writer });
       const backend: TestBackend = {
@@ -126,6 +129,7 @@ async function postgresDatabase(): Promise<BackendDatabase> {
   const opened = new Set<TestBackend>();
   return {
     kind: "postgres",
+    location: database.url,
     async open(options = {}) {
       const storage = await openPostgresStorage(database.url, options.postgres);
       const tables = postgresTables(database.url);
