@@ -1,6 +1,8 @@
 /**
  * Stored text reaches the auditor's terminal only escaped: a value holding a newline cannot forge a line of
  * `history` (or of `import`'s rejections), and ESC sequences or bidi overrides cannot act on the terminal.
+ * SQLite only (not in the Makefile's BACKEND_NEUTRAL_SUITES): the forged text is planted in a SQLite file's rows,
+ * and the escaping is the CLI's own, the same whichever database the text came from.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";

@@ -1,7 +1,8 @@
 /**
  * Rows altered behind the service's back (verify names them) must still be readable: the history route, the
  * event feed and the point-in-time reads answer without a 500, and the history command prints them without
- * crashing, marking what it cannot read. The rows are planted directly in SQLite under a running service.
+ * crashing, marking what it cannot read. The rows are planted directly in SQLite under a running service, so
+ * this suite runs on SQLite only (not in the Makefile's BACKEND_NEUTRAL_SUITES).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { history } from "../../src/cli/history";

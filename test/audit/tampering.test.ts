@@ -1,7 +1,8 @@
 /**
  * Tampering with a real database file behind the service's back (raw SQL on a separate connection, the
  * append-only triggers dropped first), and what `verifyStore` says about it: the first bad position and why.
- * Projection drift is repaired by `rebuildOpportunities`.
+ * Projection drift is repaired by `rebuildOpportunities`. SQLite only (not in the Makefile's
+ * BACKEND_NEUTRAL_SUITES): every case rewrites a SQLite file's rows, triggers or tables behind the service.
  */
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";

@@ -1,7 +1,9 @@
 /**
  * What verify sees beyond the chain: the database's own integrity (integrity_check), its schema (the
  * append-only triggers and their definitions, the tables' constraints), odd values in the projection; and that
- * every finding is reported, as a FAILED line with its position or table, never as a crash.
+ * every finding is reported, as a FAILED line with its position or table, never as a crash. SQLite only (not
+ * in the Makefile's BACKEND_NEUTRAL_SUITES): the findings come from altering a SQLite file (its pages, triggers,
+ * tables and column types).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
