@@ -217,7 +217,13 @@ function keyAnswer(plan: PlanState, snapshot: BatchSnapshot, claim: IdempotencyC
   return null;
 }
 
-function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest, context: Required<PlanContext>, recordedAt: string): WriteResult {
+/** The batch's one instant: every event's recorded_at, and when its keys were first used (and so their bucket). */
+interface BatchClock {
+  recordedAt: string;
+  bucketEnd: string;
+}
+
+function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest, context: Required<PlanContext>, clock: BatchClock): WriteResult {
   const { command, idempotency } = request;
   if (idempotency) {
     const answer = keyAnswer(plan, snapshot, idempotency, context.retention);
@@ -229,7 +235,7 @@ function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest
   const positionBefore = plan.position;
   const decision = decide(command, state, { nextId: state ? state.id : plan.maxId + 1 });
   const metadata = idempotency ? { ...request.metadata, idempotencyKey: idempotency.key } : request.metadata;
-  const appended = decision.ok && decision.events.length > 0 ? appendEvents(plan, code, decision, metadata, recordedAt, context.nextEventId) : [];
+  const appended = decision.ok && decision.events.length > 0 ? appendEvents(plan, code, decision, metadata, clock.recordedAt, context.nextEventId) : [];
   if (decision.ok && state === null && appended.length > 0) plan.maxId = Math.max(plan.maxId, decision.id);
   if (idempotency) {
     // The outcome, not the events: a replay answers the same without appending anything. The proof says where
@@ -240,8 +246,8 @@ function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest
       claim: idempotency,
       outcome: JSON.stringify(outcome),
       proof: { streamId: code, position: positionBefore, appended: appended.length },
-      createdAt: context.now.toISOString(),
-      bucketEnd: context.retention.bucketEnd(context.now),
+      createdAt: clock.recordedAt,
+      bucketEnd: clock.bucketEnd,
     });
     plan.keysHeld.set(idempotency.client, (plan.keysHeld.get(idempotency.client) ?? 0) + 1);
   }
@@ -255,13 +261,14 @@ function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest
  */
 export function planBatch(requests: readonly WriteRequest[], snapshot: BatchSnapshot, context: PlanContext): BatchPlan {
   const full: Required<PlanContext> = { nextEventId: monotonicUlid, ...context };
-  const recordedAt = context.now.toISOString();
+  // Once per batch, not per request: the same instant for all of it.
+  const clock: BatchClock = { recordedAt: context.now.toISOString(), bucketEnd: context.retention.bucketEnd(context.now) };
   const plan = new PlanState(snapshot);
   const outcomes: BatchPlan["outcomes"] = [];
   for (const request of requests) {
     const mark = plan.mark(request.command.opportunityCode, request.idempotency?.client);
     try {
-      outcomes.push({ result: planOne(plan, snapshot, request, full, recordedAt) });
+      outcomes.push({ result: planOne(plan, snapshot, request, full, clock) });
     } catch (error) {
       plan.rollback(mark);
       outcomes.push({ error });
