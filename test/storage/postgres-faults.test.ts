@@ -149,6 +149,40 @@ describe("an unavailable database answers StorageUnavailableError, and the servi
   });
 });
 
+describe("a batch's writes and its COMMIT go out together: when one write fails, nothing of the batch is committed", () => {
+  /** Everything a batch writes, as the database holds it. */
+  const written = async (admin: SQL) => ({
+    head: await admin`SELECT position, hash FROM event_head`,
+    events: (await admin`SELECT count(*)::int AS n FROM events`)[0].n,
+    rows: await admin`SELECT code, amount, version FROM opportunities ORDER BY code`,
+  });
+
+  test("an event row another session put at the next position: the insert fails, the projection and head updates sent with it are rolled back", async () => {
+    const { storage, admin, writer } = await setup();
+    await writer.execute(create("PIPE"), META);
+    await writer.execute(create("PIPE2"), META);
+    // The append-only trigger lets an INSERT through: a foreign row at the position the next batch will take.
+    await admin`INSERT INTO events SELECT position + 1, event_id || 'x', stream_id, version + 5, type, schema_version, data, metadata, recorded_at, hash, hash FROM events WHERE position = 2`;
+    const before = await written(admin);
+    const error = await rejection(writer.execute(update("PIPE", { amount: 42 }), META));
+    expect(String(error)).toMatch(/duplicate key|unique/);
+    expect(await written(admin)).toEqual(before);
+    expect((await storage.findOpportunity("PIPE"))?.version).toBe(1);
+  });
+
+  test("a projection row gone between the read and the write: the batch fails on the server with the reason, and its events are not committed", async () => {
+    const { admin, writer } = await setup();
+    await writer.execute(create("KEPT"), META);
+    // The row of a changed opportunity disappears between the batch's read and its write, as a bug would make it:
+    await admin`CREATE FUNCTION drop_kept() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM opportunities WHERE code = 'KEPT'; RETURN NULL; END $$`;
+    await admin`CREATE TRIGGER drop_kept AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION drop_kept()`;
+    const before = await written(admin);
+    const error = await rejection(writer.execute(update("KEPT", { amount: 7 }), META));
+    expect(String(error)).toContain("projection rows missing: updated 0 of 1");
+    expect(await written(admin)).toEqual(before);
+  });
+});
+
 describe("connection settings", () => {
   test("PGDATABASE in the environment does not take the service to another database than the URL names", async () => {
     const saved = process.env.PGDATABASE;

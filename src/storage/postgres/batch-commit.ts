@@ -1,21 +1,22 @@
-import type { SQL, TransactionSQL } from "bun";
+import type { SQL } from "bun";
 import type { EventRow } from "../../../events/stored-event";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
 import type { CommittedBatch, FormedBatch } from "../port";
 import { asPostgresStorageError, isRetryable } from "./errors";
 import { readKeysHeld, readStoredKeys, saveKeys } from "./idempotency-keys";
 import { readMaxId, readStates, writeProjections } from "./opportunity-rows";
+import { PipelinedTransaction } from "./pipelined-transaction";
 
 /**
  * One group-commit batch on PostgreSQL, in one READ COMMITTED transaction:
  *  1. lock the `event_head` row (FOR UPDATE): batches of every instance queue here, one at a time;
  *  2. read the snapshot the batch needs, in statements sent after the locking one (READ COMMITTED gives each
  *     statement a fresh snapshot, so they see everything the previous holder committed; under REPEATABLE READ
- *     a waiter would read a stale head and fork the chain). The lock and the reads go out together: one round
- *     trip, the server runs them in order;
+ *     a waiter would read a stale head and fork the chain). BEGIN, the lock and the reads go out together: one
+ *     round trip, the server runs them in order;
  *  3. `decide` plans the batch in memory (pure);
- *  4. write the plan set-based (one statement per table, arrays unnested on the server), sent together;
- *  5. COMMIT.
+ *  4. write the plan set-based (one statement per table, arrays unnested on the server) and COMMIT, sent
+ *     together (PipelinedTransaction): one more round trip.
  * So the lock is held for a fixed number of round trips, whatever the size of the batch.
  */
 
@@ -28,22 +29,19 @@ type HeadRow = { position: string; hash: string };
  * Locks the head row and answers it: taken first by every batch (and by rebuild and restore), so holding it keeps
  * every instance's writes out, one at a time.
  */
-export function lockHead(tx: TransactionSQL): Promise<HeadRow> {
+export function lockHead(tx: SQL): Promise<HeadRow> {
   return tx`SELECT position, hash FROM event_head FOR UPDATE`.then((rows: HeadRow[]) => {
     if (!rows[0]) throw new Error("the event_head row is missing: not a database of this service, or damaged");
     return rows[0];
   });
 }
 
-/** The snapshot's reads, sent together; `head` is the locking statement's answer (sent before them or earlier). */
-async function readSnapshot(tx: TransactionSQL, needs: SnapshotNeeds, head: Promise<HeadRow> | HeadRow): Promise<BatchSnapshot> {
-  const [headRow, states, maxId, keys, keysHeld] = await Promise.all([
-    head,
-    readStates(tx, needs.codes),
-    readMaxId(tx),
-    readStoredKeys(tx, needs.claims),
-    readKeysHeld(tx, needs.clients, needs.keysCutoff),
-  ]);
+/** The snapshot's reads, in the order they are to be sent. */
+function snapshotReads(tx: SQL, needs: SnapshotNeeds) {
+  return [readStates(tx, needs.codes), readMaxId(tx), readStoredKeys(tx, needs.claims), readKeysHeld(tx, needs.clients, needs.keysCutoff)] as const;
+}
+
+function snapshotOf(headRow: HeadRow, [states, maxId, keys, keysHeld]: Awaited<ReturnType<typeof Promise.all<ReturnType<typeof snapshotReads>>>>): BatchSnapshot {
   const position = Number(headRow.position);
   return { head: position === 0 ? null : { position, hash: headRow.hash }, states, maxId, keys, keysHeld };
 }
@@ -59,20 +57,21 @@ export function insertEvents(tx: SQL, rows: readonly EventRow[]): PromiseLike<un
       ${text((r) => r.recorded_at)}, ${text((r) => r.prev_hash)}, ${text((r) => r.hash)})`;
 }
 
-function writePlan(tx: TransactionSQL, plan: BatchPlan): Promise<unknown[]> {
+/** The plan's writes, in the order they are to be sent (not awaited here). */
+function planWrites(tx: SQL, plan: BatchPlan): PromiseLike<unknown>[] {
   const writes: PromiseLike<unknown>[] = [];
   if (plan.rows.length > 0) {
     writes.push(insertEvents(tx, plan.rows), tx`UPDATE event_head SET position = ${plan.head.position}, hash = ${plan.head.hash}`);
   }
   writes.push(...writeProjections(tx, plan.projections), ...saveKeys(tx, plan.keys));
-  return Promise.all(writes);
+  return writes;
 }
 
 /** Runs `work` in a transaction, again when the server rolled it back as a serialization failure or deadlock. */
-async function inTransaction<T>(sql: SQL, work: (tx: TransactionSQL) => Promise<T>): Promise<T> {
+async function inTransaction<T>(sql: SQL, work: (tx: PipelinedTransaction) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await sql.begin(work);
+      return await PipelinedTransaction.run(sql, work);
     } catch (error) {
       if (attempt < RETRIES && isRetryable(error)) continue;
       throw asPostgresStorageError(error);
@@ -88,9 +87,10 @@ async function inTransaction<T>(sql: SQL, work: (tx: TransactionSQL) => Promise<
 export async function commitBatch(sql: SQL, needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
   const started = performance.now();
   const plan = await inTransaction(sql, async (tx) => {
-    // Started in this order: the head row's lock first, every read after it.
-    const planned = decide(await readSnapshot(tx, needs, lockHead(tx)));
-    await writePlan(tx, planned);
+    // Sent in this order: the head row's lock first, every read after it.
+    const [head, ...reads] = await tx.begin((sql) => [lockHead(sql), ...snapshotReads(sql, needs)] as const);
+    const planned = decide(snapshotOf(head, reads));
+    await tx.commitWith(planWrites(tx.sql, planned));
     return planned;
   });
   return { plan, seconds: (performance.now() - started) / 1000 };
@@ -104,12 +104,15 @@ export async function commitBatchWhenLocked(sql: SQL, form: () => FormedBatch | 
   const started = performance.now();
   let formed: FormedBatch | null | undefined;
   const plan = await inTransaction(sql, async (tx) => {
-    const head = await lockHead(tx);
+    const [head] = await tx.begin((sql) => [lockHead(sql)] as const);
     // Formed once: a rerun after a deadlock decides the same requests again.
     formed ??= form();
-    if (formed === null) return null;
-    const planned = formed.decide(await readSnapshot(tx, formed.needs, head));
-    await writePlan(tx, planned);
+    if (formed === null) {
+      await tx.commitWith([]);
+      return null;
+    }
+    const planned = formed.decide(snapshotOf(head, await Promise.all(snapshotReads(tx.sql, formed.needs))));
+    await tx.commitWith(planWrites(tx.sql, planned));
     return planned;
   });
   return plan === null ? null : { plan, seconds: (performance.now() - started) / 1000 };

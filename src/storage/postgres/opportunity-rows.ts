@@ -31,9 +31,14 @@ export const CREATE_OPPORTUNITIES_TABLE = `CREATE TABLE opportunities (\n  ${COL
 const unnestColumns = COLUMNS.map((_, index) => `$${index + 1}::text[]`).join(", ");
 const castColumns = COLUMNS.map(([name, type]) => (type === "text" ? `t.${name}` : `t.${name}::${type}`));
 const INSERT_ROWS = `INSERT INTO opportunities (${NAMES.join(", ")}) SELECT ${castColumns.join(", ")} FROM unnest(${unnestColumns}) AS t(${NAMES.join(", ")})`;
+// The last parameter is how many rows must change. Fewer is a bug, and it must fail on the server: the batch's
+// COMMIT goes out with this statement (PipelinedTransaction), before its answer could be checked here. The cast
+// of a text that is no number is the plain-SQL way to raise an error whose message says what went wrong.
+const expected = `$${COLUMNS.length + 1}::int8`;
 const UPDATE_ROWS =
-  `UPDATE opportunities AS o SET ${COLUMNS.slice(2).map(([name], index) => `${name} = ${castColumns[index + 2]}`).join(", ")} ` +
-  `FROM unnest(${unnestColumns}) AS t(${NAMES.join(", ")}) WHERE o.id = t.id::int8 AND o.code = t.code`;
+  `WITH changed AS (UPDATE opportunities AS o SET ${COLUMNS.slice(2).map(([name], index) => `${name} = ${castColumns[index + 2]}`).join(", ")} ` +
+  `FROM unnest(${unnestColumns}) AS t(${NAMES.join(", ")}) WHERE o.id = t.id::int8 AND o.code = t.code RETURNING 1) ` +
+  `SELECT CASE WHEN count(*) = ${expected} THEN count(*) ELSE ('projection rows missing: updated ' || count(*) || ' of ' || ${expected})::int8 END AS updated FROM changed`;
 
 type Row = Record<string, string | number | boolean | null>;
 
@@ -86,7 +91,7 @@ function columnArrays(sql: SQL, states: readonly Opportunity[]) {
 /**
  * Writes the projection changes of a batch: one INSERT for the rows it created, one UPDATE for those it changed
  * (every column, from the state after the batch). Not awaited here, so they go out in one round trip with the
- * other writes; a row that should exist and does not is a bug and fails the batch.
+ * other writes; a row that should exist and does not is a bug and fails the batch, on the server.
  */
 export function writeProjections(sql: SQL, changes: readonly ProjectionChange[]): PromiseLike<unknown>[] {
   const created = changes.filter((change) => change.created).map((change) => change.state);
@@ -94,11 +99,7 @@ export function writeProjections(sql: SQL, changes: readonly ProjectionChange[])
   const writes: PromiseLike<unknown>[] = [];
   if (created.length > 0) writes.push(sql.unsafe(INSERT_ROWS, columnArrays(sql, created)));
   if (updated.length > 0) {
-    writes.push(
-      sql.unsafe(UPDATE_ROWS, columnArrays(sql, updated)).then((result: { count: number }) => {
-        if (result.count !== updated.length) throw new Error(`projection rows missing: updated ${result.count} of ${updated.length}`);
-      }),
-    );
+    writes.push(sql.unsafe(UPDATE_ROWS, [...columnArrays(sql, updated), updated.length]));
   }
   return writes;
 }
