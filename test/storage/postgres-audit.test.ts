@@ -150,6 +150,27 @@ describe("verify on PostgreSQL", () => {
     expect(reasons.some((reason) => reason.startsWith("schema: unexpected trigger sneaky on opportunities"))).toBe(true);
   });
 
+  test("a column of another type, a dropped NOT NULL, a missing and an extra column: each named; a fresh database has none", async () => {
+    const { storage, raw } = await filledPostgres();
+    expect((await audit(storage)).findings.filter((finding) => finding.at === "schema")).toEqual([]);
+    await raw`ALTER TABLE events DISABLE TRIGGER events_append_only`;
+    // jsonb would rewrite the hashed text; the rows' hashes then fail too, but the cause is named first.
+    await raw`ALTER TABLE events ALTER COLUMN metadata TYPE jsonb USING metadata::jsonb`;
+    await raw`ALTER TABLE events ENABLE TRIGGER events_append_only`;
+    await raw`ALTER TABLE opportunities ALTER COLUMN id TYPE float8`;
+    await raw`ALTER TABLE opportunities ALTER COLUMN end_customer_name DROP NOT NULL`;
+    await raw`ALTER TABLE idempotency_keys DROP COLUMN appended`;
+    await raw`ALTER TABLE event_head ADD COLUMN note text`;
+    const reasons = (await audit(storage)).findings.filter((finding) => finding.at === "schema").map((finding) => finding.reason);
+    expect(reasons).toEqual([
+      "column events.metadata is jsonb, not text as this binary made it",
+      "unexpected column event_head.note: not one this binary made",
+      "column opportunities.id is double precision, not bigint as this binary made it",
+      "column opportunities.end_customer_name accepts NULL, unlike the one this binary made",
+      "table idempotency_keys lacks its column appended",
+    ]);
+  });
+
   test("a database without the service's tables: each missing one is named and every check still reports", async () => {
     const { storage } = await fresh({ migrate: false });
     const report = await audit(storage);

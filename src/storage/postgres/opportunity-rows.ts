@@ -14,7 +14,7 @@ import { FIELD_COLUMNS, opportunityFromRow, type FieldDecoder } from "../opportu
 const PG_TYPE = { text: "text", number: "float8", integer: "int8", boolean: "boolean" } as const;
 
 /** Every column in table order with its type and constraint; values travel as text and are cast on the server. */
-const COLUMNS: readonly (readonly [name: string, type: string, constraint?: string])[] = [
+export const COLUMNS: readonly (readonly [name: string, type: string, constraint?: string])[] = [
   ["id", "int8", "PRIMARY KEY"],
   ["code", "text", "NOT NULL UNIQUE"],
   ["end_customer_name", "text", "NOT NULL"],
