@@ -100,7 +100,7 @@ const envelopeSchema = (dataSchema: Schema) => ({
   },
 });
 
-const envelope = (dataSchema: Schema, example: unknown) => ({ [JSON_UTF8]: { schema: envelopeSchema(dataSchema), example } });
+export const envelope = (dataSchema: Schema, example: unknown) => ({ [JSON_UTF8]: { schema: envelopeSchema(dataSchema), example } });
 
 /** A 200 answer with several named examples (success and the business failures). */
 const envelopeExamples = (dataSchema: Schema, examples: Record<string, unknown>) => ({
@@ -157,7 +157,7 @@ const etagHeader = { ETag: { description: "商机修改后的版本号（带引�
 
 // X-Internal-Secret is declared once, as the security scheme: listing it as a parameter too would make the
 // docs' generated curl send the header twice.
-const requestIdHeader = [
+export const requestIdHeader = [
   {
     in: "header",
     name: "X-Request-Id",
@@ -251,7 +251,7 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
   } as DocumentDecoration;
 }
 
-const readFaults = { "401": protocolFaults["401"], "500": protocolFaults["500"] };
+export const readFaults = { "401": protocolFaults["401"], "500": protocolFaults["500"] };
 
 export function readDocs(stages: StageDictionary): DocumentDecoration {
   const record = {
@@ -374,40 +374,6 @@ export function stagesDocs(): DocumentDecoration {
         content: envelope(
           { type: "array", items: { type: "object", properties: { code: { type: "string" }, label: { type: "string" } } } },
           { code: "0", msg: "success", data: [{ code: "won", label: "赢单" }] },
-        ),
-      },
-      ...readFaults,
-    },
-  } as DocumentDecoration;
-}
-
-export function eventFeedDocs(): DocumentDecoration {
-  return {
-    tags: ["审计"],
-    summary: "事件流",
-    description:
-      "按全局顺序返回事件，供下游系统和审计方保存自己的副本。每个事件包含存储的全部列：position、eventId、streamId（商机编号）、version、type、schemaVersion、" +
-      "data、metadata、recordedAt、prevHash、hash。hash = sha256(prevHash + \"\\n\" + 其余列的规范 JSON（键排序、无空格，data 与 metadata 为其规范 JSON 文本）)，" +
-      "第一个事件的 prevHash 为 64 个 0。下一页用 nextAfter 作为 after；head 为当前最后一个事件的 position 与 hash。审计（auditor）角色可调用。",
-    security: [{ InternalSecret: [] }],
-    parameters: [
-      { in: "query", name: "after", required: false, schema: { type: "integer", minimum: 0, default: 0 }, description: "从该 position 之后开始" },
-      { in: "query", name: "limit", required: false, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
-      ...requestIdHeader,
-    ],
-    responses: {
-      "200": {
-        description: "data.events 为事件列表",
-        content: envelope(
-          {
-            type: "object",
-            properties: {
-              events: { type: "array", items: { type: "object" } },
-              nextAfter: { type: "integer", nullable: true },
-              head: { type: "object", nullable: true, properties: { position: { type: "integer" }, hash: { type: "string" } } },
-            },
-          },
-          { code: "0", msg: "success", data: { events: [], nextAfter: null, head: { position: 7, hash: "9c1e…" } } },
         ),
       },
       ...readFaults,
