@@ -43,6 +43,15 @@ export class QueryReader {
     return value;
   }
 
+  /** One of `accepted` as written (exact case), or the default when absent; anything else is named with the accepted values. */
+  oneOf<T extends string>(name: string, accepted: readonly T[], fallback: T): T {
+    const raw = this.query[name];
+    if (raw === undefined || raw === "") return fallback;
+    if ((accepted as readonly string[]).includes(raw)) return raw as T;
+    this.errors.push(`${name} 必须是 ${accepted.join("、")} 之一，收到: ${quote(raw)}`);
+    return fallback;
+  }
+
   /**
    * An instant: ISO 8601 with or without offset, `yyyy-MM-dd HH:mm:ss`, or a date alone, which means the end of
    * that day in the zone ("as it was on 1 April").

@@ -1,11 +1,11 @@
 import { Elysia } from "elysia";
-import type { StoredEvent } from "../../events/stored-event";
 import { toHistoryEntry } from "../audit/history";
 import { FoldSnapshots } from "../audit/fold-snapshots";
 import { readStateAt } from "../audit/state-at";
 import { NOT_FOUND } from "../decide";
 import { formatZonedDateTime } from "../zoned-time";
 import { HttpFault, MESSAGES, rejection, success } from "./envelope";
+import { FEED_FORMATS, readFeedPage } from "./event-feed";
 import { historyDocs, readDocs, stagesDocs } from "./openapi";
 import { eventFeedDocs } from "./openapi-events";
 import { presentOpportunity } from "./opportunity-record";
@@ -26,23 +26,6 @@ export interface ReadRouteDeps {
 
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 100;
-
-/** An event as the feed answers it: every stored column, `data` and `metadata` parsed. */
-function presentEvent(event: StoredEvent) {
-  return {
-    position: event.position,
-    eventId: event.eventId,
-    streamId: event.streamId,
-    version: event.version,
-    type: event.type,
-    schemaVersion: event.schemaVersion,
-    data: event.data,
-    metadata: event.metadata,
-    recordedAt: event.recordedAt,
-    prevHash: event.prevHash,
-    hash: event.hash,
-  };
-}
 
 /**
  * The opportunity code from the path. Elysia hands over null for a parameter whose percent-escapes do not
@@ -119,16 +102,13 @@ export function readRoutes(deps: ReadRouteDeps) {
     .get(
       "/api/events",
       async ({ request }) => {
-        const reader = new QueryReader(request.url, ["after", "limit"]);
+        const reader = new QueryReader(request.url, ["after", "limit", "format"]);
         const after = reader.integer("after", 0, 0, Number.MAX_SAFE_INTEGER);
         const limit = reader.integer("limit", DEFAULT_PAGE, 1, MAX_PAGE);
+        const format = reader.oneOf("format", FEED_FORMATS, "default");
         const checked = reader.result(null);
         if (!checked.ok) return rejection(checked.message, headersOf(request));
-        const page = await deps.storage.readAll(after, limit + 1);
-        const events = page.slice(0, limit).map(presentEvent);
-        const nextAfter = page.length > limit ? events[events.length - 1]!.position : null;
-        // Read after the page: the head covers every event of the page.
-        return success({ events, nextAfter, head: await deps.storage.head() }, headersOf(request));
+        return success(await readFeedPage(deps.storage, after, limit, format), headersOf(request));
       },
       { detail: eventFeedDocs() },
     );

@@ -312,8 +312,8 @@ describe("feed failures", () => {
     ["limit=x", 'limit 必须是1 到 1000 之间的整数，收到: "x"'],
     ["after=-1", 'after 必须是不小于 0 的整数，收到: "-1"'],
     ["after=abc", 'after 必须是不小于 0 的整数，收到: "abc"'],
-    ["afterVersion=3", "不支持的查询参数: afterVersion，支持: after、limit"],
-    ["position=3&offset=2", "不支持的查询参数: position、offset，支持: after、limit"],
+    ["afterVersion=3", "不支持的查询参数: afterVersion，支持: after、limit、format"],
+    ["position=3&offset=2", "不支持的查询参数: position、offset，支持: after、limit、format"],
   ])("?%s is rejected with a message naming it", async (query, message) => {
     expectFailure(await call(service, "GET", `/api/events?${query}`), 200, message);
   });
@@ -322,7 +322,7 @@ describe("feed failures", () => {
     const answer = await call(service, "GET", "/api/events?from=1&after=x&limit=0");
     expectFailure(answer, 200);
     expect(reasonsOf(answer.json.msg).sort()).toEqual(
-      ["不支持的查询参数: from，支持: after、limit", 'after 必须是不小于 0 的整数，收到: "x"', 'limit 必须是1 到 1000 之间的整数，收到: "0"'].sort(),
+      ["不支持的查询参数: from，支持: after、limit、format", 'after 必须是不小于 0 的整数，收到: "x"', 'limit 必须是1 到 1000 之间的整数，收到: "0"'].sort(),
     );
   });
 

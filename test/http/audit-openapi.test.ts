@@ -42,8 +42,9 @@ describe("the audit routes in the OpenAPI document", () => {
   test("the event feed documents after and limit, and explains the hash and head", () => {
     expect(parameter(EVENTS, "after", "query")).toMatchObject({ required: false, schema: { type: "integer", minimum: 0, default: 0 } });
     expect(parameter(EVENTS, "limit", "query")).toMatchObject({ required: false, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } });
+    expect(parameter(EVENTS, "format", "query")).toMatchObject({ required: false, schema: { type: "string", enum: ["default", "stored"], default: "default" } });
     const description = doc.paths[EVENTS].get.description as string;
-    for (const word of ["prevHash", "nextAfter", "head", "sha256"]) expect(description).toContain(word);
+    for (const word of ["prevHash", "nextAfter", "head", "sha256", "format=stored", "prev_hash"]) expect(description).toContain(word);
   });
 
   test("the read route documents asOf and version as optional query parameters", () => {
@@ -57,7 +58,7 @@ describe("the audit routes in the OpenAPI document", () => {
   test("each route's query parameters are exactly the ones the route accepts", () => {
     const queryNames = (path: string) => (doc.paths[path].get.parameters as Json[]).filter((p) => p.in === "query").map((p) => p.name).sort();
     expect(queryNames(HISTORY)).toEqual(["afterVersion", "limit"]);
-    expect(queryNames(EVENTS)).toEqual(["after", "limit"]);
+    expect(queryNames(EVENTS)).toEqual(["after", "format", "limit"]);
     expect(queryNames(READ)).toEqual(["asOf", "version"]);
   });
 
