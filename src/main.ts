@@ -26,7 +26,8 @@ Commands:
   backup PATH    write a verified copy of the live database (SQLite: a database file; PostgreSQL: an NDJSON export)
 
 All commands but restore take --db (a SQLite file, or a postgres:// URL; env DB_PATH, then DATABASE_URL) and
-work on a live database while the service runs.
+--config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses and ignores the
+others), and work on a live database while the service runs.
 
 Run 'opportunity-service <command> --help' for a command's options.
   -h, --help     show this help

@@ -257,6 +257,9 @@ export function normalizeBooleanFlags(args: readonly string[], flags: readonly s
   return out;
 }
 
+/** Every key a config file may hold: one file configures every command (see resolveSettings). */
+const CONFIG_KEYS: ReadonlySet<string> = new Set(Object.values(SETTINGS).map((spec) => spec.key));
+
 /** Help lines for a set of settings: flag, env, default. */
 export function settingsHelp(names: readonly SettingName[]): string {
   const lines = names.map((name) => {
@@ -265,7 +268,13 @@ export function settingsHelp(names: readonly SettingName[]): string {
     const fallback = spec.fallback === undefined ? "" : `, default ${String(spec.fallback)}`;
     return `  ${flag.padEnd(24)} ${spec.help} (env ${spec.env}${fallback})`;
   });
-  lines.push(`  ${"--config FILE".padEnd(24)} JSON file with any of: ${names.map((name) => SETTINGS[name].key).join(", ")}`);
+  const keys = names.map((name) => SETTINGS[name].key).join(", ");
+  const config =
+    names.length === CONFIG_KEYS.size
+      ? `JSON file with any of: ${keys} (env CONFIG_FILE)`
+      : `the JSON config file serve takes (env CONFIG_FILE): this command reads ${keys} from it; ` +
+        `its other settings are ignored, an unknown key is an error`;
+  lines.push(`  ${"--config FILE".padEnd(24)} ${config}`);
   return lines.join("\n");
 }
 
@@ -283,8 +292,9 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 /**
  * Resolves the named settings from flags (parseArgs values), the environment and the config file, in that
- * order, checking each. Unknown keys in the config file are errors: a misspelt setting must not silently be
- * its default.
+ * order, checking each. The config file is the service's one for every command: keys of settings not named
+ * here are ignored, unchecked (`verify --config` must not fail on serve's port). Unknown keys are errors: a
+ * misspelt setting must not silently be its default.
  */
 export function resolveSettings<N extends SettingName>(
   names: readonly N[],
@@ -293,9 +303,8 @@ export function resolveSettings<N extends SettingName>(
 ): Resolved<N> {
   const configPath = typeof flags.config === "string" ? flags.config : env.CONFIG_FILE || undefined;
   const file = configPath ? readConfigFile(configPath) : {};
-  const known = new Set(names.map((name) => SETTINGS[name].key));
-  const unknown = Object.keys(file).filter((key) => !known.has(key));
-  if (unknown.length > 0) throw new ConfigError(`config file ${configPath}: unknown setting(s) ${unknown.join(", ")}; known: ${[...known].join(", ")}`);
+  const unknown = Object.keys(file).filter((key) => !CONFIG_KEYS.has(key));
+  if (unknown.length > 0) throw new ConfigError(`config file ${configPath}: unknown setting(s) ${unknown.join(", ")}; known: ${[...CONFIG_KEYS].join(", ")}`);
 
   const values = {} as Settings<N>;
   const sources = {} as Record<N, Source>;

@@ -300,6 +300,58 @@ describe("docs switch and version", () => {
   }, E2E_TIMEOUT);
 });
 
+// The README's example config file, verbatim but for its database (a relative path: beside the file). Every
+// command but restore takes it: each reads the settings it uses and ignores serve's others, unchecked.
+describe("every command takes serve's config file", () => {
+  const README_EXAMPLE = { port: 8080, db: "opportunities.db", secretsFile: "secrets.json", logLevel: "info", docs: false };
+
+  test("import, history, verify, export, backup and rebuild run with the README's example; an unknown key stops each with exit 2", async () => {
+    const dir = freshDir("every-command");
+    const confDir = join(dir, "conf");
+    mkdirSync(confDir);
+    const config = join(confDir, "service.json");
+    writeJson(config, README_EXAMPLE);
+    writeFileSync(join(dir, "bodies.ndjson"), `${JSON.stringify({ opportunityCode: "CFG-CLI-1", opportunityName: "n", endCustomerName: "c" })}\n`);
+    const runs: [string[], (stdout: string) => void][] = [
+      [["import", "bodies.ndjson"], (stdout) => expect(stdout).toBe("imported bodies.ndjson: 1 created, 0 rejected\n")],
+      [["history", "CFG-CLI-1"], (stdout) => expect(stdout).toStartWith("CFG-CLI-1: 1 event(s)")],
+      [["verify"], (stdout) => expect(stdout).toStartWith("OK: 1 events, 1 opportunities")],
+      [["export"], (stdout) => expect(stdout.trimEnd().split("\n").map((line) => JSON.parse(line).stream_id)).toEqual(["CFG-CLI-1"])],
+      [["backup", "copy.db"], (stdout) => expect(stdout).toContain("1 events, 1 opportunities, verified")],
+      [["rebuild"], (stdout) => expect(stdout).toStartWith("rebuilt 1 opportunities from 1 events")],
+    ];
+    for (const [args, check] of runs) {
+      const result = await run([...args, "--config", config], dir);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: "" });
+      check(result.stdout);
+    }
+    // The database is the config file's (relative to it), not the default ./data/opportunities.db.
+    expect(existsSync(join(confDir, "opportunities.db"))).toBe(true);
+    expect(existsSync(join(dir, "data"))).toBe(false);
+
+    const misspelt = join(confDir, "misspelt.json");
+    writeJson(misspelt, { ...README_EXAMPLE, prot: 9000 });
+    for (const [ran] of runs) {
+      // A new backup target: backup refuses an existing one before it reads any setting.
+      const args = ran.map((arg) => (arg === "copy.db" ? "copy-2.db" : arg));
+      const result = await run([...args, "--config", misspelt], dir);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toStartWith(`error: config file ${misspelt}: unknown setting(s) prot; known: port, host, db,`);
+      expect(result.stderr).toContain(`(see 'opportunity-service ${args[0]} --help')`);
+    }
+    expect(existsSync(join(dir, "copy-2.db"))).toBe(false);
+  }, E2E_TIMEOUT);
+
+  test("each command's --help says which settings it reads from the file", async () => {
+    for (const command of ["import", "history", "verify", "export", "backup", "rebuild"]) {
+      const help = await run([command, "--help"], work.path);
+      expect({ command, code: help.code }).toEqual({ command, code: 0 });
+      expect(help.stdout).toContain("this command reads db, stagesFile, timeZone from it; its other settings are ignored, an unknown key is an error");
+    }
+    expect((await run(["--help"], work.path)).stdout).toContain("--config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses and ignores the");
+  }, E2E_TIMEOUT);
+});
+
 interface BadStart {
   name: string;
   args: (dir: string) => string[];
