@@ -23,6 +23,52 @@ export function parseExactJson(text: string): unknown {
   return LONG_DIGITS.test(text) ? JSON.parse(text, exactIntegers as never) : JSON.parse(text);
 }
 
+// The text each request body (or import line) was parsed from, until a message needs a number as it was sent;
+// then the numbers' texts, found once per body. Weak: kept only as long as the body itself.
+const bodySources = new WeakMap<object, string | Map<string, string>>();
+
+/**
+ * parseExactJson for a body whose refused values are quoted back to the sender: remembers the text, so that
+ * sentNumberText can give a number as written. Costs one map entry: the text is read again only for a message.
+ */
+export function parseExactJsonBody(text: string): unknown {
+  const value = parseExactJson(text);
+  if (typeof value === "object" && value !== null) bodySources.set(value, text);
+  return value;
+}
+
+/**
+ * The text a number member of a body from parseExactJsonBody was written with (`9007199254740993.5`, `1.50`,
+ * `1e400`), where the parsed value reads 9007199254740994, 1.5 and Infinity; undefined when the member is not
+ * a number (a string, an object, an array) or the body was parsed otherwise. A duplicate key gives the last
+ * text, as parsing keeps the last value.
+ */
+export function sentNumberText(body: object, key: string): string | undefined {
+  let sources = bodySources.get(body);
+  if (sources === undefined) return undefined;
+  if (typeof sources === "string") {
+    sources = topLevelNumberTexts(sources);
+    bodySources.set(body, sources);
+  }
+  return sources.get(key);
+}
+
+/** A number's text as written, put in its place by the reviver so that it stays with its key. */
+class SentNumber {
+  constructor(readonly text: string) {}
+}
+
+/** Each top-level member's number text, from the reviver's source access (as in exactIntegers). */
+function topLevelNumberTexts(text: string): Map<string, string> {
+  const keep = (_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === "number" && context?.source !== undefined ? new SentNumber(context.source) : value;
+  const parsed: unknown = JSON.parse(text, keep as never);
+  const texts = new Map<string, string>();
+  if (typeof parsed !== "object" || parsed === null) return texts;
+  for (const [key, value] of Object.entries(parsed)) if (value instanceof SentNumber) texts.set(key, value.text);
+  return texts;
+}
+
 // Bun implements JSON.rawJSON (TC39 "JSON.parse source text access"); TypeScript's lib does not know it yet.
 const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
 

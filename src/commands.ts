@@ -1,5 +1,5 @@
 import { OPPORTUNITY_FIELD_NAMES, type FieldValues } from "../events/opportunity-events";
-import { parseFieldValue, quote, wellFormedTextError, type FieldContext } from "./field-rules";
+import { parseFieldValue, quoteSent, wellFormedTextError, type FieldContext } from "./field-rules";
 
 /** Create one opportunity; `fields` holds only the fields sent (text fields cleared by "" are null). */
 export interface CreateOpportunity {
@@ -35,13 +35,14 @@ export function namesEndCustomer(field: string): boolean {
   return /customer/i.test(field);
 }
 
-function parseRequiredText(name: string, raw: unknown, maxLength: number, errors: string[]): string {
+function parseRequiredText(record: Record<string, unknown>, name: string, maxLength: number, errors: string[]): string {
+  const raw = record[name];
   if (raw === undefined || raw === null) {
     errors.push(`${name} 不能为空`);
     return "";
   }
   if (typeof raw !== "string") {
-    errors.push(`${name} 必须是字符串，收到: ${quote(raw)}`);
+    errors.push(`${name} 必须是字符串，收到: ${quoteSent(raw, record, name)}`);
     return "";
   }
   const text = raw.trim();
@@ -65,7 +66,7 @@ function parseBody(body: unknown, shape: BodyShape, context: FieldContext): Body
   if (typeof body !== "object" || body === null || Array.isArray(body)) return null;
   const errors: string[] = [];
   const record = body as Record<string, unknown>;
-  const code = parseRequiredText("opportunityCode", record.opportunityCode, MAX_CODE_LENGTH, errors);
+  const code = parseRequiredText(record, "opportunityCode", MAX_CODE_LENGTH, errors);
 
   const unknown: string[] = [];
   const endCustomer: string[] = [];
@@ -84,7 +85,7 @@ function parseBody(body: unknown, shape: BodyShape, context: FieldContext): Body
     const raw = record[name];
     // Java clients serialise unset fields as null: null means "not sent".
     if (raw === undefined || raw === null) continue;
-    const result = parseFieldValue(name, raw, context);
+    const result = parseFieldValue(name, raw, context, record);
     if (result.ok) fields[name] = result.value;
     else errors.push(result.error);
   }
@@ -110,7 +111,7 @@ export function parseCreateBody(body: unknown, context: FieldContext): Parsed<Cr
   if (parts === null) return { ok: false, errors: [NOT_AN_OBJECT] };
   const { errors, code, fields, record } = parts;
   if (record.opportunityName === undefined || record.opportunityName === null) errors.push("opportunityName 不能为空");
-  const endCustomerName = parseRequiredText("endCustomerName", record.endCustomerName, MAX_END_CUSTOMER_LENGTH, errors);
+  const endCustomerName = parseRequiredText(record, "endCustomerName", MAX_END_CUSTOMER_LENGTH, errors);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, command: { type: "CreateOpportunity", opportunityCode: code, endCustomerName, fields } };
 }

@@ -1,7 +1,7 @@
 import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { parseExactJson } from "../../events/exact-json";
+import { parseExactJsonBody } from "../../events/exact-json";
 import { MAX_NDJSON_LINE_BYTES, ndjsonFileLines, type NdjsonLine } from "../audit/ndjson-lines";
 import { ERROR_SEPARATOR, parseCreateBody, type CreateOpportunity } from "../commands";
 import type { FieldContext } from "../field-rules";
@@ -43,7 +43,7 @@ function parseLine(line: NdjsonLine, context: FieldContext): { ok: true; command
   if (line.text.trim() === "") return null;
   let body: unknown;
   try {
-    body = parseExactJson(line.text);
+    body = parseExactJsonBody(line.text);
   } catch {
     return { ok: false, message: "不是合法的 JSON" };
   }

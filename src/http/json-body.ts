@@ -1,4 +1,4 @@
-import { parseExactJson } from "../../events/exact-json";
+import { parseExactJsonBody } from "../../events/exact-json";
 import { HttpFault, MESSAGES } from "./envelope";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -66,7 +66,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
   }
   if (text.trim() === "") throw new HttpFault(400, MESSAGES.emptyBody);
   try {
-    return parseExactJson(text);
+    return parseExactJsonBody(text);
   } catch {
     throw new HttpFault(400, MESSAGES.notJson);
   }

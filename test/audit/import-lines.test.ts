@@ -57,3 +57,19 @@ test("line numbers, UTF-8, BOM and line length", async () => {
     ["IMP-5", null],
   ]);
 }, 30_000);
+
+test("a rejected line quotes a refused number as the line writes it, as HTTP answers", async () => {
+  const dir = resources.tempDir();
+  const target = (database = await createBackendDatabase());
+  const file = join(dir, "numbers.ndjson");
+  const line = (code: string, fields: string) => `{"opportunityCode":"${code}","opportunityName":"n","endCustomerName":"c",${fields}}\n`;
+  writeFileSync(file, line("IMP-N1", `"amount":-1.50`) + line("IMP-N2", `"preSalesId":9007199254740993.5`) + line("IMP-N3", `"amount":1.50`));
+
+  const result = await captureCli(() => importFile([file, "--db", target.location], {}));
+  expect(result.stderr.trimEnd().split("\n")).toEqual([
+    "line 1: amount 必须大于 0，收到: -1.50",
+    "line 2: preSalesId 必须是大于 0 的整数，且超过 2^53 时须以不带小数点和指数的整数（或纯数字字符串）书写，收到: 9007199254740993.5",
+  ]);
+  expect(result.stdout).toBe(`imported ${file}: 1 created, 2 rejected\n`);
+  expect(result.code).toBe(1);
+}, 30_000);

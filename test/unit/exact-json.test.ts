@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { normalizeInteger, parseExactJson, stringifyExactJson } from "../../events/exact-json";
+import { normalizeInteger, parseExactJson, parseExactJsonBody, sentNumberText, stringifyExactJson } from "../../events/exact-json";
 
 describe("parseExactJson", () => {
   test.each<[string, string, unknown]>([
@@ -65,6 +65,48 @@ describe("parseExactJson", () => {
 
   test.each(["{", "", "{'a':1}", "[1,]", '{"id":90071992547409931'])("throws a SyntaxError on invalid JSON %p", (text) => {
     expect(() => parseExactJson(text)).toThrow(SyntaxError);
+  });
+});
+
+describe("sentNumberText: a body's number as written, for messages", () => {
+  const text = '{"id":9007199254740993.5,"amount":-1.50,"big":1e400,"exact":9007199254740993,"name":"1.0","nested":{"n":2.0},"list":[3.0],"dup":1,"dup":2.00}';
+  const body = parseExactJsonBody(text) as Record<string, unknown>;
+
+  test("the value is parsed as parseExactJson parses it", () => {
+    expect(body).toEqual(parseExactJson(text) as Record<string, unknown>);
+    expect(body.id).toBe(9007199254740994);
+    expect(body.big).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  test.each<[string, string | undefined]>([
+    ["id", "9007199254740993.5"],
+    ["amount", "-1.50"],
+    ["big", "1e400"],
+    ["dup", "2.00"],
+    ["exact", "9007199254740993"],
+    // Strings and nested values are not numbers of the body itself.
+    ["name", undefined],
+    ["nested", undefined],
+    ["list", undefined],
+    ["missing", undefined],
+  ])("%s", (key, expected) => {
+    expect(sentNumberText(body, key)).toBe(expected);
+  });
+
+  test("the same answer when asked again (the texts are found once per body)", () => {
+    expect(sentNumberText(body, "amount")).toBe("-1.50");
+    expect(sentNumberText(body, "id")).toBe("9007199254740993.5");
+  });
+
+  test("a body parsed otherwise, or another object, has no texts", () => {
+    expect(sentNumberText(parseExactJson(text) as object, "id")).toBeUndefined();
+    expect(sentNumberText({ id: 1 }, "id")).toBeUndefined();
+  });
+
+  test("a body that is not an object parses as before", () => {
+    expect(parseExactJsonBody("1.50")).toBe(1.5);
+    expect(parseExactJsonBody("null")).toBeNull();
+    expect(parseExactJsonBody("[1.0]")).toEqual([1]);
   });
 });
 
