@@ -41,7 +41,7 @@ export function opportunityRoutes(deps: OpportunityRouteDeps) {
     if (!parsed.ok || errors.length > 0) return rejection(errors.join(ERROR_SEPARATOR), headers);
     const command = expectedVersion === undefined ? parsed.command : { ...parsed.command, expectedVersion };
     const actor = actorOf(request);
-    const claim = key === undefined ? undefined : { client: actor, key, fingerprint: fingerprintOf(request.method, route, json) };
+    const claim = key === undefined ? undefined : { client: actor, key, fingerprint: fingerprintOf(request.method, route, json, expectedVersion) };
     const result = await deps.writer.execute(command, { actor, requestId }, claim);
     if (result.version !== undefined) headers.etag = `"${result.version}"`;
     if (result.replayed) headers["idempotent-replayed"] = "true";

@@ -175,6 +175,44 @@ describe("Idempotency-Key over HTTP", () => {
     expect(await readRecord(service, "OPP-IDEM-6")).toMatchObject({ amount: 3, version: 2 });
   });
 
+  test("If-Match is part of the request: another version, or a version once and none the other time, is another request", async () => {
+    expectSuccess(await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-IFM") }));
+    const body = { opportunityCode: "OPP-IDEM-IFM", amount: 4 };
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body, headers: withKey("key-ifm-1", { "if-match": '"1"' }) }));
+    const before = await snapshot(service);
+    // The same version however spelled is the same request: replayed.
+    for (const spelling of ['"1"', "1", 'W/"1"']) {
+      const retry = await call(service, "PUT", UPDATE_PATH, { body, headers: withKey("key-ifm-1", { "if-match": spelling }) });
+      expect({ spelling, replayed: retry.headers.get("idempotent-replayed"), text: retry.text }).toEqual({
+        spelling,
+        replayed: "true",
+        text: '{"code":"0","msg":"success","data":1}',
+      });
+    }
+    // Without the condition, or with another version or *, its answer could differ: refused, nothing applied.
+    for (const headers of [withKey("key-ifm-1"), withKey("key-ifm-1", { "if-match": '"2"' }), withKey("key-ifm-1", { "if-match": "*" })]) {
+      expectFailure(await call(service, "PUT", UPDATE_PATH, { body, headers }), 200, MISMATCH);
+    }
+    expect(await snapshot(service)).toEqual(before);
+    // And the other way round: a key first sent without If-Match is not replayed for a conditional retry.
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { ...body, amount: 5 }, headers: withKey("key-ifm-2") }));
+    const conditional = await call(service, "PUT", UPDATE_PATH, { body: { ...body, amount: 5 }, headers: withKey("key-ifm-2", { "if-match": '"2"' }) });
+    expectFailure(conditional, 200, MISMATCH);
+    expect(await readRecord(service, "OPP-IDEM-IFM")).toMatchObject({ amount: 5, version: 3 });
+  });
+
+  test("If-Match: * and no If-Match are the same request (the update requires the opportunity either way)", async () => {
+    expectSuccess(await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-ANY") }));
+    const body = { opportunityCode: "OPP-IDEM-ANY", amount: 6 };
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body, headers: withKey("key-any-1", { "if-match": "*" }) }));
+    const withoutHeader = await call(service, "PUT", UPDATE_PATH, { body, headers: withKey("key-any-1") });
+    expect(withoutHeader.headers.get("idempotent-replayed")).toBe("true");
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { ...body, amount: 7 }, headers: withKey("key-any-2") }));
+    const withStar = await call(service, "PUT", UPDATE_PATH, { body: { ...body, amount: 7 }, headers: withKey("key-any-2", { "if-match": "*" }) });
+    expect(withStar.headers.get("idempotent-replayed")).toBe("true");
+    expect(await streamOf(service, "OPP-IDEM-ANY")).toHaveLength(3);
+  });
+
   test("the key is recorded in the event's metadata; a write without one records none", async () => {
     expectSuccess(
       await call(service, "POST", CREATE_PATH, { body: createBody("OPP-IDEM-7"), headers: withKey("0f8e2c9a-key-7", { "x-request-id": "req-7a" }) }),

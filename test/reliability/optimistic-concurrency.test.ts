@@ -6,7 +6,7 @@ import { startBackendService, type BackendService } from "../support/test-servic
 // is applied only to that version; without If-Match the last writer wins, field by field.
 
 const conflictText = (version: number) => JSON.stringify({ code: "-1", msg: `商机已被修改，当前版本为 ${version}`, data: null });
-const badIfMatch = (shown: string) => `If-Match 必须是商机的版本号（读接口返回的 ETag，如 "3"），收到: ${shown}`;
+const badIfMatch = (shown: string) => `If-Match 必须是商机的一个版本号（读接口返回的 ETag，如 "3"）或 *（商机存在即可），收到: ${shown}`;
 
 let service: BackendService;
 beforeEach(async () => {
@@ -112,6 +112,11 @@ describe("If-Match", () => {
       ['"0"', '"\\"0\\""'],
       ['"-1"', '"\\"-1\\""'],
       ['"1", "2"', '"\\"1\\", \\"2\\""'],
+      // One opportunity has one version: a list, even one holding the current version or *, is refused.
+      ['"1", *', '"\\"1\\", *"'],
+      ["*, *", '"*, *"'],
+      ["**", '"**"'],
+      ["", '""'],
     ] as const) {
       const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-IFM-4", amount: 5 }, headers: { "if-match": header } });
       expectFailure(answer, 200, badIfMatch(shown));
@@ -144,6 +149,38 @@ describe("If-Match", () => {
     const winner = answers.findIndex((answer) => answer.json.code === "0");
     expect(await readRecord(service, "OPP-IFM-5")).toMatchObject({ amount: winner === 0 ? 100 : 200, version: 2 });
     expect(await streamOf(service, "OPP-IFM-5")).toHaveLength(2);
+  });
+});
+
+// RFC 9110: "If-Match: *" is true when the resource has a current representation; for this route, when the
+// opportunity exists, which an update requires anyway.
+describe("If-Match: *", () => {
+  test("applies the update at whatever version is current, as often as sent", async () => {
+    await createWith("OPP-ANY-1", { amount: 1 });
+    expectSuccess(await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-ANY-1", amount: 2 } }));
+    for (const [amount, header] of [[3, "*"], [4, " * "]] as const) {
+      const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-ANY-1", amount }, headers: { "if-match": header } });
+      expect(expectSuccess(answer)).toBe(1);
+      expect(answer.headers.get("etag")).toBe(`"${amount}"`);
+    }
+    expect(await readRecord(service, "OPP-ANY-1")).toMatchObject({ amount: 4, version: 4 });
+    expect(await streamOf(service, "OPP-ANY-1")).toHaveLength(4);
+  });
+
+  test("an unknown code is still 商机不存在, and nothing is written", async () => {
+    const before = await snapshot(service);
+    const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-ANY-NONE", amount: 5 }, headers: { "if-match": "*" } });
+    expectFailure(answer, 200, "商机不存在");
+    expect(answer.headers.get("etag")).toBeNull();
+    expect(await snapshot(service)).toEqual(before);
+  });
+
+  test("the body's errors are reported as without the header", async () => {
+    await createWith("OPP-ANY-2");
+    const before = await snapshot(service);
+    const answer = await call(service, "PUT", UPDATE_PATH, { body: { opportunityCode: "OPP-ANY-2", confidencePct: "D" }, headers: { "if-match": "*" } });
+    expectFailure(answer, 200, "项目把握度仅支持A、B、C");
+    expect(await snapshot(service)).toEqual(before);
   });
 });
 
