@@ -15,13 +15,14 @@ SOURCES := $(shell find src events projections -name '*.ts' 2>/dev/null) package
 PORT ?= 8080
 DB_PATH ?= ./data/opportunities.db
 
-.PHONY: run test build bench typecheck deps clean help
+.PHONY: run test build bench compare wrk typecheck deps clean help
 
 help:
 	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
 	@echo "make test   type-check and run every test (unit, store, HTTP, compiled binary), the backend-neutral suites again on PostgreSQL"
 	@echo "make build  compile $(BINARY)"
 	@echo "make bench  HTTP throughput and latency on SQLite and PostgreSQL (ceiling, per-request, group commit, two instances), rebuild/verify/cold start over 1M events -> docs/BENCHMARKS.md"
+	@echo "make compare  two builds or flag sets side by side under the same load: COMPARE='\"$(BINARY)\" \"OTHER_BINARY [FLAGS]\"'"
 	@echo "make clean  remove build output and installed tools (not the database)"
 
 $(PINNED_BUN):
@@ -65,9 +66,17 @@ build: $(BINARY)
 # Writes docs/BENCHMARKS.md. wrk comes from Debian's packages, installed here when missing. The PostgreSQL
 # modes need the server of TEST_DATABASE_URL (default the machine's, postgres://postgres@127.0.0.1:5432/postgres);
 # BENCH_BASELINE=BINARY adds an earlier build's SQLite group commit to the same rounds.
-bench: build
-	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+bench: build wrk
 	$(BUN) run test/bench/run-all.ts
+
+# Judging one change: test/bench/compare.ts over the commands in COMPARE (its options first, then each
+# "BINARY [FLAGS]" quoted), with this tree's binary built and the pinned Bun installed first, as on a fresh clone.
+COMPARE ?= "$(BINARY)"
+compare: build wrk
+	$(BUN) run test/bench/compare.ts $(COMPARE)
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 $(BINARY): node_modules/.installed $(SOURCES)
 	@mkdir -p dist
