@@ -32,6 +32,8 @@ export function docs(version: string) {
           showDeveloperTools: "never",
           agent: { disabled: true },
           mcp: { disabled: true },
+          // The secret is what every call needs: the auth panel starts on it, not on "No authentication selected".
+          authentication: { preferredSecurityScheme: "InternalSecret" },
         } as Record<string, unknown>,
         documentation: documentation(version) as Parameters<typeof swagger>[0] extends infer O ? (O extends { documentation?: infer D } ? D : never) : never,
         exclude: [...DOCS_PUBLIC_ROUTES],

@@ -1,7 +1,7 @@
 import type { DocumentDecoration } from "elysia";
 import { JSON_UTF8 } from "./envelope";
 import { FEED_FORMATS } from "./event-feed";
-import { envelope, readFaults, requestIdHeader } from "./openapi";
+import { envelope, headers, readFaults, requestIdHeader } from "./openapi-envelope";
 
 /**
  * The OpenAPI text of the global event feed (GET /api/events): what each event holds in either form and how
@@ -98,8 +98,7 @@ const headSchema = {
 
 const feedPageSchema = {
   type: "object",
-  nullable: true,
-  description: "成功时为本页；code 为 \"-1\"（查询参数有误）时为 null",
+  description: "本页（code 为 \"-1\" 时 data 为 null，见失败的形式）",
   required: ["events", "nextAfter", "head"],
   properties: {
     events: { type: "array", description: "按 position 升序的事件，形式由 format 决定", items: { oneOf: [feedEventSchema, storedEventSchema] } },
@@ -172,6 +171,7 @@ export function eventFeedDocs(): DocumentDecoration {
     responses: {
       "200": {
         description: "data.events 为事件列表；查询参数有误时 code 为 \"-1\"，msg 为原因，data 为 null",
+        headers: headers(),
         content: {
           [JSON_UTF8]: {
             schema,

@@ -51,12 +51,16 @@ describe("GET /swagger/json", () => {
     for (const field of CONTRACT_FIELDS) {
       expect({ field, described: hasChinese(schema.properties[field].description) }).toEqual({ field, described: true });
     }
-    // Types as the contract's table gives them.
+    // Types as the contract's table gives them, widened to every form the service accepts.
     expect(schema.properties.amount.type).toBe("number");
     expect(schema.properties.archived.type).toBe("boolean");
-    expect(schema.properties.salesExpansionId.type).toBe("integer");
-    expect(schema.properties.status.enum).toEqual(["active", "closed", "won", "lost"]);
-    expect(schema.properties.confidencePct.enum).toEqual(["A", "B", "C"]);
+    expect(schema.properties.salesExpansionId.anyOf.map((form: Json) => form.type)).toEqual(["integer", "string"]);
+    expect(schema.properties.omsPushTime.anyOf.map((form: Json) => form.type)).toEqual(["string", "integer"]);
+    const matches = (field: string, value: string) => new RegExp(schema.properties[field].pattern).test(value);
+    for (const status of ["active", "closed", "won", "lost", "WON", " Lost "]) expect({ status, ok: matches("status", status) }).toEqual({ status, ok: true });
+    for (const status of ["wonn", "", "open"]) expect({ status, ok: matches("status", status) }).toEqual({ status, ok: false });
+    for (const level of ["A", "b", " c "]) expect({ level, ok: matches("confidencePct", level) }).toEqual({ level, ok: true });
+    for (const level of ["D", "AB", ""]) expect({ level, ok: matches("confidencePct", level) }).toEqual({ level, ok: false });
   });
 
   test("documents the field rules decided beyond the contract", () => {
@@ -75,16 +79,17 @@ describe("GET /swagger/json", () => {
     expect(doc.paths[UPDATE_PATH].put.security).toEqual([{ [name]: [] }]);
   });
 
-  test("documents responses 200/400/401/403/404/405/413/415/429/500/503, each with a description", () => {
+  test("documents responses 200/400/401/403/405/413/415/429/500/503, each with a description", () => {
     const responses = doc.paths[UPDATE_PATH].put.responses as Record<string, Json>;
-    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "403", "404", "405", "413", "415", "429", "500", "503"]);
+    expect(Object.keys(responses).sort()).toEqual(["200", "400", "401", "403", "405", "413", "415", "429", "500", "503"]);
     for (const [status, response] of Object.entries(responses)) {
       expect({ status, described: hasChinese(response.description) }).toEqual({ status, described: true });
       expect({ status, types: Object.keys(response.content ?? {}) }).toEqual({ status, types: [JSON_UTF8] });
     }
     expect(responses["401"]!.content[JSON_UTF8].example).toEqual({ code: "-1", msg: "内部接口鉴权失败", data: null });
     const success = responses["200"]!.content[JSON_UTF8];
-    expect(success.schema.properties.code.type).toBe("string");
+    // A success or a business failure, told apart by code.
+    expect(success.schema.oneOf.map((form: Json) => form.properties.code.enum)).toEqual([["0"], ["-1"]]);
     expect(JSON.stringify(success)).toContain('"code":"0","msg":"success","data":123');
   });
 
@@ -126,6 +131,17 @@ describe("GET /swagger", () => {
     // Scalar's default fonts and telemetry are switched off.
     expect(html).toContain('"withDefaultFonts":false');
     expect(html).toContain('"telemetry":false');
+  });
+
+  test("the page's requests go to its own host, the secret is the preselected scheme, and no If-Match is filled in", () => {
+    const configuration = JSON.parse(/data-configuration='([^']*)'/.exec(html)![1]!) as Json;
+    expect(configuration.authentication).toEqual({ preferredSecurityScheme: "InternalSecret" });
+    expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+    const ifMatch = (doc.paths[UPDATE_PATH].put.parameters as Json[]).find((parameter) => parameter.name === "If-Match")!;
+    expect(ifMatch.required).toBe(false);
+    expect(ifMatch.example).toBeUndefined();
+    expect(ifMatch.schema.example).toBeUndefined();
+    expect(ifMatch.schema.default).toBeUndefined();
   });
 
   test("the script route answers 200 with the JavaScript bundle, without a secret", async () => {
