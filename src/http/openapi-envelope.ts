@@ -10,8 +10,12 @@ import { JSON_UTF8, MESSAGES } from "./envelope";
 
 export type Schema = Record<string, unknown>;
 
-/** What a failure's `data` is: always null. */
-const NULL_DATA: Schema = { type: "object", nullable: true, enum: [null], description: "失败时为 null" };
+/**
+ * What a failure's `data` is: always null. Said as "an object with no members, or null" rather than
+ * `enum: [null]`: generated TypeScript types then read `data: null` as a member of type `null`, which
+ * openapi-fetch's response types drop from the object altogether.
+ */
+const NULL_DATA: Schema = { type: "object", nullable: true, additionalProperties: false, maxProperties: 0, description: "失败时为 null" };
 
 /** A failed answer, whatever its status: code "-1", the Chinese reason, data null. */
 export const failureSchema: Schema = {
