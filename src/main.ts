@@ -25,9 +25,10 @@ Commands:
   restore FILE   build a new database from an export, checking every hash
   backup PATH    write a verified copy of the live database (SQLite: a database file; PostgreSQL: an NDJSON export)
 
-All commands but restore take --db (a SQLite file, or a postgres:// URL; env DB_PATH, then DATABASE_URL) and
---config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses and ignores the
-others), and work on a live database while the service runs.
+All commands take --config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses
+and ignores the others). All but restore take --db (a SQLite file, or a postgres:// URL; env DB_PATH, then
+DATABASE_URL, then the config file), and work on a live database while the service runs; restore's --db NEW is
+only ever given on its command line.
 
 Run 'opportunity-service <command> --help' for a command's options.
   -h, --help     show this help

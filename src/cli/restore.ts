@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { formatHead } from "../../events/verify-chain";
 import { MAX_NDJSON_LINE_BYTES } from "../audit/ndjson-lines";
 import { restoreExport, restoreExportToPostgres } from "../audit/restore-export";
+import { resolveSettings } from "../settings";
 import { parseDatabaseLocation } from "../storage/location";
 import { UsageError } from "./shared-options";
 import { openPostgresAsIs } from "./command-storage";
@@ -24,18 +25,28 @@ else): restore only creates a new database. The schema, the events, the head row
 written in one transaction, so a failed or killed restore leaves the database as it was.
 
 Options:
-  --db NEW           the SQLite file to create, or the empty PostgreSQL database's URL (required; DB_PATH and
-                     DATABASE_URL are not read, so the service's own database can never be the target by accident)
+  --db NEW           the SQLite file to create, or the empty PostgreSQL database's URL (required; DB_PATH,
+                     DATABASE_URL and the config file's db are not read, so the service's own database can never
+                     be the target by accident)
+  --config FILE      the JSON config file serve takes (env CONFIG_FILE): accepted like every command, checked for
+                     unknown keys, but restore reads none of its settings
   -h, --help         show this help
 
 Exit code: 0 when restored and verified, 1 when the export is not intact, 2 on a usage error.`;
 
-export async function restore(args: string[], _env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
+export async function restore(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { db: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+    allowPositionals: true,
+  });
   if (values.help) {
     process.stdout.write(`${RESTORE_HELP}\n`);
     return 0;
   }
+  // The same file as every command: an unknown key is still an error, though restore uses no setting of it.
+  resolveSettings([], { config: values.config }, env);
   if (positionals.length !== 1) throw new UsageError("restore takes exactly one FILE (an export)");
   if (!values.db) throw new UsageError("restore needs --db NEW, the database to create");
   const file = positionals[0]!;

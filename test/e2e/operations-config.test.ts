@@ -301,7 +301,7 @@ describe("docs switch and version", () => {
 });
 
 // The README's example config file, verbatim but for its database (a relative path: beside the file). Every
-// command but restore takes it: each reads the settings it uses and ignores serve's others, unchecked.
+// command takes it: each reads the settings it uses and ignores serve's others, unchecked (restore: none).
 describe("every command takes serve's config file", () => {
   const README_EXAMPLE = { port: 8080, db: "opportunities.db", secretsFile: "secrets.json", logLevel: "info", docs: false };
 

@@ -13,6 +13,9 @@ import { exportEvents, EXPORT_HELP } from "../../src/cli/export";
 import { history, HISTORY_HELP } from "../../src/cli/history";
 import { importFile, IMPORT_HELP } from "../../src/cli/import";
 import { rebuild, REBUILD_HELP } from "../../src/cli/rebuild";
+import { restore } from "../../src/cli/restore";
+import { exportText } from "../../src/audit/export-events";
+import { openSqliteStorage } from "../../src/storage/sqlite/storage";
 import { verify, VERIFY_HELP } from "../../src/cli/verify";
 import { ConfigError, SETTINGS } from "../../src/settings";
 import { captureCli } from "../support/cli-output";
@@ -123,5 +126,24 @@ describe("--help says so", () => {
       "--config FILE            the JSON config file serve takes (env CONFIG_FILE): this command reads db, stagesFile, timeZone from it; " +
         "its other settings are ignored, an unknown key is an error",
     );
+  });
+});
+
+describe("restore takes the file too, and never its db", () => {
+  test("restores into --db NEW with the README's example; the file's db is neither read nor touched; an unknown key stops it", async () => {
+    const { dir, config, db } = await configured(README_EXAMPLE);
+    const exported = join(dir, "export.ndjson");
+    const source = openSqliteStorage(db);
+    writeFileSync(exported, await exportText(source));
+    await source.close();
+    const target = join(dir, "restored.db");
+    const result = await captureCli(() => restore([exported, "--db", target, "--config", config], {}));
+    expect(result.stdout).toStartWith("restored 1 events, 1 opportunities into");
+    expect(existsSync(target)).toBe(true);
+    // Without --db the config file's db is not taken as the target: the service's database is never overwritten.
+    await expect(captureCli(() => restore([exported, "--config", config], {}))).rejects.toThrow("restore needs --db NEW");
+    writeFileSync(config, JSON.stringify({ ...README_EXAMPLE, prot: 9000 }));
+    await expect(captureCli(() => restore([exported, "--db", join(dir, "other.db"), "--config", config], {}))).rejects.toThrow("unknown setting(s) prot");
+    expect(existsSync(join(dir, "other.db"))).toBe(false);
   });
 });
