@@ -348,7 +348,7 @@ describe("every command takes serve's config file", () => {
       expect({ command, code: help.code }).toEqual({ command, code: 0 });
       expect(help.stdout).toContain("this command reads db, stagesFile, timeZone from it; its other settings are ignored, an unknown key is an error");
     }
-    expect((await run(["--help"], work.path)).stdout).toContain("--config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses and ignores the");
+    expect((await run(["--help"], work.path)).stdout).toContain("All commands take --config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses");
   }, E2E_TIMEOUT);
 });
 
