@@ -94,6 +94,12 @@ function parseBody(body: unknown, shape: BodyShape, context: FieldContext): Body
 
 export const NOT_AN_OBJECT = "请求体必须是 JSON 对象";
 
+/**
+ * Codes a URL path cannot carry: every client and the URL standard resolve "." and ".." (even as %2E) as
+ * directory steps, so GET /api/opportunities/{code} could never reach such an opportunity. Refused at creation.
+ */
+const DOT_SEGMENTS: ReadonlySet<string> = new Set([".", ".."]);
+
 /** Checks an update body against the contract; reports every problem, not just the first. */
 export function parseUpdateBody(body: unknown, context: FieldContext): Parsed<UpdateOpportunity> {
   const parts = parseBody(body, { extraFields: [], refuseEndCustomer: true }, context);
@@ -112,6 +118,7 @@ export function parseCreateBody(body: unknown, context: FieldContext): Parsed<Cr
   const { errors, code, fields, record } = parts;
   if (record.opportunityName === undefined || record.opportunityName === null) errors.push("opportunityName 不能为空");
   const endCustomerName = parseRequiredText(record, "endCustomerName", MAX_END_CUSTOMER_LENGTH, errors);
+  if (DOT_SEGMENTS.has(code)) errors.push(`opportunityCode 不能是 ${code}（URL 路径会把它当作目录，无法按编号查询）`);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, command: { type: "CreateOpportunity", opportunityCode: code, endCustomerName, fields } };
 }

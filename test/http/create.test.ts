@@ -52,6 +52,9 @@ describe("POST /api/opportunities/integration/create", () => {
     ["endCustomerName missing", { opportunityCode: "OPP-C-100", opportunityName: "n" }, ["endCustomerName 不能为空"]],
     ["endCustomerName null", { opportunityCode: "OPP-C-100", opportunityName: "n", endCustomerName: null }, ["endCustomerName 不能为空"]],
     ["all three missing", { stage: "won" }, ["opportunityCode 不能为空", "opportunityName 不能为空", "endCustomerName 不能为空"]],
+    // GET /api/opportunities/. is /api/opportunities/ to every URL parser: such an opportunity could never be read.
+    ["opportunityCode a dot segment", { opportunityCode: " . ", opportunityName: "n", endCustomerName: "c" }, ["opportunityCode 不能是 .（URL 路径会把它当作目录，无法按编号查询）"]],
+    ["opportunityCode two dots", { opportunityCode: "..", opportunityName: "n", endCustomerName: "c" }, ["opportunityCode 不能是 ..（URL 路径会把它当作目录，无法按编号查询）"]],
   ])("%s is rejected and nothing is stored", async (_label, body, reasons) => {
     const before = await snapshot(service);
     const answer = await create(body);
