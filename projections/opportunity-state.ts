@@ -35,35 +35,56 @@ function emptyFields(): Record<OpportunityField, FieldValue> {
 /** An object's fields; nothing for anything else (only a row altered behind the service's back holds that). */
 const fieldsOf = (value: unknown): Record<string, unknown> => (typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {});
 
+function created(event: FoldableEvent): Opportunity {
+  const data = fieldsOf(event.data) as OpportunityCreatedData;
+  const next = {
+    ...emptyFields(),
+    id: data.id,
+    opportunityCode: data.opportunityCode,
+    endCustomerName: data.endCustomerName,
+    version: event.version,
+    createdAt: event.recordedAt,
+    updatedAt: event.recordedAt,
+  } as Opportunity;
+  for (const name of OPPORTUNITY_FIELD_NAMES) if (data[name] !== undefined) next[name] = data[name];
+  return next;
+}
+
+/** Writes an update's changes into `target` (a copy the caller owns). */
+function applyUpdate(target: Opportunity, event: FoldableEvent): Opportunity {
+  const changes = fieldsOf(fieldsOf(event.data).changes) as OpportunityUpdatedData["changes"];
+  target.version = event.version;
+  target.updatedAt = event.recordedAt;
+  for (const name of OPPORTUNITY_FIELD_NAMES) if (changes[name] !== undefined) target[name] = changes[name];
+  return target;
+}
+
 /**
  * Folds one event into the state. Events are facts: this never validates and never throws on old data; an
  * event type it does not know leaves the state as it was.
  */
 export function evolve(state: Opportunity | null, event: FoldableEvent): Opportunity | null {
+  return fold(state === null ? null : { ...state }, event);
+}
+
+/**
+ * evolve for a fold that owns its states and keeps only the latest (rebuild): the state passed in is changed
+ * and returned rather than copied, which over a million events is a tenth of a rebuild's time. The same rules:
+ * evolve is this applied to a copy.
+ */
+export function evolveOwned(state: Opportunity | null, event: FoldableEvent): Opportunity | null {
+  return fold(state, event);
+}
+
+function fold(state: Opportunity | null, event: FoldableEvent): Opportunity | null {
   switch (event.type) {
-    case OPPORTUNITY_CREATED: {
-      const data = fieldsOf(event.data) as OpportunityCreatedData;
-      const next = {
-        ...emptyFields(),
-        id: data.id,
-        opportunityCode: data.opportunityCode,
-        endCustomerName: data.endCustomerName,
-        version: event.version,
-        createdAt: event.recordedAt,
-        updatedAt: event.recordedAt,
-      } as Opportunity;
-      for (const name of OPPORTUNITY_FIELD_NAMES) if (data[name] !== undefined) next[name] = data[name];
-      return next;
-    }
-    case OPPORTUNITY_UPDATED: {
-      if (state === null) return state;
-      const changes = fieldsOf(fieldsOf(event.data).changes) as OpportunityUpdatedData["changes"];
-      const next: Opportunity = { ...state, version: event.version, updatedAt: event.recordedAt };
-      for (const name of OPPORTUNITY_FIELD_NAMES) if (changes[name] !== undefined) next[name] = changes[name];
-      return next;
-    }
+    case OPPORTUNITY_CREATED:
+      return created(event);
+    case OPPORTUNITY_UPDATED:
+      return state === null ? null : applyUpdate(state, event);
     default:
-      return state === null ? null : { ...state, version: event.version };
+      if (state !== null) state.version = event.version;
+      return state;
   }
 }
 

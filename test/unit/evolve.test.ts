@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { OPPORTUNITY_FIELD_NAMES } from "../../events/opportunity-events";
-import { evolve, foldStream, type FoldableEvent, type Opportunity } from "../../projections/opportunity-state";
+import { evolve, evolveOwned, foldStream, type FoldableEvent, type Opportunity } from "../../projections/opportunity-state";
 
 const created: FoldableEvent = {
   type: "OpportunityCreated",
@@ -122,5 +122,30 @@ describe("foldStream", () => {
       yield updated;
     }
     expect(foldStream(events())?.status).toBe("won");
+  });
+});
+
+describe("evolveOwned: the same fold, changing the state it owns", () => {
+  const unknown: FoldableEvent = { type: "OpportunityArchivedSomeday", version: 4, recordedAt: "2026-04-04T00:00:00.000Z", data: {} };
+  const events = [created, updated, cleared, unknown];
+
+  test("gives at each step the state evolve gives", () => {
+    let pure: Opportunity | null = null;
+    let owned: Opportunity | null = null;
+    for (const event of events) {
+      pure = evolve(pure, event);
+      owned = evolveOwned(owned, event);
+      expect(owned).toEqual(pure);
+    }
+  });
+
+  test("changes and returns the very state it is given (no copy); evolve never does", () => {
+    const state = evolve(null, created)!;
+    const snapshot = structuredClone(state);
+    expect(evolve(state, updated)).not.toBe(state);
+    expect(state).toEqual(snapshot);
+    expect(evolveOwned(state, updated)).toBe(state);
+    expect(state.version).toBe(2);
+    expect(evolveOwned(null, updated)).toBeNull();
   });
 });

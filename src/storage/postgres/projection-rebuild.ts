@@ -1,6 +1,6 @@
 import type { SQL, TransactionSQL } from "bun";
 import { columnJson } from "../../../events/stored-event";
-import { evolve, type Opportunity } from "../../../projections/opportunity-state";
+import { evolveOwned, type Opportunity } from "../../../projections/opportunity-state";
 import { insertOpportunities } from "./opportunity-rows";
 
 const PAGE = 5_000;
@@ -13,7 +13,7 @@ async function foldAllEvents(tx: SQL): Promise<{ states: Map<string, Opportunity
     const rows: { position: string; stream_id: string; type: string; data: string; version: string; recorded_at: string }[] = await tx`
       SELECT position, stream_id, type, data, version, recorded_at FROM events WHERE position > ${after} ORDER BY position LIMIT ${PAGE}`;
     for (const row of rows) {
-      const next = evolve(states.get(row.stream_id) ?? null, { type: row.type, data: columnJson(row.data), version: Number(row.version), recordedAt: row.recorded_at });
+      const next = evolveOwned(states.get(row.stream_id) ?? null, { type: row.type, data: columnJson(row.data), version: Number(row.version), recordedAt: row.recorded_at });
       if (next) states.set(row.stream_id, next);
     }
     events += rows.length;

@@ -1,6 +1,6 @@
 import type { Database } from "bun:sqlite";
 import { parseExactJson } from "../../../events/exact-json";
-import { evolve, type Opportunity } from "../../../projections/opportunity-state";
+import { evolveOwned, type Opportunity } from "../../../projections/opportunity-state";
 import { OpportunitiesTable } from "./opportunity-rows";
 import { OPPORTUNITIES_TABLE } from "./schema";
 
@@ -12,7 +12,7 @@ export function foldAllEvents(db: Database): { states: Map<string, Opportunity>;
     "SELECT stream_id, type, data, version, recorded_at FROM events ORDER BY position",
   );
   for (const row of rows.iterate()) {
-    const next = evolve(states.get(row.stream_id) ?? null, {
+    const next = evolveOwned(states.get(row.stream_id) ?? null, {
       type: row.type,
       data: parseExactJson(row.data),
       version: row.version,
