@@ -54,7 +54,7 @@ BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.tes
   test/reliability/idempotency-keys.test.ts test/reliability/optimistic-concurrency.test.ts test/property/hostile-input.test.ts \
   test/audit/history-entries.test.ts test/audit/point-in-time.test.ts test/audit/state-at-store.test.ts test/audit/export-restore.test.ts \
   test/audit/idempotency-verify.test.ts test/audit/restore-validation.test.ts test/audit/large-store.test.ts \
-  test/audit/import-lines.test.ts test/audit/python-verifier.test.ts
+  test/audit/import-lines.test.ts test/audit/python-verifier.test.ts test/audit/batch-key-verify.test.ts
 
 test: typecheck
 	$(BUN) test

@@ -23,9 +23,18 @@ export function parseExactJson(text: string): unknown {
   return LONG_DIGITS.test(text) ? JSON.parse(text, exactIntegers as never) : JSON.parse(text);
 }
 
+/** The objects of an array member of a body (a batch update's items), whose number texts are found together. */
+class ItemSources {
+  constructor(
+    readonly body: object,
+    readonly arrayKey: string,
+    readonly text: string,
+  ) {}
+}
+
 // The text each request body (or import line) was parsed from, until a message needs a number as it was sent;
 // then the numbers' texts, found once per body. Weak: kept only as long as the body itself.
-const bodySources = new WeakMap<object, string | Map<string, string>>();
+const bodySources = new WeakMap<object, string | Map<string, string> | ItemSources>();
 
 /**
  * parseExactJson for a body whose refused values are quoted back to the sender: remembers the text, so that
@@ -46,11 +55,37 @@ export function parseExactJsonBody(text: string): unknown {
 export function sentNumberText(body: object, key: string): string | undefined {
   let sources = bodySources.get(body);
   if (sources === undefined) return undefined;
-  if (typeof sources === "string") {
+  if (sources instanceof ItemSources) {
+    resolveItemSources(sources);
+    sources = bodySources.get(body);
+    if (!(sources instanceof Map)) return undefined;
+  } else if (typeof sources === "string") {
     sources = topLevelNumberTexts(sources);
     bodySources.set(body, sources);
   }
   return sources.get(key);
+}
+
+/**
+ * Lets sentNumberText quote the numbers of each object in the array member `arrayKey` of a body from
+ * parseExactJsonBody (a batch update's items), as it does the body's own members. Costs one map entry per
+ * item: the text is read again, once for all the items, only when a message needs a number as it was sent.
+ */
+export function rememberItemSources(body: object, arrayKey: string): void {
+  const text = bodySources.get(body);
+  const items = (body as Record<string, unknown>)[arrayKey];
+  if (typeof text !== "string" || !Array.isArray(items)) return;
+  const sources = new ItemSources(body, arrayKey, text);
+  for (const item of items) if (typeof item === "object" && item !== null && !Array.isArray(item)) bodySources.set(item, sources);
+}
+
+function resolveItemSources(sources: ItemSources): void {
+  const items = (sources.body as Record<string, unknown>)[sources.arrayKey] as unknown[];
+  const parsed = JSON.parse(sources.text, keepNumberTexts as never) as Record<string, unknown>;
+  const texts = parsed[sources.arrayKey] as unknown[];
+  items.forEach((item, index) => {
+    if (typeof item === "object" && item !== null) bodySources.set(item, numberMembers(texts[index]));
+  });
 }
 
 /** A number's text as written, put in its place by the reviver so that it stays with its key. */
@@ -59,14 +94,20 @@ class SentNumber {
 }
 
 /** Each top-level member's number text, from the reviver's source access (as in exactIntegers). */
-function topLevelNumberTexts(text: string): Map<string, string> {
-  const keep = (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === "number" && context?.source !== undefined ? new SentNumber(context.source) : value;
-  const parsed: unknown = JSON.parse(text, keep as never);
+function keepNumberTexts(_key: string, value: unknown, context?: { source?: string }): unknown {
+  return typeof value === "number" && context?.source !== undefined ? new SentNumber(context.source) : value;
+}
+
+/** The number texts of an object's own members, as keepNumberTexts left them. */
+function numberMembers(parsed: unknown): Map<string, string> {
   const texts = new Map<string, string>();
   if (typeof parsed !== "object" || parsed === null) return texts;
   for (const [key, value] of Object.entries(parsed)) if (value instanceof SentNumber) texts.set(key, value.text);
   return texts;
+}
+
+function topLevelNumberTexts(text: string): Map<string, string> {
+  return numberMembers(JSON.parse(text, keepNumberTexts as never));
 }
 
 // Bun implements JSON.rawJSON (TC39 "JSON.parse source text access"); TypeScript's lib does not know it yet.

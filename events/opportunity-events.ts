@@ -65,6 +65,8 @@ export const EventMetadata = Type.Object({
   actor: Type.String({ minLength: 1 }),
   requestId: Type.String(),
   idempotencyKey: Type.Optional(Type.String()),
+  /** Set on the events of a batch update: the item's index in the batch (0-based), whose request is requestId. */
+  batchIndex: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 export type OpportunityCreatedData = { id: number; opportunityCode: string; endCustomerName: string } & FieldValues;

@@ -12,12 +12,16 @@ export interface IdempotencyClaim {
   fingerprint: string;
 }
 
+/** The refusal of a request's key itself: nothing was decided, stored or appended for it. */
+export type KeyRefusal = { ok: false; reason: "idempotency_mismatch" | "in_flight" | "idempotency_limit"; message: string; version?: undefined };
+
 /**
- * Where a stored outcome was reached: the opportunity the request named, the chain's last position before the
- * request was decided, and how many events it appended (they follow that position, carrying the key).
+ * Where a stored outcome was reached: the opportunity the request named (null for a batch update, whose stored
+ * answer names each item's), the chain's last position before the request was decided, and how many events it
+ * appended (they follow that position, carrying the key).
  */
 export interface OutcomeProof {
-  streamId: string;
+  streamId: string | null;
   position: number;
   appended: number;
 }

@@ -1,7 +1,7 @@
 import type { CommittedBatch } from "./storage/port";
 import { lockWasHeld } from "./storage/sqlite/errors";
 import type { SqliteStorage } from "./storage/sqlite/storage";
-import type { WriteRequest } from "./write/batch-plan";
+import type { WriteUnit } from "./write/batch-plan";
 import { DEFAULT_MAX_BATCH, GroupCommit, type GroupCommitOptions } from "./write/group-commit";
 
 export { MESSAGES, type WriteResult } from "./write/batch-plan";
@@ -33,7 +33,7 @@ export class OpportunityWriter extends GroupCommit {
    * returns null at once, rather than this thread sitting out the busy timeout: the caller hands the batch to a
    * writer that may wait. Reported to onCommit like any commit; other failures are thrown.
    */
-  commitNow(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): CommittedBatch | null {
+  commitNow(requests: readonly WriteUnit[], options: { allOrNothing?: boolean } = {}): CommittedBatch | null {
     const { needs, decide } = this.batchOf(requests, options);
     try {
       return this.report(this.storage.commitBatchNow(needs, decide, { lockFree: true }));

@@ -5,6 +5,7 @@ import { isUrl, maskPassword, parseDatabaseLocation } from "./storage/location";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
 import { DEFAULT_IDEMPOTENCY_MAX_KEYS } from "./idempotency";
+import { DEFAULT_BATCH_MAX_ITEMS } from "./batch-update-body";
 
 /**
  * Every setting of the service in one table: its flag, environment variable, config-file key, default and
@@ -130,6 +131,14 @@ export const SETTINGS = {
   },
   timeZone: { key: "timeZone", flag: "time-zone", env: "TIME_ZONE", fallback: "Asia/Shanghai", parse: timeZone, help: "IANA zone for times without an offset" },
   bodyLimit: { key: "bodyLimit", flag: "body-limit", env: "BODY_LIMIT", fallback: 65536, parse: bytes(1024, 16 * 1048576), help: "largest request body (bytes, or e.g. 64KiB)" },
+  batchMaxItems: {
+    key: "batchMaxItems",
+    flag: "batch-max-items",
+    env: "BATCH_MAX_ITEMS",
+    fallback: DEFAULT_BATCH_MAX_ITEMS,
+    parse: integer(1, 10_000),
+    help: "most items of one batch update (PUT /api/opportunities/integration/batch-update); more is refused (-1), nothing written",
+  },
   logLevel: { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", fallback: "info" as LogLevel, parse: oneOf(LOG_LEVELS), help: "debug, info, warn or error" },
   docs: { key: "docs", flag: "docs", env: "DOCS", fallback: true, parse: boolean, help: "serve /swagger and /swagger/json; --no-docs turns them off" },
   shutdownTimeout: {

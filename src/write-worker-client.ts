@@ -1,7 +1,7 @@
 import type { OpportunityWriter, WriterOptions } from "./opportunity-writer";
 import { commitsLoneRequestAtOnce } from "./opportunity-writer";
 import type { BatchCommits, CommittedBatch } from "./storage/port";
-import type { BatchPlan, WriteRequest } from "./write/batch-plan";
+import { isBatchUpdate, type BatchPlan, type WriteUnit } from "./write/batch-plan";
 import { GroupCommit } from "./write/group-commit";
 import { errorOf, type FromWorker, type ToWorker } from "./write-worker-messages";
 
@@ -13,6 +13,12 @@ import { errorOf, type FromWorker, type ToWorker } from "./write-worker-messages
 function workerEntry(): string {
   const compiled = Bun.main.startsWith("/$bunfs/");
   return compiled ? "./write-worker.ts" : new URL("./write-worker.ts", import.meta.url).href;
+}
+
+/** A unit as it crosses to the writer thread: its own fields only, without the queue's callbacks. */
+function sendable(unit: WriteUnit): WriteUnit {
+  const { metadata, idempotency } = unit;
+  return isBatchUpdate(unit) ? { batch: unit.batch, metadata, idempotency } : { command: unit.command, metadata, idempotency };
 }
 
 /** Where the writes went: committed on this thread (a request that came alone) or by the writer thread. */
@@ -127,7 +133,7 @@ export class WriteWorkerClient extends GroupCommit {
   }
 
   /** One batch: committed here when it is a lone request, else by the writer thread. */
-  override async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
+  override async commit(requests: readonly WriteUnit[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
     if (this.lone && requests.length === 1 && this.thread.unanswered === 0 && this.lone.isAlone()) {
       // Null: another process holds the write lock. The writer thread waits for it; this thread must not.
       const committed = this.lone.writer.commitNow(requests, options);
@@ -138,7 +144,7 @@ export class WriteWorkerClient extends GroupCommit {
     }
     this.counts.writerThread += requests.length;
     // The requests alone: the queue's entries also hold their promises' callbacks, which cannot be cloned.
-    const sent = requests.map(({ command, metadata, idempotency }) => ({ command, metadata, idempotency }));
+    const sent = requests.map(sendable);
     const answer = await this.thread.ask((id) => ({ kind: "commit", id, requests: sent, allOrNothing: options.allOrNothing ?? false }));
     const { seconds, eventTypes, outcomes, head } = answer as Extract<FromWorker, { kind: "committed" }>;
     this.onCommit?.(seconds, eventTypes);

@@ -1,6 +1,6 @@
 import type { WriterOptions } from "./opportunity-writer";
 import { StorageUnavailableError } from "./storage-errors";
-import type { WriteRequest, WriteResult } from "./write/batch-plan";
+import type { UnitResult, WriteUnit } from "./write/batch-plan";
 
 /**
  * What the HTTP thread and the writer thread (write-worker.ts) say to each other, and how an error crosses:
@@ -13,11 +13,11 @@ export interface ErrorShape {
   unavailable?: boolean;
 }
 
-export type Outcome = { result: WriteResult } | { error: ErrorShape };
+export type Outcome = { result: UnitResult } | { error: ErrorShape };
 
 export type ToWorker =
   | { kind: "open"; dbPath: string; writer: WriterOptions }
-  | { kind: "commit"; id: number; requests: WriteRequest[]; allOrNothing: boolean }
+  | { kind: "commit"; id: number; requests: WriteUnit[]; allOrNothing: boolean }
   | { kind: "prune"; id: number; before: string; limit: number }
   | { kind: "close" };
 

@@ -6,7 +6,8 @@
  * small objects (structured clone keeps bigints exact).
  */
 import { openServiceStore, type ServiceStore } from "./service-store";
-import type { WriteResult } from "./write/batch-plan";
+import type { UnitResult } from "./write/batch-plan";
+import { withoutEvents } from "./write/batch-update";
 import { errorShape, type FromWorker, type Outcome, type ToWorker } from "./write-worker-messages";
 
 declare const self: Worker;
@@ -17,8 +18,10 @@ const post = (message: FromWorker) => self.postMessage(message);
  * The HTTP thread needs the outcome, not the events: they are in the database, `appended` says how many, and
  * a request's events would be copied across for nothing.
  */
-function outcomeOf(result: WriteResult): WriteResult {
-  return result.ok && result.events.length > 0 ? { ...result, events: [] } : result;
+function outcomeOf(result: UnitResult): UnitResult {
+  if (!result.ok) return result;
+  if ("batch" in result) return { ...result, batch: withoutEvents(result.batch) };
+  return result.events.length > 0 ? { ...result, events: [] } : result;
 }
 
 async function commit(message: Extract<ToWorker, { kind: "commit" }>): Promise<void> {

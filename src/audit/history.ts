@@ -16,6 +16,8 @@ export interface HistoryEntry {
   recordedAt: string;
   actor: string;
   requestId: string;
+  /** Only on the events of a batch update: the item's index in the batch whose request is requestId. */
+  batchIndex?: number;
   changes: FieldChange[];
 }
 
@@ -52,6 +54,7 @@ function changesOf(event: StoredEvent): FieldChange[] {
 
 export function toHistoryEntry(event: StoredEvent): HistoryEntry {
   const metadata = objectOr(event.metadata);
+  const batchIndex = metadata.batchIndex;
   return {
     position: event.position,
     version: event.version,
@@ -59,6 +62,7 @@ export function toHistoryEntry(event: StoredEvent): HistoryEntry {
     recordedAt: event.recordedAt,
     actor: textOr(metadata.actor, UNREADABLE),
     requestId: textOr(metadata.requestId, UNREADABLE),
+    ...(typeof batchIndex === "number" && Number.isInteger(batchIndex) && batchIndex >= 0 ? { batchIndex } : {}),
     changes: changesOf(event),
   };
 }

@@ -2,6 +2,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { NOT_FOUND } from "../decide";
 import type { AuditReads, EventFactAnswers, EventFactQuestions, IdempotencyKeyRow } from "../storage/port";
 import { PROOF_COLUMNS } from "../storage/sqlite/schema";
+import { batchFactQuestions, checkStoredBatch, readStoredBatch, type StoredBatch } from "./verify-batch-keys";
 
 /**
  * Checks every stored replay answer in `idempotency_keys` against the events. A retry with a stored key is
@@ -15,6 +16,9 @@ import { PROOF_COLUMNS } from "../storage/sqlite/schema";
  *   answered id;
  * - a refusal appended nothing, and agrees with the opportunity at that position (not_found: none yet,
  *   already_exists: created, conflict: at the version the refusal names).
+ *
+ * A batch update's key stores the whole batch answer, with a proof that names no stream (stream_id NULL): each
+ * item is held against the events in turn (verify-batch-keys.ts).
  *
  * Rows stored before schema version 3 have no proof (NULL): a success must still name an opportunity that
  * exists with that id and has reached that version. What no check can tell: a request that changed nothing
@@ -36,12 +40,16 @@ export function describeIdempotencyFinding(finding: IdempotencyFinding): string 
 
 type KeyRow = IdempotencyKeyRow;
 
-type Answer = { ok: true; id: number; version: number } | { ok: false; reason: string; message: string; version?: number };
+type Answer = { ok: true; id: number; version: number } | { ok: false; reason: string; message: string; version?: number } | { ok: true; batch: StoredBatch };
 interface Proof {
-  streamId: string;
+  /** Null for a batch update's key. */
+  streamId: string | null;
   position: number;
   appended: number;
 }
+/** The proof of a single write's key: the stream it named. */
+type SingleProof = Proof & { streamId: string };
+type SingleAnswer = Exclude<Answer, { batch: StoredBatch }>;
 
 const REFUSALS = new Set(["not_found", "already_exists", "conflict"]);
 const isCount = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value >= 0;
@@ -58,6 +66,10 @@ function readAnswer(text: unknown): Answer | string {
   const answer = value as Record<string, unknown>;
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "the stored answer is not an object";
   const keys = Object.keys(answer).sort().join(",");
+  if (answer.ok === true && keys === "batch,ok") {
+    const batch = readStoredBatch(answer.batch, String(text));
+    return typeof batch === "string" ? batch : { ok: true, batch };
+  }
   if (answer.ok === true) {
     if (keys !== "id,ok,version" || !isPositive(answer.id) || !isPositive(answer.version)) return `the stored success is malformed: ${String(text)}`;
     return answer as Answer;
@@ -76,7 +88,7 @@ function readAnswer(text: unknown): Answer | string {
 function readProof(row: KeyRow): Proof | null | string {
   const { stream_id: streamId, position, appended } = row;
   if (streamId == null && position == null && appended == null) return null;
-  if (typeof streamId !== "string" || !isCount(position) || !isCount(appended)) {
+  if ((streamId !== null && typeof streamId !== "string") || !isCount(position) || !isCount(appended)) {
     return `the proof columns are malformed (stream_id ${JSON.stringify(streamId)}, position ${JSON.stringify(position)}, appended ${JSON.stringify(appended)})`;
   }
   return { streamId, position, appended };
@@ -170,7 +182,7 @@ function keyedEventPositions(rows: Iterable<{ position: number; metadata: string
   return found;
 }
 
-function checkSuccess(answer: { id: number; version: number }, proof: Proof, facts: EventFacts): string | null {
+function checkSuccess(answer: { id: number; version: number }, proof: SingleProof, facts: EventFacts): string | null {
   const reached = proof.position + proof.appended;
   for (let position = proof.position + 1; position <= reached; position++) {
     const stream = facts.streamOf(position);
@@ -183,7 +195,7 @@ function checkSuccess(answer: { id: number; version: number }, proof: Proof, fac
   return null;
 }
 
-function checkRefusal(answer: { reason: string; message: string; version?: number }, proof: Proof, facts: EventFacts): string | null {
+function checkRefusal(answer: { reason: string; message: string; version?: number }, proof: SingleProof, facts: EventFacts): string | null {
   if (proof.appended !== 0) return `a stored refusal (${answer.reason}) says it appended ${proof.appended} event(s)`;
   const version = facts.version(proof.streamId, proof.position);
   const at = `at position ${proof.position} ${JSON.stringify(proof.streamId)} ${version === 0 ? "did not exist" : `was at version ${version}`}`;
@@ -202,7 +214,7 @@ function checkKeyedEvents(positions: readonly number[], proof: Proof): string | 
 }
 
 /** A row stored before the proof columns: a success must at least name an opportunity the events hold. */
-function checkUnproven(answer: Answer, facts: EventFacts): string | null {
+function checkUnproven(answer: SingleAnswer, facts: EventFacts): string | null {
   if (!answer.ok) return null;
   const owner = facts.ownerOf(answer.id);
   if (!owner) return `the stored success answers id ${answer.id}, but no event creates an opportunity with that id`;
@@ -216,11 +228,17 @@ function checkRow(row: KeyRow, facts: EventFacts, keyed: Map<string, number[]>):
   if (typeof answer === "string") return answer;
   const proof = readProof(row);
   if (typeof proof === "string") return proof;
-  if (proof === null) return checkUnproven(answer, facts);
+  if ("batch" in answer) {
+    if (proof === null) return "the stored batch answer has no proof columns";
+    if (proof.streamId !== null) return "the stored batch answer names a stream in its proof";
+  } else if (proof === null) return checkUnproven(answer, facts);
+  else if (proof.streamId === null) return "the proof names no stream for an answer that is not a batch";
   if (proof.position + proof.appended > facts.head) return `the proof names positions up to ${proof.position + proof.appended}, beyond the chain's end at ${facts.head}`;
   const events = checkKeyedEvents(keyed.get(`${row.client}\n${row.key}`) ?? [], proof);
   if (events) return events;
-  return answer.ok ? checkSuccess(answer, proof, facts) : checkRefusal(answer, proof, facts);
+  if ("batch" in answer) return checkStoredBatch(answer.batch, proof, facts);
+  const single = proof as SingleProof;
+  return answer.ok ? checkSuccess(answer, single, facts) : checkRefusal(answer, single, facts);
 }
 
 const columnsOf = (db: Database, table: string) => new Set(db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((column) => column.name));
@@ -269,6 +287,14 @@ function questionsOf(rows: readonly KeyRow[]): EventFactQuestions {
     const proof = readProof(row);
     if (proof === null) questions.creations = true;
     if (proof === null || typeof proof === "string") continue;
+    if (proof.streamId === null) {
+      const answer = readAnswer(row.outcome);
+      if (typeof answer === "string" || !("batch" in answer)) continue;
+      const asked = batchFactQuestions(answer.batch, proof.position, MAX_POSITIONS_PER_ROW);
+      questions.streamsAt.push(...asked.streamsAt);
+      questions.positions.push(...asked.positions);
+      continue;
+    }
     const reached = proof.position + proof.appended;
     questions.streamsAt.push({ streamId: proof.streamId, position: proof.position }, { streamId: proof.streamId, position: reached });
     for (let position = proof.position + 1; position <= Math.min(reached, proof.position + MAX_POSITIONS_PER_ROW); position++) questions.positions.push(position);

@@ -47,7 +47,7 @@ function when(recordedAt: string, timeZone: string): string {
 function entryLines(entry: HistoryEntry, timeZone: string): string[] {
   const lines = [
     `v${entry.version}  ${when(entry.recordedAt, timeZone)}  ${escapeForTerminal(entry.type)}  by ${escapeForTerminal(entry.actor)}  ` +
-      `(position ${entry.position}, request ${escapeForTerminal(entry.requestId)})`,
+      `(position ${entry.position}, request ${escapeForTerminal(entry.requestId)}${entry.batchIndex === undefined ? "" : `, batch item ${entry.batchIndex}`})`,
   ];
   const width = Math.max(0, ...entry.changes.map((change) => change.field.length));
   for (const change of entry.changes) lines.push(`    ${change.field.padEnd(width)}  ${show(change.from)} → ${show(change.to)}`);

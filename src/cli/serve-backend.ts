@@ -11,7 +11,7 @@ import { WriteWorkerClient } from "../write-worker-client";
 /** What serve needs of its database, whichever backend it is: reads, the write path, and how to close both. */
 export interface ServiceBackend {
   storage: Storage;
-  writer: Pick<GroupCommit, "execute" | "executeMany" | "pruneIdempotencyKeys" | "onCommit">;
+  writer: Pick<GroupCommit, "execute" | "executeBatch" | "executeMany" | "pruneIdempotencyKeys" | "onCommit" | "retention">;
   /** What only this backend can report to the metrics. */
   metrics: Pick<MetricsSources, "dbPath" | "writePaths">;
   /** Told of each commit and each write the database could not take (readiness learns from them). */

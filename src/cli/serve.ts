@@ -26,6 +26,7 @@ const SERVE_SETTINGS = [
   "stagesFile",
   "timeZone",
   "bodyLimit",
+  "batchMaxItems",
   "logLevel",
   "docs",
   "shutdownTimeout",
@@ -44,8 +45,9 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 export const SERVE_HELP = `Usage: opportunity-service serve [options]
 
-Serves PUT /api/opportunities/integration/update (and create, read, history, events), docs at /swagger,
-health at /healthz and /readyz, Prometheus metrics at /metrics.
+Serves PUT /api/opportunities/integration/update (and create, batch-update, read, history, events), docs at
+/swagger, health at /healthz and /readyz, Prometheus metrics at /metrics. The write routes take ?dryRun=true:
+validated and decided against the current state, nothing written.
 
 Options (a flag wins over its environment variable, which wins over the config file, then the default):
 ${settingsHelp(SERVE_SETTINGS)}
@@ -137,6 +139,7 @@ function buildApp(config: ServeConfig, backend: ServiceBackend, live: Live) {
     stages: () => live.stages,
     timeZone: config.timeZone,
     bodyLimit: config.bodyLimit,
+    batchMaxItems: config.batchMaxItems,
     version: packageJson.version,
     docs: config.docs,
     readiness: () => backend.storage.readiness(),

@@ -1,6 +1,5 @@
 import { Elysia } from "elysia";
 import type { FieldContext } from "../field-rules";
-import type { OpportunityWriter } from "../opportunity-writer";
 import type { SecretVerifier } from "../secrets";
 import type { ServiceMetrics } from "../metrics";
 import type { StageDictionary } from "../stage-dictionary";
@@ -10,7 +9,8 @@ import { docs, DOCS_PUBLIC_ROUTES } from "./docs";
 import { healthRoutes } from "./health-routes";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
-import { opportunityRoutes } from "./opportunity-routes";
+import { opportunityRoutes, type WriteEntry } from "./opportunity-routes";
+import type { SnapshotReads } from "../storage/port";
 import { readRoutes, type AppReads } from "./read-routes";
 import { RouteTable } from "./route-table";
 import { accessGate } from "./access-gate";
@@ -19,13 +19,15 @@ import { AccessTable } from "./route-access";
 import type { TrustedProxies } from "./trusted-proxies";
 
 export interface AppDeps {
-  writer: Pick<OpportunityWriter, "execute">;
-  /** The database's reads, whichever backend holds it. */
-  storage: AppReads;
+  writer: WriteEntry;
+  /** The database's reads, whichever backend holds it (a dry run's snapshot too). */
+  storage: AppReads & SnapshotReads;
   verifier: () => SecretVerifier;
   stages: () => StageDictionary;
   timeZone: string;
   bodyLimit?: number;
+  /** Most items of one batch update (default DEFAULT_BATCH_MAX_ITEMS). */
+  batchMaxItems?: number;
   version: string;
   /** Serve /swagger and /swagger/json (default true). */
   docs?: boolean;
@@ -48,9 +50,11 @@ export function createApp(deps: AppDeps) {
   const fieldContext = (): FieldContext => ({ stages: deps.stages(), timeZone: deps.timeZone });
   const routes = opportunityRoutes({
     writer: deps.writer,
+    storage: deps.storage,
     fieldContext,
     stages: deps.stages(),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    batchMaxItems: deps.batchMaxItems,
   });
   /** Elysia has no 405 of its own: a path that exists under another method is told which methods it has. */
   function notFound(request: Request, path: string): Response {

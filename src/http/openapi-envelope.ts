@@ -15,7 +15,7 @@ export type Schema = Record<string, unknown>;
  * `enum: [null]`: generated TypeScript types then read `data: null` as a member of type `null`, which
  * openapi-fetch's response types drop from the object altogether.
  */
-const NULL_DATA: Schema = { type: "object", nullable: true, additionalProperties: false, maxProperties: 0, description: "失败时为 null" };
+export const NULL_DATA: Schema = { type: "object", nullable: true, additionalProperties: false, maxProperties: 0, description: "失败时为 null" };
 
 /** A failed answer, whatever its status: code "-1", the Chinese reason, data null. */
 export const failureSchema: Schema = {
@@ -65,6 +65,10 @@ export const RESPONSE_HEADERS = {
   },
   Allow: { description: "该路径支持的请求方式，如 GET 或 PUT", schema: { type: "string" } },
   "Retry-After": { description: "建议多少秒后重试", schema: { type: "integer", minimum: 1 } },
+  "X-Dry-Run": {
+    description: "值为 true 时，本次为试运行（?dryRun=true）：已解析、校验并按当前状态计算结果，未写入任何数据（无事件、商机数据不变、未占用 Idempotency-Key）",
+    schema: { type: "string", enum: ["true"] },
+  },
 } as const;
 
 type HeaderName = keyof typeof RESPONSE_HEADERS;
@@ -127,6 +131,20 @@ export const idempotencyHeader = {
     `每个调用方在保留期内最多持有 ${DEFAULT_IDEMPOTENCY_MAX_KEYS} 个键（默认值，可配置）；超出后带新键的请求不做任何修改，返回 HTTP 200 和：` +
     `${new KeyRetention().limitMessage()}（已持有的键重试、不带键的请求照常处理）。`,
   schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
+};
+
+// No example on the schema: the docs page would put it in every generated request, so that a copied curl
+// would only try what it was meant to do.
+export const dryRunParameter = {
+  in: "query",
+  name: "dryRun",
+  required: false,
+  description:
+    "试运行：传 true 时完整解析、校验请求，并按商机的当前状态计算结果，但不写入任何数据：不产生事件、商机数据不变、不占用 Idempotency-Key（带键时只按已保存的键判断，重试已用过的键得到与真实重试相同的结果）。" +
+    "响应带 X-Dry-Run: true，code 与 msg 与真实调用相同；成功时 data 为 {id, version, changes}：商机 ID、执行后将达到的版本号、每个将变化字段的 {from, to}（没有变化时 changes 为空对象）。" +
+    "试运行读取当前已提交的状态，不加锁也不预留：之后有其他写入时，真实调用的结果可能不同。不传或传 false 时正常执行；传其他值（如 1、TRUE、空值）返回 -1：dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: 传入值。" +
+    "写接口只接受 dryRun 这一个查询参数，其他查询参数一律拒绝（-1，不写入）：不支持的查询参数: 参数名，支持: dryRun。",
+  schema: { type: "boolean", default: false },
 };
 
 // No example on the schema: the docs page would put it in every generated request, and a copied curl would

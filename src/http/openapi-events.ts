@@ -45,7 +45,7 @@ export const storedEventSchema = {
       description:
         "存储的 data 列原文（规范 JSON 文本）。计算哈希时原样作为字符串使用，不要解析后重新序列化；需要读取内容时请用能保留超过 2^53 的整数的解析器。",
     },
-    metadata: { type: "string", description: "存储的 metadata 列原文（规范 JSON 文本）：actor（调用方名称）、requestId、可选的 idempotencyKey" },
+    metadata: { type: "string", description: "存储的 metadata 列原文（规范 JSON 文本）：actor（调用方名称）、requestId、可选的 idempotencyKey，批量更新的事件还有 batchIndex" },
     recorded_at: { type: "string", description: "记录时间，UTC ISO 8601，精确到毫秒，如 2026-04-01T02:00:00.000Z" },
     prev_hash: hashText("前一事件的 hash，第一个事件为 64 个 0"),
     hash: hashText("本事件的 hash"),
@@ -80,6 +80,7 @@ export const feedEventSchema = {
         actor: { type: "string", description: "调用方名称（密钥对应的客户端名，从不记录密钥）" },
         requestId: { type: "string", description: "请求 ID（X-Request-Id）" },
         idempotencyKey: { type: "string", description: "请求带的 Idempotency-Key（如有）" },
+        batchIndex: { type: "integer", minimum: 0, description: "仅批量更新产生的事件有：该条在批量请求 items 中的序号（从 0 开始）；同一 requestId 的事件为同一批提交" },
       },
     },
     recordedAt: { type: "string", description: "记录时间，UTC ISO 8601，精确到毫秒" },

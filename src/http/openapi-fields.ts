@@ -145,3 +145,34 @@ export const codeSchema = {
   description: `商机编号，必填，首尾空格会去掉，最长 ${MAX_CODE_LENGTH} 个字符。为空时返回：opportunityCode 不能为空`,
   example: "OPP-20260401-001",
 };
+
+/** A field's value before or after a change: any field's type, or null (not set). */
+export const anyFieldValue = (description: string): Schema => ({
+  anyOf: [{ type: "string", nullable: true }, { type: "number" }, { type: "boolean" }],
+  description,
+});
+
+const fieldDiff: Schema = {
+  type: "object",
+  required: ["from", "to"],
+  additionalProperties: false,
+  properties: { from: anyFieldValue("当前值，未设置时为 null"), to: anyFieldValue("执行后的值，清空时为 null") },
+};
+
+/** What a dry run answers in data for a success: the id, the version the call would reach, and what would change. */
+export const dryRunDataSchema: Schema = {
+  type: "object",
+  required: ["id", "version", "changes"],
+  additionalProperties: false,
+  description: "试运行（?dryRun=true）成功时的 data",
+  properties: {
+    id: { type: "integer", format: "int64", description: "商机 ID；创建时为按当前状态将分配的 ID（其他创建先提交时实际 ID 会不同）" },
+    version: { type: "integer", minimum: 1, description: "执行后商机将达到的版本号；没有任何变化时为当前版本" },
+    changes: {
+      type: "object",
+      additionalProperties: false,
+      properties: Object.fromEntries(["endCustomerName", ...OPPORTUNITY_FIELD_NAMES].map((name) => [name, fieldDiff])),
+      description: "将发生变化的字段：字段名 → {from: 当前值, to: 执行后的值}；创建时为将设置的每个字段（from 为 null，含默认值与 endCustomerName）；没有变化时为空对象",
+    },
+  },
+};

@@ -3,8 +3,22 @@ import { MAX_END_CUSTOMER_LENGTH } from "../commands";
 import type { StageDictionary } from "../stage-dictionary";
 import { SUPPORTED_RANGE_TEXT } from "../zoned-time";
 import { JSON_UTF8, MESSAGES } from "./envelope";
-import { envelope, envelopeExamples, failureExample, failureSchema, faults, headers, idempotencyHeader, ifMatchHeader, readFaults, requestIdHeader, writeFaults } from "./openapi-envelope";
-import { codeSchema, recordSchema, requestFieldProperties } from "./openapi-fields";
+import {
+  dryRunParameter,
+  envelope,
+  envelopeExamples,
+  failureExample,
+  failureSchema,
+  faults,
+  headers,
+  idempotencyHeader,
+  ifMatchHeader,
+  readFaults,
+  requestIdHeader,
+  writeFaults,
+  type Schema,
+} from "./openapi-envelope";
+import { anyFieldValue, codeSchema, dryRunDataSchema, recordSchema, requestFieldProperties } from "./openapi-fields";
 
 
 /**
@@ -25,7 +39,20 @@ const COMMON_RULES =
   "字段值为 null 视为未传（不修改）。传入未定义的字段（值不为 null 时）会被拒绝并指出字段名；多个字段有误时一次全部返回，用“；”分隔。";
 
 /** What a write answers in data: the opportunity's id (a 64-bit integer, exact in the JSON text). */
-const idData = (description: string) => ({ type: "integer", format: "int64", description });
+export const idData = (description: string): Schema => ({ type: "integer", format: "int64", description });
+
+/** A write's success data: the id, or in a dry run what the call would do. */
+export const writeData = (description: string): Schema => ({ oneOf: [idData(description), dryRunDataSchema] });
+
+/** The body of the update route, also each item of a batch update. */
+export const updateBodySchema = (stages: StageDictionary): Schema => ({
+  type: "object",
+  required: ["opportunityCode"],
+  additionalProperties: false,
+  properties: { opportunityCode: codeSchema, ...requestFieldProperties(stages) },
+});
+
+const DRY_RUN_NOTE = "带 ?dryRun=true 时只试运行：校验并计算结果，不写入（响应头 X-Dry-Run: true，成功时 data 为 {id, version, changes}）。";
 
 export function updateDocs(stages: StageDictionary): DocumentDecoration {
   return {
@@ -35,31 +62,31 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
       "通过 opportunityCode 定位商机，按传入字段做部分更新，未传字段不修改；不支持更新商机的最终客户。" +
       `除 opportunityCode 外至少还要传一个更新字段。${COMMON_RULES}` +
       "业务结果（成功、校验失败、商机不存在）一律 HTTP 200，以 code 区分；值没有变化的更新同样返回成功，但不产生事件。" +
+      DRY_RUN_NOTE +
       "\n\n常见错误：内部接口鉴权失败、商机不存在、opportunityCode 不能为空、至少传入一个需要更新的字段、项目阶段无效: xxx、项目把握度仅支持A、B、C。",
     security: [{ InternalSecret: [] }],
-    parameters: [...requestIdHeader, idempotencyHeader, ifMatchHeader],
+    parameters: [dryRunParameter, ...requestIdHeader, idempotencyHeader, ifMatchHeader],
     requestBody: {
       required: true,
-      content: {
-        "application/json": {
-          schema: { type: "object", required: ["opportunityCode"], additionalProperties: false, properties: { opportunityCode: codeSchema, ...requestFieldProperties(stages) } },
-          example: CONTRACT_EXAMPLE,
-        },
-      },
+      content: { "application/json": { schema: updateBodySchema(stages), example: CONTRACT_EXAMPLE } },
     },
     responses: {
       "200": {
-        description: "成功时 data 为商机 ID；失败时 code 为 \"-1\"，msg 为原因，data 为 null",
-        headers: headers("ETag", "Idempotent-Replayed"),
+        description: "成功时 data 为商机 ID（试运行时为 {id, version, changes}）；失败时 code 为 \"-1\"，msg 为原因，data 为 null。试运行的响应不带 ETag",
+        headers: headers("ETag", "Idempotent-Replayed", "X-Dry-Run"),
         content: envelopeExamples(
-          idData("商机 ID"),
+          writeData("商机 ID"),
           {
             成功: { code: "0", msg: "success", data: 123 },
+            试运行: { code: "0", msg: "success", data: { id: 123, version: 6, changes: { amount: { from: 1000000, to: 2800000 }, stage: { from: "negotiation", to: "won" } } } },
+            试运行无变化: { code: "0", msg: "success", data: { id: 123, version: 5, changes: {} } },
             商机不存在: failureExample("商机不存在"),
             阶段无效: failureExample("项目阶段无效: xxx"),
             多个字段有误: failureExample("项目把握度仅支持A、B、C；amount 必须大于 0，收到: 0"),
             修改最终客户: failureExample("不支持更新商机的最终客户: endCustomerName"),
             版本冲突: failureExample("商机已被修改，当前版本为 5"),
+            不支持的查询参数: failureExample("不支持的查询参数: dry_run，支持: dryRun"),
+            dryRun取值无效: failureExample('dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: "1"'),
           },
         ),
       },
@@ -74,9 +101,9 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
     summary: "创建商机",
     description:
       "创建一个商机。opportunityCode、opportunityName、endCustomerName 必填，其余字段与更新接口相同、校验规则相同。" +
-      `未传 status 时为 active，archived、pushedToOms 未传时为 false。${COMMON_RULES}编号已存在时返回：商机编号已存在: 编号。`,
+      `未传 status 时为 active，archived、pushedToOms 未传时为 false。${COMMON_RULES}编号已存在时返回：商机编号已存在: 编号。${DRY_RUN_NOTE}`,
     security: [{ InternalSecret: [] }],
-    parameters: [...requestIdHeader, idempotencyHeader],
+    parameters: [dryRunParameter, ...requestIdHeader, idempotencyHeader],
     requestBody: {
       required: true,
       content: {
@@ -102,9 +129,29 @@ export function createDocs(stages: StageDictionary): DocumentDecoration {
     },
     responses: {
       "200": {
-        description: "成功时 data 为新商机的 ID；失败时 code 为 \"-1\"，data 为 null",
-        headers: headers("ETag", "Idempotent-Replayed"),
-        content: envelopeExamples(idData("新商机 ID"), { 成功: { code: "0", msg: "success", data: 124 }, 编号已存在: failureExample("商机编号已存在: OPP-20260401-001") }),
+        description: "成功时 data 为新商机的 ID（试运行时为 {id, version, changes}）；失败时 code 为 \"-1\"，data 为 null。试运行的响应不带 ETag",
+        headers: headers("ETag", "Idempotent-Replayed", "X-Dry-Run"),
+        content: envelopeExamples(writeData("新商机 ID"), {
+          成功: { code: "0", msg: "success", data: 124 },
+          试运行: {
+            code: "0",
+            msg: "success",
+            data: {
+              id: 124,
+              version: 1,
+              changes: {
+                endCustomerName: { from: null, to: "某市大数据局" },
+                opportunityName: { from: null, to: "某市政务云扩容项目" },
+                amount: { from: null, to: 1500000 },
+                stage: { from: null, to: "solution" },
+                archived: { from: null, to: false },
+                pushedToOms: { from: null, to: false },
+                status: { from: null, to: "active" },
+              },
+            },
+          },
+          编号已存在: failureExample("商机编号已存在: OPP-20260401-001"),
+        }),
       },
       ...writeFaults,
     },
@@ -175,12 +222,6 @@ const RECORD_EXAMPLE = {
   updatedAt: "2026-04-30T02:20:30.123Z",
 };
 
-/** A field's value before or after a change: any field's type, or null (not set). */
-const fieldValue = (description: string) => ({
-  anyOf: [{ type: "string", nullable: true }, { type: "number" }, { type: "boolean" }],
-  description,
-});
-
 const historyEntry = {
   type: "object",
   required: ["position", "version", "type", "recordedAt", "actor", "requestId", "changes"],
@@ -191,14 +232,15 @@ const historyEntry = {
     type: { type: "string", enum: ["OpportunityCreated", "OpportunityUpdated"] },
     recordedAt: { type: "string", format: "date-time", description: "记录时间（UTC，毫秒）" },
     actor: { type: "string", description: "调用方名称（密钥对应的客户端名，不是密钥本身）" },
-    requestId: { type: "string" },
+    requestId: { type: "string", description: "写入该事件的请求 ID；批量更新的各条事件相同" },
+    batchIndex: { type: "integer", minimum: 0, description: "仅批量更新产生的事件有：该条在批量请求 items 中的序号（从 0 开始）；同一 requestId 的事件为同一批提交" },
     changes: {
       type: "array",
       items: {
         type: "object",
         required: ["field", "from", "to"],
         additionalProperties: false,
-        properties: { field: { type: "string", description: "字段名" }, from: fieldValue("旧值，未设置时为 null"), to: fieldValue("新值，清空时为 null") },
+        properties: { field: { type: "string", description: "字段名" }, from: anyFieldValue("旧值，未设置时为 null"), to: anyFieldValue("新值，清空时为 null") },
       },
       description: "每个变化字段的旧值 from 与新值 to；创建事件中 from 均为 null",
     },
@@ -347,15 +389,15 @@ export function documentation(version: string) {
       description:
         "供 OMS、招投标、ERP 等外部系统调用的商机对接接口。除 /healthz、/readyz 与文档外，所有请求（包括不存在的路径）需带请求头 X-Internal-Secret（内部接口密钥），否则返回 401。" +
         "所有响应（包括错误；/metrics 除外，为 Prometheus 文本）都是 {code, msg, data} 结构，Content-Type 为 application/json;charset=UTF-8，响应头 X-Request-Id 为本次请求的 ID。" +
-        "业务结果用 HTTP 200 返回并以 code 区分（\"0\" 成功，\"-1\" 失败，失败时 data 为 null）；协议错误使用各自的 HTTP 状态码：" +
+        "业务结果用 HTTP 200 返回并以 code 区分（\"0\" 成功，\"-1\" 失败，失败时 data 为 null；唯一例外是批量更新 allOrNone 失败时 data 为每条的结果）；协议错误使用各自的 HTTP 状态码：" +
         "400 请求体不是 JSON、路径编码或 Host 头无效，401 鉴权失败，403 只读审计角色调用写接口，404 路径不存在，405 请求方式不支持，413 请求体过大，415 Content-Type 错误，" +
         "429 同一地址鉴权失败过多（Retry-After），500 内部错误，503 数据库暂时不可用（Retry-After，写入未保存）。" +
-        "密钥分两种角色：integrator（读写，默认）与 auditor（只读）。",
+        "密钥分两种角色：integrator（读写，默认）与 auditor（只读）。写接口（创建、更新、批量更新）可带 ?dryRun=true 试运行：校验并计算结果，不写入。",
     },
     // Relative: the docs page's generated requests go to the host the page was loaded from.
     servers: [{ url: "/", description: "本服务（与文档页同一地址）" }],
     tags: [
-      { name: "商机对接", description: "商机的创建、部分更新与查询" },
+      { name: "商机对接", description: "商机的创建、部分更新、批量更新与查询" },
       { name: "审计", description: "变更历史、任意时刻的状态与全局事件流；只读，auditor 角色的密钥可调用" },
       { name: "运维", description: "健康检查、就绪检查与 Prometheus 指标" },
     ],

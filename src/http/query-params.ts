@@ -30,6 +30,12 @@ export class QueryReader {
     return this.query[name] !== undefined && this.query[name] !== "";
   }
 
+  /** A parameter's text, trimmed; undefined when absent or blank. */
+  text(name: string): string | undefined {
+    const value = this.query[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  }
+
   /** A whole number within [min, max], or the default when absent. */
   integer(name: string, fallback: number, min: number, max: number): number {
     const raw = this.query[name];
@@ -50,6 +56,18 @@ export class QueryReader {
     if ((accepted as readonly string[]).includes(raw)) return raw as T;
     this.errors.push(`${name} 必须是 ${accepted.join("、")} 之一，收到: ${quote(raw)}`);
     return fallback;
+  }
+
+  /**
+   * A switch: `true` or `false` as written, false when absent. Any other value, an empty one too, is named:
+   * a request that asked for something unclear must not run as if it had asked for nothing.
+   */
+  flag(name: string, meaning: string): boolean {
+    const raw = this.query[name];
+    if (raw === undefined || raw === "false") return false;
+    if (raw === "true") return true;
+    this.errors.push(`${name} 只能是 true（${meaning}）或 false，收到: ${quote(raw)}`);
+    return false;
   }
 
   /**

@@ -43,6 +43,15 @@ export interface OpportunityReads {
   countOpportunities(): Promise<number>;
 }
 
+/** What a dry run decides on: the state a batch would be decided against, read without the write lock. */
+export interface SnapshotReads {
+  /**
+   * What `needs` names, as of one committed instant (one read transaction), without taking the write lock and
+   * without waiting for it: what a batch committed now would be decided against, unless another commits first.
+   */
+  readSnapshot(needs: SnapshotNeeds): Promise<BatchSnapshot>;
+}
+
 /** How a batch ended: committed with its plan, or not at all. */
 export interface CommittedBatch {
   plan: BatchPlan;
@@ -76,7 +85,7 @@ export interface BatchCommits {
   pruneIdempotencyKeys(before: string, limit: number): Promise<number>;
 }
 
-export interface Storage extends EventReads, OpportunityReads, BatchCommits {
+export interface Storage extends EventReads, OpportunityReads, SnapshotReads, BatchCommits {
   readonly kind: "sqlite" | "postgres";
   /** Where the data is, for logs: the file path, or the URL with its password masked. */
   readonly location: string;

@@ -6,7 +6,8 @@ import type { EventRow, StoredEvent } from "../../events/stored-event";
 import { evolve, type Opportunity } from "../../projections/opportunity-state";
 import type { OpportunityCommand } from "../commands";
 import { decide, type Decision } from "../decide";
-import type { IdempotencyClaim, KeyRetention, OutcomeProof } from "../idempotency";
+import type { IdempotencyClaim, KeyRefusal, KeyRetention, OutcomeProof } from "../idempotency";
+import { codesOfBatch, decideItems, storedBatchOutcome, withoutEvents, type BatchAnswer, type BatchUpdateRequest, type BatchUpdateResult } from "./batch-update";
 
 /**
  * A batch of writes decided in memory, against state read once under the write lock. Both storage backends
@@ -24,10 +25,19 @@ export interface WriteRequest {
 }
 
 /** A decision as the writer reports it, or a refusal of the idempotency key itself. */
-export type WriteResult = (Decision | { ok: false; reason: "idempotency_mismatch" | "in_flight" | "idempotency_limit"; message: string; version?: undefined }) & {
+export type WriteResult = (Decision | KeyRefusal) & {
   appended?: number;
   replayed?: boolean;
 };
+
+/** What the group-commit queue commits as one unit: one write, or a batch update with all its items. */
+export type WriteUnit = WriteRequest | BatchUpdateRequest;
+/** The result of a unit: a WriteResult for a write, a BatchUpdateResult for a batch update. */
+export type UnitResult = WriteResult | BatchUpdateResult;
+
+export const isBatchUpdate = (unit: WriteUnit): unit is BatchUpdateRequest => "batch" in unit;
+/** The codes a unit decides. */
+const codesOfUnit = (unit: WriteUnit): string[] => (isBatchUpdate(unit) ? codesOfBatch(unit.batch) : [unit.command.opportunityCode]);
 
 export const MESSAGES = {
   idempotencyMismatch: "Idempotency-Key 已用于另一个内容不同的请求，本次未做任何修改",
@@ -88,8 +98,8 @@ export interface KeySave {
 
 /** The plan of a batch: each request's outcome, and everything to write for it. */
 export interface BatchPlan {
-  /** Per request, in order: its result, or the unexpected error deciding it raised (it then wrote nothing). */
-  outcomes: ({ result: WriteResult } | { error: unknown })[];
+  /** Per unit, in order: its result, or the unexpected error deciding it raised (it then wrote nothing). */
+  outcomes: ({ result: UnitResult } | { error: unknown })[];
   rows: EventRow[];
   events: StoredEvent[];
   projections: ProjectionChange[];
@@ -109,11 +119,11 @@ export interface PlanContext {
 const monotonicUlid = monotonicFactory();
 const schemaVersionOf = (type: string) => SCHEMA_VERSIONS[type as keyof typeof SCHEMA_VERSIONS] ?? 1;
 
-/** What `planBatch` needs read for these requests. */
-export function needsOf(requests: readonly WriteRequest[], now: Date, retention: KeyRetention): SnapshotNeeds {
+/** What `planBatch` needs read for these units. */
+export function needsOf(requests: readonly WriteUnit[], now: Date, retention: KeyRetention): SnapshotNeeds {
   const claims = requests.flatMap((request) => (request.idempotency ? [request.idempotency] : []));
   return {
-    codes: [...new Set(requests.map((request) => request.command.opportunityCode))],
+    codes: [...new Set(requests.flatMap(codesOfUnit))],
     claims,
     clients: [...new Set(claims.map((claim) => claim.client))],
     keysCutoff: retention.cutoff(now),
@@ -141,21 +151,22 @@ class PlanState {
   }
 
   /**
-   * What one request may change, before it runs: a request that fails unexpectedly is taken back whole. Only
-   * its own code and client are saved (a request touches no other), so planning stays linear in the batch.
+   * What one unit may change, before it runs: a unit that fails unexpectedly (or a batch update that fails with
+   * allOrNone) is taken back whole. Only its own codes and client are saved (a unit touches no other), so
+   * planning stays linear in the batch.
    */
-  mark(code: string, client: string | undefined) {
-    const change = this.changes.get(code);
+  mark(codes: readonly string[], client: string | undefined) {
     return {
-      code,
+      streams: codes.map((code) => {
+        const change = this.changes.get(code);
+        return { code, state: this.states.get(code), change: change && { ...change, changedFields: new Set(change.changedFields) } };
+      }),
       client,
       rows: this.rows.length,
       keys: this.keys.length,
       position: this.position,
       hash: this.hash,
       maxId: this.maxId,
-      state: this.states.get(code),
-      change: change && { ...change, changedFields: new Set(change.changedFields) },
       held: client === undefined ? undefined : this.keysHeld.get(client),
     };
   }
@@ -167,8 +178,10 @@ class PlanState {
     this.position = mark.position;
     this.hash = mark.hash;
     this.maxId = mark.maxId;
-    restore(this.states, mark.code, mark.state);
-    restore(this.changes, mark.code, mark.change);
+    for (const stream of mark.streams) {
+      restore(this.states, stream.code, stream.state);
+      restore(this.changes, stream.code, stream.change);
+    }
     if (mark.client !== undefined) restore(this.keysHeld, mark.client, mark.held);
   }
 }
@@ -204,17 +217,25 @@ function noteProjection(plan: PlanState, code: string, created: boolean, state: 
   }
 }
 
-/** The idempotency answer for a claim whose key is stored or over the cap; null to go on and decide. */
-function keyAnswer(plan: PlanState, snapshot: BatchSnapshot, claim: IdempotencyClaim, retention: KeyRetention): WriteResult | null {
+/**
+ * What a claim whose key is stored or over the cap gets instead of a decision: the key refused, or the stored
+ * outcome to replay; null to go on and decide.
+ */
+function keyAnswer(plan: PlanState, snapshot: BatchSnapshot, claim: IdempotencyClaim, retention: KeyRetention): { refused: KeyRefusal } | { stored: unknown } | null {
   const earlier = snapshot.keys.get(keySlot(claim)) ?? null;
   if (earlier) {
-    if (earlier.fingerprint !== claim.fingerprint) return { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch };
-    const outcome = earlier.outcome as Decision;
-    return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
+    if (earlier.fingerprint !== claim.fingerprint) return { refused: { ok: false, reason: "idempotency_mismatch", message: MESSAGES.idempotencyMismatch } };
+    return { stored: earlier.outcome };
   }
   // A new key beyond the cap: refused before anything is decided, so nothing is stored or appended.
-  if ((plan.keysHeld.get(claim.client) ?? 0) >= retention.maxKeysPerClient) return { ok: false, reason: "idempotency_limit", message: retention.limitMessage() };
+  if ((plan.keysHeld.get(claim.client) ?? 0) >= retention.maxKeysPerClient) return { refused: { ok: false, reason: "idempotency_limit", message: retention.limitMessage() } };
   return null;
+}
+
+/** A single write's replay: the stored decision, without events (nothing is appended again). */
+function replayOf(stored: unknown): WriteResult {
+  const outcome = stored as Decision;
+  return outcome.ok ? { ...outcome, events: [], replayed: true } : { ...outcome, replayed: true };
 }
 
 /** The batch's one instant: every event's recorded_at, and when its keys were first used (and so their bucket). */
@@ -223,52 +244,76 @@ interface BatchClock {
   bucketEnd: string;
 }
 
-function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest, context: Required<PlanContext>, clock: BatchClock): WriteResult {
-  const { command, idempotency } = request;
-  if (idempotency) {
-    const answer = keyAnswer(plan, snapshot, idempotency, context.retention);
-    if (answer) return answer;
-  }
+/** Decides one command against the state the plan holds and appends its events with `metadata`. */
+function decideAndAppend(plan: PlanState, command: OpportunityCommand, metadata: EventMetadata, context: Required<PlanContext>, clock: BatchClock): { decision: Decision; appended: number } {
   const code = command.opportunityCode;
   if (!plan.states.has(code)) throw new Error(`the snapshot holds no state for ${code}`);
   const state = plan.states.get(code) ?? null;
-  const positionBefore = plan.position;
   const decision = decide(command, state, { nextId: state ? state.id : plan.maxId + 1 });
-  const metadata = idempotency ? { ...request.metadata, idempotencyKey: idempotency.key } : request.metadata;
   const appended = decision.ok && decision.events.length > 0 ? appendEvents(plan, code, decision, metadata, clock.recordedAt, context.nextEventId) : [];
   if (decision.ok && state === null && appended.length > 0) plan.maxId = Math.max(plan.maxId, decision.id);
-  if (idempotency) {
-    // The outcome, not the events: a replay answers the same without appending anything. The proof says where
-    // it was reached, so that verify can hold every stored answer against the events.
-    const outcome: Record<string, unknown> = { ...decision };
-    delete outcome.events;
-    plan.keys.push({
-      claim: idempotency,
-      outcome: JSON.stringify(outcome),
-      proof: { streamId: code, position: positionBefore, appended: appended.length },
-      createdAt: clock.recordedAt,
-      bucketEnd: clock.bucketEnd,
-    });
-    plan.keysHeld.set(idempotency.client, (plan.keysHeld.get(idempotency.client) ?? 0) + 1);
-  }
-  return appended.length > 0 ? { ...decision, appended: appended.length } : decision;
+  return { decision, appended: appended.length };
 }
 
 /**
- * Decides every request of a batch in order against the snapshot and what the requests before it did. Pure but
- * for the event ids: no I/O, and the clock comes in the context. A request whose deciding throws (a bug) is
- * answered with that error and leaves nothing in the plan; the others go on.
+ * Stores a key with its request's outcome, not the events: a replay answers the same without appending
+ * anything. The proof says where it was reached, so that verify can hold every stored answer against the events.
  */
-export function planBatch(requests: readonly WriteRequest[], snapshot: BatchSnapshot, context: PlanContext): BatchPlan {
+function saveKey(plan: PlanState, claim: IdempotencyClaim, outcome: string, proof: OutcomeProof, clock: BatchClock): void {
+  plan.keys.push({ claim, outcome, proof, createdAt: clock.recordedAt, bucketEnd: clock.bucketEnd });
+  plan.keysHeld.set(claim.client, (plan.keysHeld.get(claim.client) ?? 0) + 1);
+}
+
+const withKey = (metadata: EventMetadata, claim: IdempotencyClaim | undefined): EventMetadata => (claim ? { ...metadata, idempotencyKey: claim.key } : metadata);
+
+function planOne(plan: PlanState, snapshot: BatchSnapshot, request: WriteRequest, context: Required<PlanContext>, clock: BatchClock): WriteResult {
+  const { command, idempotency } = request;
+  const answer = idempotency && keyAnswer(plan, snapshot, idempotency, context.retention);
+  if (answer) return "refused" in answer ? answer.refused : replayOf(answer.stored);
+  const positionBefore = plan.position;
+  const { decision, appended } = decideAndAppend(plan, command, withKey(request.metadata, idempotency), context, clock);
+  if (idempotency) {
+    const outcome: Record<string, unknown> = { ...decision };
+    delete outcome.events;
+    saveKey(plan, idempotency, JSON.stringify(outcome), { streamId: command.opportunityCode, position: positionBefore, appended }, clock);
+  }
+  return appended > 0 ? { ...decision, appended } : decision;
+}
+
+/**
+ * A batch update: its items decided in order, each real change an event of its own whose metadata names the
+ * item (batchIndex), all under the one key, if any, whose stored outcome is the whole answer. With allOrNone
+ * and a failed item, every event of the batch is taken back before anything else is planned.
+ */
+function planBatchUpdate(plan: PlanState, snapshot: BatchSnapshot, unit: BatchUpdateRequest, context: Required<PlanContext>, clock: BatchClock): BatchUpdateResult {
+  const { idempotency } = unit;
+  const answer = idempotency && keyAnswer(plan, snapshot, idempotency, context.retention);
+  if (answer) return "refused" in answer ? answer.refused : { ok: true, batch: withoutEvents((answer.stored as { batch: BatchAnswer }).batch), replayed: true };
+  const before = plan.mark(codesOfBatch(unit.batch), undefined);
+  const metadata = withKey(unit.metadata, idempotency);
+  const batch = decideItems(unit.batch, (command, batchIndex) => decideAndAppend(plan, command, { ...metadata, batchIndex }, context, clock));
+  if (batch.failedIndex !== null) plan.rollback(before);
+  const appended = plan.position - before.position;
+  if (idempotency) saveKey(plan, idempotency, storedBatchOutcome(batch), { streamId: null, position: before.position, appended }, clock);
+  return appended > 0 ? { ok: true, batch, appended } : { ok: true, batch };
+}
+
+/**
+ * Decides every unit of a batch in order against the snapshot and what the units before it did. Pure but for
+ * the event ids: no I/O, and the clock comes in the context. A unit whose deciding throws (a bug) is answered
+ * with that error and leaves nothing in the plan; the others go on.
+ */
+export function planBatch(requests: readonly WriteUnit[], snapshot: BatchSnapshot, context: PlanContext): BatchPlan {
   const full: Required<PlanContext> = { nextEventId: monotonicUlid, ...context };
   // Once per batch, not per request: the same instant for all of it.
   const clock: BatchClock = { recordedAt: context.now.toISOString(), bucketEnd: context.retention.bucketEnd(context.now) };
   const plan = new PlanState(snapshot);
   const outcomes: BatchPlan["outcomes"] = [];
   for (const request of requests) {
-    const mark = plan.mark(request.command.opportunityCode, request.idempotency?.client);
+    const mark = plan.mark(codesOfUnit(request), request.idempotency?.client);
     try {
-      outcomes.push({ result: planOne(plan, snapshot, request, full, clock) });
+      const result = isBatchUpdate(request) ? planBatchUpdate(plan, snapshot, request, full, clock) : planOne(plan, snapshot, request, full, clock);
+      outcomes.push({ result });
     } catch (error) {
       plan.rollback(mark);
       outcomes.push({ error });

@@ -1,8 +1,9 @@
-import type { IdempotencyClaim } from "../idempotency";
+import type { IdempotencyClaim, KeyRefusal } from "../idempotency";
 import { KeyRetention } from "../idempotency";
 import type { BatchCommits, CommittedBatch } from "../storage/port";
 import { asStorageError, StorageUnavailableError } from "../storage-errors";
-import { keySlot, MESSAGES, needsOf, planBatch, type BatchPlan, type BatchSnapshot, type SnapshotNeeds, type WriteRequest, type WriteResult } from "./batch-plan";
+import { keySlot, MESSAGES, needsOf, planBatch, type BatchPlan, type BatchSnapshot, type SnapshotNeeds, type UnitResult, type WriteRequest, type WriteResult, type WriteUnit } from "./batch-plan";
+import type { BatchUpdate, BatchUpdateResult } from "./batch-update";
 
 /** Told about every committed write transaction: how long it took and which events it appended. */
 export type CommitObserver = (seconds: number, eventTypes: readonly string[]) => void;
@@ -33,10 +34,10 @@ export const DEFAULT_MAX_BATCH = 256;
 /** Expired keys deleted per transaction: a few milliseconds of work, so batches wait little for a chunk. */
 const DEFAULT_PRUNE_CHUNK = 500;
 
-interface Pending extends WriteRequest {
-  resolve: (result: WriteResult) => void;
+type Pending = WriteUnit & {
+  resolve: (result: UnitResult) => void;
   reject: (error: unknown) => void;
-}
+};
 
 /**
  * The one write path of an instance, whatever the backend: requests that arrive while a batch is being
@@ -74,10 +75,23 @@ export class GroupCommit {
 
   /** Queues one write; resolves once it is committed (or refused), rejects when its write failed. */
   execute(command: WriteRequest["command"], metadata: WriteRequest["metadata"], idempotency?: IdempotencyClaim): Promise<WriteResult> {
-    const busy = this.claim(idempotency);
+    return this.enqueue({ command, metadata, idempotency }) as Promise<WriteResult>;
+  }
+
+  /**
+   * Queues a batch update as one unit: all its items are decided in the same group, in order, and their events
+   * committed in its one transaction (none of them with allOrNone and a failed item). `idempotency` covers the
+   * whole batch. Resolves once committed, like execute.
+   */
+  executeBatch(batch: BatchUpdate, metadata: WriteRequest["metadata"], idempotency?: IdempotencyClaim): Promise<BatchUpdateResult> {
+    return this.enqueue({ batch, metadata, idempotency }) as Promise<BatchUpdateResult>;
+  }
+
+  private enqueue(unit: WriteUnit): Promise<UnitResult> {
+    const busy = this.claim(unit.idempotency);
     if (busy) return Promise.resolve(busy);
     return new Promise((resolve, reject) => {
-      this.queue.push({ command, metadata, idempotency, resolve, reject });
+      this.queue.push({ ...unit, resolve, reject });
       this.schedule();
     });
   }
@@ -112,7 +126,7 @@ export class GroupCommit {
   }
 
   /** The in-flight refusal if the same idempotency key is being written right now; else takes the key. */
-  claim(idempotency: IdempotencyClaim | undefined): WriteResult | null {
+  claim(idempotency: IdempotencyClaim | undefined): KeyRefusal | null {
     if (!idempotency) return null;
     const slot = keySlot(idempotency);
     if (this.inFlight.has(slot)) return { ok: false, reason: "in_flight", message: MESSAGES.inFlight };
@@ -126,7 +140,7 @@ export class GroupCommit {
   }
 
   /** Plans and commits `requests` as one batch, and reports the commit. */
-  async commit(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
+  async commit(requests: readonly WriteUnit[], options: { allOrNothing?: boolean } = {}): Promise<CommittedBatch> {
     const { needs, decide } = this.batchOf(requests, options);
     return this.report(await this.store.commitBatch(needs, decide));
   }
@@ -135,7 +149,7 @@ export class GroupCommit {
    * What a batch of `requests` must read under the lock, and how it is decided against what was read: shared by
    * `commit` and a backend's own synchronous path (SQLite commits a lone request on the HTTP thread).
    */
-  protected batchOf(requests: readonly WriteRequest[], options: { allOrNothing?: boolean } = {}): { needs: SnapshotNeeds; decide: (snapshot: BatchSnapshot) => BatchPlan } {
+  protected batchOf(requests: readonly WriteUnit[], options: { allOrNothing?: boolean } = {}): { needs: SnapshotNeeds; decide: (snapshot: BatchSnapshot) => BatchPlan } {
     const now = this.now();
     return {
       needs: needsOf(requests, now, this.retention),

@@ -7,13 +7,20 @@ import { openServiceStore } from "../../src/service-store";
 import { createApp } from "../../src/http/app";
 import { SecretVerifier } from "../../src/secrets";
 import { DEFAULT_STAGES, StageDictionary } from "../../src/stage-dictionary";
-import type { OpportunityWriter } from "../../src/opportunity-writer";
+import type { WriteEntry } from "../../src/http/opportunity-routes";
+import { KeyRetention } from "../../src/idempotency";
 
 const [port, dbPath, secret] = [Number(process.argv[2]), process.argv[3]!, process.argv[4]!];
 // A real store for the read side's types; the write path below never touches it.
 const service = openServiceStore(dbPath);
-const stand_in: Pick<OpportunityWriter, "execute"> = {
+const stand_in: WriteEntry = {
   execute: async () => ({ ok: true, id: 1, version: 1, events: [] }),
+  // Each item answered at once as a success that changed nothing.
+  executeBatch: async (batch) => ({
+    ok: true,
+    batch: { allOrNone: batch.allOrNone, failedIndex: null, items: batch.items.map((_, index) => ({ index, opportunityCode: null, result: { ok: true, id: 1, version: 1, events: [] }, appended: 0 })) },
+  }),
+  retention: new KeyRetention(),
 };
 const verifier = new SecretVerifier([{ name: "bench", secret, role: "integrator" }]);
 const stages = new StageDictionary(DEFAULT_STAGES);

@@ -16,6 +16,7 @@ import { StorageUnavailableError } from "../../src/storage-errors";
 import { documentedResponse, fullApp, servedDocument, templateOf, type Json } from "../support/openapi-document";
 import { openTestBackend, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, TEST_SECRET } from "../support/test-service";
+import { BATCH_UPDATE_PATH } from "../../src/http/opportunity-routes";
 import { CONTRACT_EXAMPLE, CREATE_PATH, UPDATE_PATH } from "./http-client";
 
 const root = resolve(import.meta.dir, "../..");
@@ -113,7 +114,16 @@ const CASES: Case[] = [
   ...WRITE_CASES(UPDATE_PATH, "PUT", { opportunityCode: code, amount: 2800000 }, { opportunityCode: "NO-SUCH", amount: 1 }),
   [`PUT replayed`, () => app, "PUT", UPDATE_PATH, update({ opportunityCode: code, stage: "won" }, { "idempotency-key": "doc-replay" }), 200],
   [`PUT replayed again`, () => app, "PUT", UPDATE_PATH, update({ opportunityCode: code, stage: "won" }, { "idempotency-key": "doc-replay" }), 200],
+  [`PUT dry run`, () => app, "PUT", `${UPDATE_PATH}?dryRun=true`, update({ opportunityCode: code, amount: 1500000, stage: "bidding" }), 200],
+  [`PUT dry run refused`, () => app, "PUT", `${UPDATE_PATH}?dryRun=true`, update({ opportunityCode: "NO-SUCH", amount: 1 }), 200],
+  [`PUT unknown query parameter`, () => app, "PUT", `${UPDATE_PATH}?dry_run=true`, update({ opportunityCode: code, amount: 1 }), 200],
   ...WRITE_CASES(CREATE_PATH, "POST", { opportunityCode: "DOC-NEW", opportunityName: "新", endCustomerName: "某局" }, { opportunityCode: code, opportunityName: "重", endCustomerName: "某局" }),
+  [`POST dry run`, () => app, "POST", `${CREATE_PATH}?dryRun=true`, update({ opportunityCode: "DOC-DRY", opportunityName: "试", endCustomerName: "某局", salesExpansionId: "9007199254740993" }), 200],
+  ...WRITE_CASES(BATCH_UPDATE_PATH, "PUT", { items: [{ opportunityCode: code, amount: 2900000 }, { opportunityCode: "NO-SUCH", amount: 1 }] }, { items: [] }),
+  [`batch allOrNone stopped`, () => app, "PUT", BATCH_UPDATE_PATH, update({ allOrNone: true, items: [{ opportunityCode: code, amount: 1 }, { opportunityCode: "NO-SUCH", amount: 1 }] }), 200],
+  [`batch dry run`, () => app, "PUT", `${BATCH_UPDATE_PATH}?dryRun=true`, update({ items: [{ opportunityCode: code, amount: 3000000 }, { opportunityCode: code, confidencePct: "X" }] }), 200],
+  [`batch replayed`, () => app, "PUT", BATCH_UPDATE_PATH, update({ items: [{ opportunityCode: code, description: "批量" }] }, { "idempotency-key": "doc-batch" }), 200],
+  [`batch replayed again`, () => app, "PUT", BATCH_UPDATE_PATH, update({ items: [{ opportunityCode: code, description: "批量" }] }, { "idempotency-key": "doc-batch" }), 200],
   ...READ_CASES(`/api/opportunities/${code}`, "/api/opportunities/NO-SUCH"),
   [`read a past version`, () => app, "GET", `/api/opportunities/${code}?version=1`, secret, 200],
   [`read with a bad path`, () => app, "GET", "/api/opportunities/%zz", secret, 400],
@@ -140,7 +150,7 @@ const CASES: Case[] = [
 ];
 
 /** The headers the service may send that a client reads, by their documented names. */
-const MEANINGFUL_HEADERS = ["X-Request-Id", "ETag", "Idempotent-Replayed", "Allow", "Retry-After"];
+const MEANINGFUL_HEADERS = ["X-Request-Id", "ETag", "Idempotent-Replayed", "Allow", "Retry-After", "X-Dry-Run"];
 
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats(ajv);

@@ -92,6 +92,7 @@ const LAYERS: Record<SettingName, Layers> = {
   },
   timeZone: { config: "Europe/Paris", fromConfig: () => "Europe/Paris", env: "America/New_York", fromEnv: "America/New_York", flags: { "time-zone": "UTC" }, fromFlag: "UTC", fallback: "Asia/Shanghai" },
   bodyLimit: { config: "2KiB", fromConfig: () => 2048, env: "1MiB", fromEnv: 1048576, flags: { "body-limit": "65537" }, fromFlag: 65537, fallback: 65536 },
+  batchMaxItems: { config: 50, fromConfig: () => 50, env: "100", fromEnv: 100, flags: { "batch-max-items": "2" }, fromFlag: 2, fallback: 200 },
   logLevel: { config: "warn", fromConfig: () => "warn", env: "error", fromEnv: "error", flags: { "log-level": "debug" }, fromFlag: "debug", fallback: "info" },
   docs: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-docs": true }, fromFlag: false, fallback: true },
   shutdownTimeout: { config: 1500, fromConfig: () => 1500, env: "2500", fromEnv: 2500, flags: { "shutdown-timeout": "3500" }, fromFlag: 3500, fallback: 10_000 },

@@ -154,3 +154,39 @@ describe("two connections, one chain", () => {
     expect(versionsOf("OPP-KEY")).toEqual([1, 2]);
   });
 });
+
+describe("batch updates", () => {
+  const items = (code: string, amounts: number[]) => amounts.map((amount) => ({ command: updateCommand(code, { amount }) }));
+
+  test("a batch sent to the writer thread with other requests crosses whole: its items in order, one commit, its answer back without events", async () => {
+    const { client, commits } = await start();
+    await client.execute(createCommand("OPP-BT"), META);
+    alone = false;
+    const claim = { client: "oms", key: "batch-key", fingerprint: "fb" };
+    const [batch, single] = await Promise.all([
+      client.executeBatch({ items: [...items("OPP-BT", [1, 2]), { invalid: "至少传入一个需要更新的字段", opportunityCode: "OPP-BT" }], allOrNone: false }, META, claim),
+      client.execute(createCommand("OPP-BT-2"), META),
+    ]);
+    expect(client.counts).toEqual({ inProcess: 1, writerThread: 2 });
+    expect(commits.slice(1)).toEqual([["OpportunityUpdated", "OpportunityUpdated", "OpportunityCreated"]]);
+    expect(single).toMatchObject({ ok: true, id: 2 });
+    expect(batch).toEqual({
+      ok: true,
+      appended: 2,
+      batch: {
+        allOrNone: false,
+        failedIndex: null,
+        items: [
+          { index: 0, opportunityCode: "OPP-BT", result: { ok: true, id: 1, version: 2, events: [] }, appended: 1 },
+          { index: 1, opportunityCode: "OPP-BT", result: { ok: true, id: 1, version: 3, events: [] }, appended: 1 },
+          { index: 2, opportunityCode: "OPP-BT", result: { ok: false, reason: "invalid", message: "至少传入一个需要更新的字段" }, appended: 0 },
+        ],
+      },
+    });
+    // Its retry, alone, is answered on this thread's connection from the key the writer thread stored.
+    alone = true;
+    expect(await client.executeBatch({ items: items("OPP-BT", [1, 2]), allOrNone: false }, META, claim)).toMatchObject({ ok: true, replayed: true });
+    expect(versionsOf("OPP-BT")).toEqual([1, 2, 3]);
+    expect(verifyStore(service.db)).toMatchObject({ ok: true, events: 4, findings: [] });
+  });
+});

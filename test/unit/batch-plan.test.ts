@@ -49,7 +49,7 @@ function given(world: Given) {
 }
 
 /** Each request's result; a request that threw shows as `{ error }` (and fails the tests that expect results). */
-const results = (plan: ReturnType<typeof planBatch>) => plan.outcomes.map((outcome) => ("result" in outcome ? outcome.result : ({ error: String(outcome.error) } as never as WriteResult)));
+const results = (plan: ReturnType<typeof planBatch>) => plan.outcomes.map((outcome) => ("result" in outcome ? (outcome.result as WriteResult) : ({ error: String(outcome.error) } as never as WriteResult)));
 
 describe("planBatch: decisions in order, each against what the ones before it left", () => {
   test("a create and an update of the same code in one batch: versions 1 and 2, one projection insert with both", () => {

@@ -46,6 +46,19 @@ function snapshotOf(headRow: HeadRow, [states, maxId, keys, keysHeld]: Awaited<R
   return { head: position === 0 ? null : { position, hash: headRow.hash }, states, maxId, keys, keysHeld };
 }
 
+/**
+ * What a batch of `needs` would be decided against now, without the head lock (dry runs): the head row and the
+ * same reads as a batch's, in one REPEATABLE READ, READ ONLY transaction, so that all of it is one committed
+ * instant. Nothing is locked or waited for; a batch committed meanwhile is simply not seen.
+ */
+export function readSnapshotUnlocked(sql: SQL, needs: SnapshotNeeds): Promise<BatchSnapshot> {
+  return sql.begin("isolation level repeatable read read only", async (tx) => {
+    const [headRows, ...reads] = await Promise.all([tx`SELECT position, hash FROM event_head` as Promise<HeadRow[]>, ...snapshotReads(tx, needs)]);
+    if (!headRows[0]) throw new Error("the event_head row is missing: not a database of this service, or damaged");
+    return snapshotOf(headRows[0], reads);
+  });
+}
+
 /** Inserts event rows set-based: one statement, one array per column (not awaited here). */
 export function insertEvents(tx: SQL, rows: readonly EventRow[]): PromiseLike<unknown> {
   const text = (pick: (row: EventRow) => string) => tx.array(rows.map(pick), "TEXT");

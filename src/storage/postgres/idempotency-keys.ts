@@ -58,7 +58,8 @@ export function readKeysHeld(sql: SQL, clients: readonly string[], cutoff: strin
 /** Stores the keys of a batch and adds them to their clients' bucket counts: two statements, not awaited here. */
 export function saveKeys(sql: SQL, keys: readonly KeySave[]): PromiseLike<unknown>[] {
   if (keys.length === 0) return [];
-  const text = (pick: (key: KeySave) => string) => sql.array(keys.map(pick), "TEXT");
+  // A batch update's key names no one stream: its stream_id is NULL (an array element may be null).
+  const text = (pick: (key: KeySave) => string | null) => sql.array(keys.map(pick) as string[], "TEXT");
   const int8 = (pick: (key: KeySave) => number) => sql.array(keys.map(pick), "INT8");
   return [
     sql`

@@ -6,7 +6,7 @@ import type { AuditReads, CommittedBatch, FormedBatch, RestoreTarget, Storage } 
 import { auditReads } from "./audit-reads";
 import { rewriteOpportunities } from "./projection-rebuild";
 import { restoreTarget } from "./restore-target";
-import { commitBatch, commitBatchWhenLocked, lockHead } from "./batch-commit";
+import { commitBatch, commitBatchWhenLocked, lockHead, readSnapshotUnlocked } from "./batch-commit";
 import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
 import * as events from "./event-reads";
 import { pruneKeys } from "./idempotency-keys";
@@ -96,6 +96,7 @@ export class PostgresStorage implements Storage {
     this.readStream(streamId, null, () => events.firstVersionRecordedAfter(this.sql, streamId, recordedAt, afterVersion, throughVersion));
   findOpportunity = (code: string) => this.readStream(code, null, () => findOpportunity(this.sql, code));
   countOpportunities = () => this.read(() => countOpportunities(this.sql));
+  readSnapshot = (needs: SnapshotNeeds) => this.read(() => readSnapshotUnlocked(this.sql, needs));
 
   async commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
     try {

@@ -28,6 +28,7 @@ export class SqliteBatchCommits {
   private readonly lastEvent: Statement<Head, []>;
   private readonly transaction: { immediate: (needs: SnapshotNeeds, decide: Decide) => BatchPlan };
   private readonly prune: { immediate: (before: string, limit: number) => number };
+  private readonly readOnly: (needs: SnapshotNeeds) => BatchSnapshot;
 
   constructor(
     db: Database,
@@ -42,6 +43,17 @@ export class SqliteBatchCommits {
       return plan;
     });
     this.prune = db.transaction((before: string, limit: number) => this.keys.pruneChunk(before, limit));
+    // BEGIN DEFERRED that only reads: one WAL snapshot for all of it, and no write lock taken or waited for.
+    this.readOnly = db.transaction((needs: SnapshotNeeds) => this.readSnapshot(needs));
+  }
+
+  /** What a batch of `needs` would be decided against now, read in one read transaction, without the write lock (dry runs). */
+  readSnapshotUnlocked(needs: SnapshotNeeds): BatchSnapshot {
+    try {
+      return this.readOnly(needs);
+    } catch (error) {
+      throw asSqliteStorageError(error);
+    }
   }
 
   /** One batch in one transaction, synchronously (bun:sqlite commits, and waits for the fsync, on this thread). */

@@ -9,7 +9,7 @@ import { keySlot, type KeySave, type StoredKey } from "../../write/batch-plan";
  */
 export class IdempotencyKeys {
   private readonly findKey: Statement<{ fingerprint: string; outcome: string }, [string, string]>;
-  private readonly insertKey: Statement<unknown, [string, string, string, string, string, string, number, number]>;
+  private readonly insertKey: Statement<unknown, [string, string, string, string, string, string | null, number, number]>;
   private readonly countKeys: Statement<unknown, [string, string, number]>;
   private readonly heldKeys: Statement<{ n: number }, [string, string]>;
   private readonly pruneKeys: Statement<unknown, [string, number]>;

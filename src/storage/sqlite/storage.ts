@@ -81,6 +81,10 @@ export class SqliteStorage implements Storage {
     return this.opportunities.count();
   }
 
+  async readSnapshot(needs: SnapshotNeeds): Promise<BatchSnapshot> {
+    return this.batches.readSnapshotUnlocked(needs);
+  }
+
   async commitBatch(needs: SnapshotNeeds, decide: (snapshot: BatchSnapshot) => BatchPlan): Promise<CommittedBatch> {
     return this.commitBatchNow(needs, decide);
   }

@@ -14,7 +14,8 @@ export async function callEveryRoute(fetch: (request: Request) => Promise<Respon
   const created = await client.POST("/api/opportunities/integration/create", {
     body: { opportunityCode: code, opportunityName: "类型化客户端", endCustomerName: "某市大数据局", salesExpansionId: "9007199254740993", amount: 1500000 },
   });
-  if (created.data?.code === "0") {
+  // A success's data is the id, or with ?dryRun=true what the call would do: told apart by its type.
+  if (created.data?.code === "0" && typeof created.data.data === "number") {
     const id: number = created.data.data;
     seen.createdId = id;
   }
@@ -30,6 +31,23 @@ export async function callEveryRoute(fetch: (request: Request) => Promise<Respon
     seen.updateFailed = [updated.data.msg, nothing];
   }
   seen.etag = updated.response.headers.get("ETag");
+
+  const tried = await client.PUT("/api/opportunities/integration/update", {
+    params: { query: { dryRun: true } },
+    body: { opportunityCode: code, amount: 1600000 },
+  });
+  if (tried.data?.code === "0" && typeof tried.data.data === "object") {
+    const { version, changes } = tried.data.data;
+    seen.dryRun = { version, amount: changes.amount, header: tried.response.headers.get("X-Dry-Run") };
+  }
+
+  const batch = await client.PUT("/api/opportunities/integration/batch-update", {
+    body: { items: [{ opportunityCode: code, description: "批量" }, { opportunityCode: "NO-SUCH-CODE", amount: 1 }], allOrNone: false },
+  });
+  if (batch.data?.code === "0") {
+    const { succeeded, failed, results } = batch.data.data;
+    seen.batch = { succeeded, failed, results: results.map((result) => (result.code === "0" ? result.data : result.msg)) };
+  }
 
   const record = await client.GET("/api/opportunities/{opportunityCode}", { params: { path: { opportunityCode: code } } });
   if (record.data?.code === "0") {
