@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { SERVE_HELP } from "../../src/cli/serve";
 import { BATCH_UPDATE_PATH } from "../../src/http/opportunity-routes";
 import { recordCommits } from "../reliability/reliability-support";
 import { verifyBackend } from "../support/test-backend";
@@ -190,6 +191,10 @@ describe("the whole batch refused: -1, data null, nothing written", () => {
     const items = [1, 2, 3].map((amount) => ({ opportunityCode: "A-1", amount }));
     expectFailure(await call(small, "PUT", BATCH_UPDATE_PATH, { body: { items } }), 200, "批量更新最多 2 条，本次 3 条");
     expect(expectSuccess(await call(small, "PUT", BATCH_UPDATE_PATH, { body: { items: items.slice(0, 2) } }))).toMatchObject({ succeeded: 2 });
+  });
+
+  test("serve --help names the setting with its default", () => {
+    expect(SERVE_HELP).toMatch(/--batch-max-items VALUE\s+most items of one batch update .*\(env BATCH_MAX_ITEMS, default 200\)/);
   });
 
   test("If-Match is refused: a batch has no one version", async () => {
