@@ -142,9 +142,9 @@ export const dryRunParameter = {
   description:
     "试运行：传 true 时完整解析、校验请求，并按商机的当前状态计算结果，但不写入任何数据：不产生事件、商机数据不变、不占用 Idempotency-Key（带键时只按已保存的键判断，重试已用过的键得到与真实重试相同的结果）。" +
     "响应带 X-Dry-Run: true，code 与 msg 与真实调用相同；成功时 data 为 {id, version, changes}：商机 ID、执行后将达到的版本号、每个将变化字段的 {from, to}（没有变化时 changes 为空对象）。" +
-    "试运行读取当前已提交的状态，不加锁也不预留：之后有其他写入时，真实调用的结果可能不同。不传或传 false 时正常执行；传其他值（如 1、TRUE、空值）返回 -1：dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: 传入值。" +
+    "试运行读取当前已提交的状态，不加锁也不预留：之后有其他写入时，真实调用的结果可能不同。不传时正常执行；传 true 以外的值（如 false、1、TRUE、空值）返回 -1：dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: 传入值。" +
     "写接口只接受 dryRun 这一个查询参数，其他查询参数一律拒绝（-1，不写入）：不支持的查询参数: 参数名，支持: dryRun。",
-  schema: { type: "boolean", default: false },
+  schema: { type: "boolean", enum: [true] },
 };
 
 // No example on the schema: the docs page would put it in every generated request, and a copied curl would

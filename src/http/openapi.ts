@@ -86,7 +86,7 @@ export function updateDocs(stages: StageDictionary): DocumentDecoration {
             修改最终客户: failureExample("不支持更新商机的最终客户: endCustomerName"),
             版本冲突: failureExample("商机已被修改，当前版本为 5"),
             不支持的查询参数: failureExample("不支持的查询参数: dry_run，支持: dryRun"),
-            dryRun取值无效: failureExample('dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: "1"'),
+            dryRun取值无效: failureExample('dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: "1"'),
           },
         ),
       },

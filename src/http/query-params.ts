@@ -62,11 +62,16 @@ export class QueryReader {
    * A switch: `true` or `false` as written, false when absent. Any other value, an empty one too, is named:
    * a request that asked for something unclear must not run as if it had asked for nothing.
    */
+  /**
+   * A switch that is on when it says `true` and off when it is absent. Any other value, `false` included, is
+   * refused: a caller who meant to switch it on with `1` or `TRUE` must not get the opposite (a real write for a
+   * dry run), and one who does not want it simply leaves it out.
+   */
   flag(name: string, meaning: string): boolean {
     const raw = this.query[name];
-    if (raw === undefined || raw === "false") return false;
+    if (raw === undefined) return false;
     if (raw === "true") return true;
-    this.errors.push(`${name} 只能是 true（${meaning}）或 false，收到: ${quote(raw)}`);
+    this.errors.push(`${name} 只能是 true（${meaning}）；不需要时不传，收到: ${quote(raw)}`);
     return false;
   }
 

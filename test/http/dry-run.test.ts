@@ -119,9 +119,11 @@ describe("a dry run answers what the real call then answers, and writes nothing"
     expect(dry.json.msg).toBe("第 2 条: 商机不存在");
   });
 
-  test("dryRun=false is the real call", async () => {
-    expectSuccess(await send(UPDATE, "?dryRun=false", { opportunityCode: "D-1", amount: 7 }));
-    expect(await service.tables.count("events")).toBe(2);
+  test("dryRun=false is refused like any value but true (a real call leaves it out), and nothing is written", async () => {
+    const before = await service.tables.count("events");
+    const answer = await send(UPDATE, "?dryRun=false", { opportunityCode: "D-1", amount: 7 });
+    expect(answer.json).toEqual({ code: "-1", msg: 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: "false"', data: null });
+    expect(await service.tables.count("events")).toBe(before);
   });
 });
 
@@ -178,9 +180,9 @@ describe("query parameters on the write routes", () => {
     const refused: [string, string][] = [
       ["?dry_run=true", "不支持的查询参数: dry_run，支持: dryRun"],
       ["?dryRun=true&force=1", "不支持的查询参数: force，支持: dryRun"],
-      ["?dryRun=1", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: "1"'],
-      ["?dryRun=TRUE", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: "TRUE"'],
-      ["?dryRun", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）或 false，收到: ""'],
+      ["?dryRun=1", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: "1"'],
+      ["?dryRun=TRUE", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: "TRUE"'],
+      ["?dryRun", 'dryRun 只能是 true（试运行：只校验并计算结果，不写入）；不需要时不传，收到: ""'],
       ["?dryRun=true&dryRun=false", "查询参数只能传一次: dryRun"],
     ];
     for (const [query, msg] of refused) {
