@@ -3,7 +3,7 @@ import { commitsLoneRequestAtOnce } from "./opportunity-writer";
 import type { BatchCommits, CommittedBatch } from "./storage/port";
 import { isBatchUpdate, type BatchPlan, type WriteUnit } from "./write/batch-plan";
 import { GroupCommit } from "./write/group-commit";
-import { errorOf, type FromWorker, type ToWorker } from "./write-worker-messages";
+import { decodeMessage, encodeMessage, errorOf, type FromWorker, type ToWorker } from "./write-worker-messages";
 
 /**
  * Where the writer thread's code is. In the compiled binary it is a second entry point of the build
@@ -75,7 +75,7 @@ class WriterThread implements BatchCommits {
   }
 
   send(message: ToWorker): void {
-    this.worker.postMessage(message);
+    this.worker.postMessage(encodeMessage(message));
   }
 
   receive(message: FromWorker): void {
@@ -120,15 +120,15 @@ export class WriteWorkerClient extends GroupCommit {
   static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests): Promise<WriteWorkerClient> {
     const thread = new WriterThread(new Worker(workerEntry()));
     await new Promise<void>((resolve, reject) => {
-      thread.worker.onmessage = (event: MessageEvent<FromWorker>) => {
-        const message = event.data;
+      thread.worker.onmessage = (event: MessageEvent<string>) => {
+        const message = decodeMessage<FromWorker>(event.data);
         if (message.kind === "opened") resolve();
         else if (message.kind === "fatal") reject(new Error(`writer thread: ${message.message}`));
       };
       thread.worker.onerror = (event) => reject(new Error(`writer thread: ${event.message}`));
       thread.send({ kind: "open", dbPath, writer });
     });
-    thread.worker.onmessage = (event: MessageEvent<FromWorker>) => thread.receive(event.data);
+    thread.worker.onmessage = (event: MessageEvent<string>) => thread.receive(decodeMessage<FromWorker>(event.data));
     return new WriteWorkerClient(thread, commitsLoneRequestAtOnce(writer) ? lone : undefined, writer);
   }
 
@@ -164,8 +164,9 @@ export class WriteWorkerClient extends GroupCommit {
   async close(): Promise<{ checkpointed: boolean; checkpointError?: string }> {
     while (this.pending > 0 || this.thread.unanswered > 0) await Bun.sleep(5);
     const closed = await new Promise<Extract<FromWorker, { kind: "closed" }>>((resolve) => {
-      this.thread.worker.onmessage = (event: MessageEvent<FromWorker>) => {
-        if (event.data.kind === "closed") resolve(event.data);
+      this.thread.worker.onmessage = (event: MessageEvent<string>) => {
+        const message = decodeMessage<FromWorker>(event.data);
+        if (message.kind === "closed") resolve(message);
       };
       this.thread.send({ kind: "close" });
     });

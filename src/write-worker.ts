@@ -2,17 +2,17 @@
  * The writer thread. bun:sqlite commits synchronously, so an fsync blocks whichever thread commits; here it
  * blocks this one, while the HTTP thread keeps parsing and validating the next requests. This thread keeps no
  * queue: the HTTP thread's group-commit queue (write-worker-client.ts) sends one batch at a time, and each
- * message is one batch, planned against the database and committed in one transaction here. Messages are
- * small objects (structured clone keeps bigints exact).
+ * message is one batch, planned against the database and committed in one transaction here. Messages cross
+ * as exact JSON text (write-worker-messages.ts).
  */
 import { openServiceStore, type ServiceStore } from "./service-store";
 import type { UnitResult } from "./write/batch-plan";
 import { withoutEvents } from "./write/batch-update";
-import { errorShape, type FromWorker, type Outcome, type ToWorker } from "./write-worker-messages";
+import { decodeMessage, encodeMessage, errorShape, type FromWorker, type Outcome, type ToWorker } from "./write-worker-messages";
 
 declare const self: Worker;
 let service: ServiceStore | undefined;
-const post = (message: FromWorker) => self.postMessage(message);
+const post = (message: FromWorker) => self.postMessage(encodeMessage(message));
 
 /**
  * The HTTP thread needs the outcome, not the events: they are in the database, `appended` says how many, and
@@ -34,8 +34,8 @@ async function commit(message: Extract<ToWorker, { kind: "commit" }>): Promise<v
   }
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
+self.onmessage = (event: MessageEvent<string>) => {
+  const message = decodeMessage<ToWorker>(event.data);
   switch (message.kind) {
     case "open":
       try {
