@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { TrustedProxies } from "./http/trusted-proxies";
+import { DEFAULT_MAX_STREAMS } from "./http/event-stream-hub";
 import { isUrl, maskPassword, parseDatabaseLocation } from "./storage/location";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
@@ -212,6 +213,14 @@ export const SETTINGS = {
     fallback: true,
     parse: boolean,
     help: "commit batches in a separate thread, so HTTP work goes on during fsync (a write that comes alone is committed at once in-process); --no-writer-thread commits everything in-process",
+  },
+  maxStreams: {
+    key: "maxStreams",
+    flag: "max-streams",
+    env: "MAX_STREAMS",
+    fallback: DEFAULT_MAX_STREAMS,
+    parse: integer(0, 100_000),
+    help: "most live event streams (GET /api/events/stream) open at once in this process; one more is refused with HTTP 429; 0 refuses every stream",
   },
 } satisfies Record<string, SettingSpec<unknown>>;
 

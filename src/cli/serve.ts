@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import packageJson from "../../package.json" with { type: "json" };
 import { loadDemoData } from "../demo-data";
 import { createApp } from "../http/app";
+import { EventStreamHub, streamSourceOf } from "../http/event-stream-hub";
 import { AuthThrottle } from "../http/auth-throttle";
 import { instrument } from "../http/instrument";
 import { noteClientAddress } from "../http/request-context";
@@ -38,6 +39,7 @@ const SERVE_SETTINGS = [
   "authLockoutSeconds",
   "trustedProxies",
   "writerThread",
+  "maxStreams",
 ] as const;
 
 // Idempotency keys past their window are forgotten this often (and once at start).
@@ -61,8 +63,13 @@ Secrets: --secrets / SECRETS_FILE, else INTERNAL_SECRET (client "default"), else
 generated, saved beside the database as <db>.secret with mode 0600, and printed once. On PostgreSQL every
 instance must be given the same secrets, so one of the first two is required.
 
-Signals: SIGTERM or SIGINT stop accepting, finish requests in flight (up to the shutdown timeout), checkpoint
-the WAL and exit 0. SIGHUP reloads the secrets file and the stages file; a bad file keeps the old ones.`;
+Live events: GET /api/events/stream sends every new event as Server-Sent Events (after=N or Last-Event-ID:
+from that position on), at most --max-streams at once; another process's import or another instance's writes
+are seen too.
+
+Signals: SIGTERM or SIGINT stop accepting, end the live event streams, finish requests in flight (up to the
+shutdown timeout), checkpoint the WAL and exit 0. SIGHUP reloads the secrets file and the stages file; a bad
+file keeps the old ones.`;
 
 type ServeConfig = Resolved<(typeof SERVE_SETTINGS)[number]>["values"];
 
@@ -125,12 +132,21 @@ async function startPruning(backend: ServiceBackend, ttlHours: number): Promise<
   return timer;
 }
 
-/** The HTTP app over the backend, with the metrics fed by its commits. */
-function buildApp(config: ServeConfig, backend: ServiceBackend, live: Live) {
+/** The live event streams: told of this process's commits at once, of everyone else's by the database. */
+function eventStreamHub(config: ServeConfig, backend: ServiceBackend): EventStreamHub {
+  const onReadError = (error: unknown) => log("warn", "live event streams cannot read new events; retrying", { reason: (error as Error).message });
+  const onStalled = () => log("info", "live event stream closed: its consumer stopped reading (it resumes with Last-Event-ID)");
+  return new EventStreamHub(streamSourceOf(backend.storage, { onReadError, onStalled }), { maxStreams: config.maxStreams });
+}
+
+/** The HTTP app over the backend, with the metrics fed by its commits. `server`: the server, once it listens. */
+function buildApp(config: ServeConfig, backend: ServiceBackend, live: Live, server: () => ReturnType<typeof Bun.serve> | undefined) {
   const metrics = new ServiceMetrics({ ...backend.metrics, countOpportunities: () => backend.storage.countOpportunities() });
+  const eventStreams = eventStreamHub(config, backend);
   backend.writer.onCommit = (seconds, types) => {
     metrics.recordCommit(seconds, types);
     backend.noteCommit();
+    if (types.length > 0) eventStreams.wake();
   };
   const app = createApp({
     writer: backend.writer,
@@ -151,6 +167,9 @@ function buildApp(config: ServeConfig, backend: ServiceBackend, live: Live) {
     authThrottle: new AuthThrottle({ limit: config.authFailureLimit, windowMs: config.authLockoutSeconds * 1000, lockoutMs: config.authLockoutSeconds * 1000 }),
     trustedProxies: TrustedProxies.parse(config.trustedProxies ?? ""),
     onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: pathOf(request), error }),
+    eventStreams,
+    // A stream may be quiet for 15 s between comments; the server's idle timeout (10 s) must not close it.
+    onEventStreamOpen: (request) => server()?.timeout(request, 0),
   });
   return { app, metrics };
 }
@@ -251,8 +270,9 @@ async function start(parsed: NonNullable<ReturnType<typeof parseServeArgs>>, env
   }
   const pruneTimer = await startPruning(backend, config.idempotencyTtlHours);
   setReload(reloader(config, source, live));
+  const built = buildApp(config, backend, live, () => server);
   try {
-    server = listen(config, buildApp(config, backend, live));
+    server = listen(config, built);
   } catch (error) {
     // The writer thread and the pool would keep the process alive: close them with the database.
     clearInterval(pruneTimer);
@@ -262,7 +282,7 @@ async function start(parsed: NonNullable<ReturnType<typeof parseServeArgs>>, env
   announceSecret(source, server.port ?? config.port);
   // Last line of start-up: whoever waits for it (a supervisor, the end-to-end test) knows the port is open.
   log("info", "listening", { url: `http://${config.host}:${server.port}`, docs: config.docs ? `http://localhost:${server.port}/swagger` : "off" });
-  return { server, backend, pruneTimer, config };
+  return { server, backend, pruneTimer, config, eventStreams: built.app.eventStreams };
 }
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -276,11 +296,13 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   process.on("SIGHUP", onHangup);
   const parsed = parseServeArgs(args, env);
   if (parsed === null) return 0;
-  const { server, backend, pruneTimer, config } = await start(parsed, env, (next) => (reload = next));
+  const { server, backend, pruneTimer, config, eventStreams } = await start(parsed, env, (next) => (reload = next));
 
   const signal = await stopSignal;
   const stopping = performance.now();
-  log("info", "stopping", { signal, inFlight: server.pendingRequests });
+  log("info", "stopping", { signal, inFlight: server.pendingRequests, eventStreams: eventStreams.openStreams });
+  // Open streams never finish by themselves: end them first (each gets a last comment), then drain the rest.
+  await eventStreams.close();
   const drained = await drain(server, config.shutdownTimeout);
   process.off("SIGHUP", onHangup);
   clearInterval(pruneTimer);

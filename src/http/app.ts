@@ -7,6 +7,8 @@ import { StorageUnavailableError } from "../storage-errors";
 import type { AuthThrottle } from "./auth-throttle";
 import { docs, DOCS_PUBLIC_ROUTES } from "./docs";
 import { healthRoutes } from "./health-routes";
+import { EventStreamHub, streamSourceOf } from "./event-stream-hub";
+import { eventStreamRoute } from "./event-stream-route";
 import { envelopeResponse, HttpFault, JSON_UTF8, MESSAGES } from "./envelope";
 import { DEFAULT_BODY_LIMIT } from "./json-body";
 import { opportunityRoutes, type WriteEntry } from "./opportunity-routes";
@@ -43,6 +45,10 @@ export interface AppDeps {
   onStorageUnavailable?: (error: StorageUnavailableError) => void;
   /** Where unexpected errors are reported; never given a secret. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
+  /** The live event streams (GET /api/events/stream); by default a hub over `storage` with the default limits. */
+  eventStreams?: EventStreamHub;
+  /** Told of each event stream opened (serve lifts that connection's idle timeout). */
+  onEventStreamOpen?: (request: Request) => void;
 }
 
 /** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
@@ -67,6 +73,7 @@ export function createApp(deps: AppDeps) {
     return new HttpFault(404, MESSAGES.notFound(request.method, path)).toResponse(headers);
   }
 
+  const eventStreams = deps.eventStreams ?? new EventStreamHub(streamSourceOf(deps.storage));
   const gate = accessGate({ accessTable: () => accessTable(), verifier: deps.verifier, throttle: deps.authThrottle, proxies: deps.trustedProxies });
   // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
   // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
@@ -98,7 +105,8 @@ export function createApp(deps: AppDeps) {
     .use(deps.docs === false ? new Elysia({ name: "docs-off" }) : docs(deps.version))
     .use(healthRoutes({ readiness: deps.readiness ?? (() => null), metrics: deps.metrics }))
     .use(routes)
-    .use(readRoutes({ storage: deps.storage, timeZone: deps.timeZone, stages: deps.stages }));
+    .use(readRoutes({ storage: deps.storage, timeZone: deps.timeZone, stages: deps.stages }))
+    .use(eventStreamRoute({ hub: eventStreams, onOpen: deps.onEventStreamOpen }));
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));
@@ -106,7 +114,7 @@ export function createApp(deps: AppDeps) {
   function accessTable(): AccessTable {
     return (access ??= new AccessTable(app.routes, deps.docs === false ? [] : DOCS_PUBLIC_ROUTES));
   }
-  return Object.assign(app, { routeTable, accessTable });
+  return Object.assign(app, { routeTable, accessTable, eventStreams });
 }
 
 export type App = ReturnType<typeof createApp>;

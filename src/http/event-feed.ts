@@ -14,8 +14,8 @@ export type FeedFormat = (typeof FEED_FORMATS)[number];
 /** The columns of the stored form, in the order the feed writes them (the table's column order). */
 export const STORED_COLUMNS = ["position", "event_id", "stream_id", "version", "type", "schema_version", "data", "metadata", "recorded_at", "prev_hash", "hash"] as const;
 
-/** An event as the default feed answers it: every stored column, `data` and `metadata` parsed. */
-function presentEvent(event: StoredEvent) {
+/** An event as the default feed answers it: every stored column, `data` and `metadata` parsed (the live stream sends the same). */
+export function presentEvent(event: StoredEvent) {
   return {
     position: event.position,
     eventId: event.eventId,

@@ -85,7 +85,19 @@ export interface BatchCommits {
   pruneIdempotencyKeys(before: string, limit: number): Promise<number>;
 }
 
-export interface Storage extends EventReads, OpportunityReads, SnapshotReads, BatchCommits {
+/** Being told that events were committed, whoever wrote them (the live event stream's one watcher per process). */
+export interface CommitWatch {
+  /**
+   * Calls `onCommit` soon after any writer commits events to this database: another connection of this process,
+   * another process (an `import`), another instance. It is also called once when watching begins and whenever
+   * commits may have gone unseen (a lost connection is back), and it may be called when nothing changed: a caller
+   * that reads everything after its own cursor on each call misses nothing. Resolves once watching has begun;
+   * the function it gives stops it. Never rejects: a database out of reach is watched again once it is back.
+   */
+  watchCommits(onCommit: () => void): Promise<() => Promise<void>>;
+}
+
+export interface Storage extends EventReads, OpportunityReads, SnapshotReads, BatchCommits, CommitWatch {
   readonly kind: "sqlite" | "postgres";
   /** Where the data is, for logs: the file path, or the URL with its password masked. */
   readonly location: string;

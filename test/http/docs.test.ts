@@ -96,6 +96,7 @@ describe("GET /swagger/json", () => {
   test("lists the write, read, audit and health routes but not the docs' own routes", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/events",
+      "/api/events/stream",
       "/api/opportunities/integration/batch-update",
       "/api/opportunities/integration/create",
       "/api/opportunities/integration/update",

@@ -26,6 +26,11 @@ async function answer(method: string, url: string, headers: Record<string, strin
     init.headers = { ...headers, "content-type": "application/json" };
   }
   const response = await service.handle(new Request(url, init));
+  // A live event stream (GET /api/events/stream) never ends by itself: its status is what counts here.
+  if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    await response.body?.cancel();
+    return { status: response.status, body: "" };
+  }
   return { status: response.status, body: method === "HEAD" ? null : await response.text() };
 }
 

@@ -112,6 +112,7 @@ const LAYERS: Record<SettingName, Layers> = {
     fallback: undefined,
   },
   writerThread: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-writer-thread": true }, fromFlag: false, fallback: true },
+  maxStreams: { config: 5, fromConfig: () => 5, env: "0", fromEnv: 0, flags: { "max-streams": "250" }, fromFlag: 250, fallback: 100 },
 };
 
 /** Settings present since the first release; the tests below that list whole value sets use only these. */

@@ -7,6 +7,7 @@ import { auditReads } from "./audit-reads";
 import { rewriteOpportunities } from "./projection-rebuild";
 import { restoreTarget } from "./restore-target";
 import { commitBatch, commitBatchWhenLocked, lockHead, readSnapshotUnlocked } from "./batch-commit";
+import { CommitAnnouncer, watchCommits } from "./commit-watch";
 import { asPostgresStorageError, unavailableAsStorageError } from "./errors";
 import * as events from "./event-reads";
 import { pruneKeys } from "./idempotency-keys";
@@ -73,6 +74,8 @@ export class PostgresStorage implements Storage {
   readonly kind = "postgres" as const;
   readonly location: string;
   private failure: Failure | null = null;
+  /** Tells the other instances' live streams about this instance's commits. */
+  private readonly announcer: CommitAnnouncer;
   private readyUntil = 0;
   private probing: Promise<string | null> | undefined;
 
@@ -82,6 +85,7 @@ export class PostgresStorage implements Storage {
     url: string,
   ) {
     this.location = maskPassword(url);
+    this.announcer = new CommitAnnouncer(sql);
   }
 
   head = () => this.read(() => events.readHead(this.sql));
@@ -102,6 +106,7 @@ export class PostgresStorage implements Storage {
     try {
       const committed = await commitBatch(this.sql, needs, decide);
       this.failure = null;
+      if (committed.plan.events.length > 0) this.announcer.committed();
       return committed;
     } catch (error) {
       this.noteFailure(error);
@@ -113,11 +118,16 @@ export class PostgresStorage implements Storage {
     try {
       const committed = await commitBatchWhenLocked(this.sql, form);
       this.failure = null;
+      if (committed && committed.plan.events.length > 0) this.announcer.committed();
       return committed;
     } catch (error) {
       this.noteFailure(error);
       throw error;
     }
+  }
+
+  watchCommits(onCommit: () => void): Promise<() => Promise<void>> {
+    return watchCommits(this.sql, onCommit);
   }
 
   async pruneIdempotencyKeys(before: string, limit: number): Promise<number> {

@@ -6,6 +6,7 @@ import { StorageUnavailableError } from "../../storage-errors";
 import type { BatchPlan, BatchSnapshot, SnapshotNeeds } from "../../write/batch-plan";
 import type { CommittedBatch, FoldInput, Head, Storage } from "../port";
 import { SqliteBatchCommits } from "./batch-commit";
+import { watchCommits } from "./commit-watch";
 import { BUSY_TIMEOUT_MS, openDatabase } from "./database";
 import { SqliteEventReads } from "./event-reads";
 import { IdempotencyKeys } from "./idempotency-keys";
@@ -110,6 +111,10 @@ export class SqliteStorage implements Storage {
 
   async pruneIdempotencyKeys(before: string, limit: number): Promise<number> {
     return this.batches.pruneIdempotencyKeys(before, limit);
+  }
+
+  watchCommits(onCommit: () => void): Promise<() => Promise<void>> {
+    return watchCommits(this.location, onCommit);
   }
 
   async readiness(): Promise<string | null> {
