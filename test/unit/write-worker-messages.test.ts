@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { decodeMessage, encodeMessage, errorOf, errorShape, type FromWorker, type ToWorker } from "../../src/write-worker-messages";
 
-const across = (error: unknown) => errorOf(decodeMessage<FromWorker>(encodeMessage({ kind: "failed", id: 1, error: errorShape(error) })).error);
+const across = (error: unknown) => errorOf(decodeMessage<Extract<FromWorker, { kind: "failed" }>>(encodeMessage({ kind: "failed", id: 1, error: errorShape(error) })).error);
 
 describe("messages across the threads", () => {
   test("a batch arrives as sent: bigints beyond 2^53 stay exact bigints, safe integers stay numbers, text is kept", () => {
