@@ -11,6 +11,8 @@
  *     instances together on one database (concurrency 32 only: 16 connections each);
  *   - with BENCH_BASELINE=BINARY, that binary's SQLite group commit in the same rounds at concurrency 32, to
  *     judge a change against an earlier build;
+ *   - batch of 100 updates vs 100 single updates over one connection, and the change stream's commit-to-arrival
+ *     delay on 10 open streams at concurrency 32 (integrator-features.bench.ts);
  *   - rebuild and verify throughput over 1,000,000 events; cold start of the binary on that database;
  *   - peak RSS under load; binary size.
  */
@@ -22,6 +24,7 @@ import { freePort } from "../support/free-port";
 import { describeCpu, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode, type WrkResult } from "./load";
 import { describePostgres, postgresDatabase } from "./postgres-database";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
+import { batchVersusSingle, streamDelay } from "./integrator-features.bench";
 
 const root = resolve(import.meta.dir, "../..");
 const binary = join(root, "dist/opportunity-service");
@@ -231,6 +234,7 @@ async function main() {
     say(`Errors (non-2xx or socket): ${measured.map((entry) => `${entry.mode.name} ${[...entry.results.values()].reduce((sum, r) => sum + r.errors, 0)}`).join("; ")}.`);
     say("");
     await reportPostgres(measured);
+    await reportIntegratorFeatures(dir.path);
     await reportStore();
     say(`- binary size: ${(statSync(binary).size / 1048576).toFixed(1)} MiB`);
     say("");
@@ -243,6 +247,32 @@ async function main() {
     console.log("\nwritten to docs/BENCHMARKS.md");
   } finally {
     dir.cleanup();
+  }
+}
+
+/** Batch against single updates, and the change stream's delay, on a fresh default (SQLite) service. */
+async function reportIntegratorFeatures(dir: string): Promise<void> {
+  say("## Integrators: batch updates and the change stream (SQLite, the default service)");
+  say("");
+  const prepared = await prepareDatabase(binary, dir);
+  const running = await startMode({ name: "integrator features", command: serveCommand(binary) }, prepared, dir, 32);
+  try {
+    const url = running.urls[0]!;
+    const batch = await batchVersusSingle(url, ROUNDS, Number(DURATION));
+    say(
+      `- one connection, requests back to back: a batch of 100 updates ${Math.round(batch.batch)} items/s (rounds ${batch.batches.map(Math.round).join(", ")}), ` +
+        `100 single updates ${Math.round(batch.single)} items/s (rounds ${batch.singles.map(Math.round).join(", ")}): ${(batch.batch / batch.single).toFixed(1)}×`,
+    );
+    targets.push(`- batch of 100 vs 100 single updates over one connection: ${(batch.batch / batch.single).toFixed(1)}× items/s (target ≥ 10×): ${verdict(batch.batch >= 10 * batch.single)}`);
+    const stream = await streamDelay(url, DURATION);
+    say(
+      `- commit to arrival on 10 open change streams while wrk updates at concurrency 32 (${Math.round(stream.rps)} req/s): p50 ${stream.p50} ms, p99 ${stream.p99} ms over ${stream.events} deliveries ` +
+        "(from the event's recorded time, taken just before its commit: the delay includes the commit)",
+    );
+    targets.push(`- change stream delay at concurrency 32 on 10 streams: p50 ${stream.p50} ms, p99 ${stream.p99} ms (the stream promises ≤ 200 ms): ${verdict(stream.p99 <= 200)}`);
+    say("");
+  } finally {
+    await stopModes([running]);
   }
 }
 
