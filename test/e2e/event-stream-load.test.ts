@@ -140,8 +140,11 @@ except Exception as error:
 
       paused.stdin.write("\n");
       await paused.stdin.flush();
-      const end = new TextDecoder().decode((await pausedOut.read()).value).trim().split(" ");
+      // Everything it printed after "connected", to its end: a pipe may hand the lines over in any pieces.
+      let rest = "";
+      for (let chunk = await pausedOut.read(); !chunk.done; chunk = await pausedOut.read()) rest += new TextDecoder().decode(chunk.value);
       await paused.exited;
+      const end = rest.trim().split("\n").at(-1)!.split(" ");
       console.log(
         `paused consumer: about ${sentMiB.toFixed(0)} MiB of events went by; it got ${(Number(end[end.length - 1]) / 1048576).toFixed(1)} MiB before it was cut off (${end[0]}); ` +
           `server RSS ${(before / 1024).toFixed(0)} -> ${(after / 1024).toFixed(0)} MiB`,
