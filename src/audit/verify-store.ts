@@ -14,6 +14,17 @@ import type { AuditReads } from "../storage/port";
 import { describeIdempotencyFinding, IDEMPOTENCY_TABLE, verifyIdempotencyKeys, verifyIdempotencyRows } from "./verify-idempotency";
 import { atPosition, atTable, FindingList, type VerifyFinding } from "./verify-findings";
 
+/** What a verify is asked to hold the store to, and who is told how far it got. */
+export interface VerifyOptions {
+  /** The chain must still hold this position with this hash (a removed tail then shows). */
+  expectHead?: Head;
+  /** Told the position of the last event walked, every PROGRESS_STEP events and once the walk ends (a job's progress). */
+  onProgress?: (position: number) => void;
+}
+
+/** How many events are walked between two progress reports. */
+export const PROGRESS_STEP = 256;
+
 export interface VerifyReport {
   ok: boolean;
   /** Events found sound before the first finding (all of them when ok). */
@@ -174,17 +185,21 @@ export class StoreAuditor {
  */
 class EventWalk {
   private last = 0;
+  private walked = 0;
 
   constructor(
     private readonly auditor: StoreAuditor,
     private readonly findings: FindingList,
     private readonly expected: Head | undefined,
+    private readonly onProgress: ((position: number) => void) | undefined,
   ) {}
 
   add(stored: Record<string, unknown>): void {
     const { auditor, findings, expected } = this;
     const row = toEventRow(stored);
     this.last = stored.position as number;
+    this.walked += 1;
+    if (this.onProgress && this.walked % PROGRESS_STEP === 0) this.onProgress(this.last);
     if (typeof row === "string") {
       findings.add(atPosition(this.last, `the row's columns are not an event: ${row}`));
       auditor.passOver({ position: stored.position, hash: stored.hash });
@@ -198,6 +213,7 @@ class EventWalk {
 
   finish(): void {
     const { expected, last } = this;
+    this.onProgress?.(last);
     if (expected && last < expected.position) {
       this.findings.add(
         atPosition(last + 1, `the chain ends at position ${last}, before the expected head ${expected.position}: events were removed from the end`),
@@ -206,8 +222,8 @@ class EventWalk {
   }
 }
 
-function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList, expected: Head | undefined): void {
-  const walk = new EventWalk(auditor, findings, expected);
+function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList, options: VerifyOptions): void {
+  const walk = new EventWalk(auditor, findings, options.expectHead, options.onProgress);
   for (const stored of db.query<Record<string, unknown>, []>("SELECT * FROM events ORDER BY position").iterate()) walk.add(stored);
   walk.finish();
 }
@@ -230,11 +246,11 @@ function checkProjectionTable(db: Database, auditor: StoreAuditor, findings: Fin
  * table against a fresh fold. With `expectHead`, the chain must still contain that position with that hash, so
  * a removed tail shows. Every finding is reported; none stops the other checks.
  */
-export function verifyStore(db: Database, options: { expectHead?: Head } = {}): VerifyReport {
+export function verifyStore(db: Database, options: VerifyOptions = {}): VerifyReport {
   const findings = new FindingList();
   const auditor = new StoreAuditor();
   findings.run("database", () => databaseFindings(db, findings));
-  findings.run("table events", () => checkEvents(db, auditor, findings, options.expectHead));
+  findings.run("table events", () => checkEvents(db, auditor, findings, options));
   findings.run(`table ${OPPORTUNITIES_TABLE}`, () => checkProjectionTable(db, auditor, findings));
   findings.run(`table ${IDEMPOTENCY_TABLE}`, () => {
     for (const finding of verifyIdempotencyKeys(db)) findings.add(atTable(IDEMPOTENCY_TABLE, describeIdempotencyFinding(finding)));
@@ -262,14 +278,14 @@ const PAGE = 5000;
  * `reads` belongs to: the database's own structure, one pass over the events from position 1, the projection
  * against the fold, every stored idempotency answer against the events. Same findings, same report.
  */
-export async function verifyAuditReads(reads: AuditReads, options: { expectHead?: Head } = {}): Promise<VerifyReport> {
+export async function verifyAuditReads(reads: AuditReads, options: VerifyOptions = {}): Promise<VerifyReport> {
   const findings = new FindingList();
   const auditor = new StoreAuditor();
   await findings.runAsync("schema", async () => {
     for (const finding of await reads.structuralFindings()) findings.add({ position: 0, ...finding });
   });
   await findings.runAsync("table events", async () => {
-    const walk = new EventWalk(auditor, findings, options.expectHead);
+    const walk = new EventWalk(auditor, findings, options.expectHead, options.onProgress);
     for (let after = 0; ; ) {
       const rows = await reads.rawEventRowsAfter(after, PAGE);
       for (const row of rows) walk.add(row);

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
-import { formatHead, parseHead, type Head } from "../../events/verify-chain";
+import { parseHead, type Head } from "../../events/verify-chain";
+import { verifyReportLines } from "../audit/verify-report-lines";
 import { verifyAuditReads, verifyStore, type VerifyReport } from "../audit/verify-store";
 import { parseDatabaseLocation } from "../storage/location";
 import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
@@ -32,17 +33,8 @@ Exit code: 0 when everything holds; 1 when something does not: every finding is 
 "FAILED at <position N | table T | schema | database>: <why>" line (control characters escaped).`;
 
 function printReport(report: VerifyReport): number {
-  if (report.ok) {
-    process.stdout.write(
-      `OK: ${report.events} events, ${report.opportunities} opportunities; database and schema sound, chain intact, ` +
-        `updates consistent, projection matches\nhead ${formatHead(report.head)}\n`,
-    );
-    return 0;
-  }
-  const lines = report.findings.map((finding) => `FAILED at ${finding.at}: ${escapeForTerminal(finding.reason)}`);
-  lines.push(`(${report.findings.length} finding(s); the chain is sound up to head ${formatHead(report.head)}, its first ${report.events} events)`);
-  process.stdout.write(`${lines.join("\n")}\n`);
-  return 1;
+  process.stdout.write(`${verifyReportLines(report).join("\n")}\n`);
+  return report.ok ? 0 : 1;
 }
 
 export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

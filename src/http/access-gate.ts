@@ -1,6 +1,6 @@
 import type { AuthThrottle } from "./auth-throttle";
 import { HttpFault, MESSAGES } from "./envelope";
-import { authenticate, isAuthenticated, requestIdOf } from "./request-context";
+import { assertRoleMayCall, authenticate, isAuthenticated, requestIdOf } from "./request-context";
 import type { AccessTable } from "./route-access";
 import { hasRoutableTarget } from "./request-target";
 import type { SecretVerifier } from "../secrets";
@@ -36,7 +36,9 @@ export function accessGate(deps: GateDeps) {
     },
 
     forRouteThatRuns(request: Request, route: string): void {
-      if (!isAuthenticated(request) && !deps.accessTable().forRoute(route).public) throw new HttpFault(401, MESSAGES.unauthorized);
+      const access = deps.accessTable().forRoute(route);
+      if (!isAuthenticated(request) && !access.public) throw new HttpFault(401, MESSAGES.unauthorized);
+      assertRoleMayCall(request, access);
     },
   };
 }

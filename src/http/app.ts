@@ -16,6 +16,9 @@ import type { SnapshotReads } from "../storage/port";
 import { readRoutes, type AppReads } from "./read-routes";
 import { RouteTable } from "./route-table";
 import { accessGate } from "./access-gate";
+import { auditRoutes } from "./audit-routes";
+import { VerificationJobs } from "../audit/verification-jobs";
+import { verificationRunnerFor } from "../audit/verification-runner";
 import { requestIdOf } from "./request-context";
 import { AccessTable } from "./route-access";
 import type { TrustedProxies } from "./trusted-proxies";
@@ -49,6 +52,8 @@ export interface AppDeps {
   eventStreams?: EventStreamHub;
   /** Told of each event stream opened (serve lifts that connection's idle timeout). */
   onEventStreamOpen?: (request: Request) => void;
+  /** The verification jobs (POST /api/audit/verifications); by default `verify` over `storage`. */
+  verifications?: VerificationJobs;
 }
 
 /** The whole HTTP service: authentication, routes, docs and the envelope on every answer. */
@@ -74,6 +79,7 @@ export function createApp(deps: AppDeps) {
   }
 
   const eventStreams = deps.eventStreams ?? new EventStreamHub(streamSourceOf(deps.storage));
+  const verifications = deps.verifications ?? new VerificationJobs(verificationRunnerFor(deps.storage));
   const gate = accessGate({ accessTable: () => accessTable(), verifier: deps.verifier, throttle: deps.authThrottle, proxies: deps.trustedProxies });
   // The router takes the path from the first "/" after "http://" (not from character 11 on, which skips the
   // start of the path behind a Host of 1-3 characters); request-target.ts holds the same rule for everyone else.
@@ -106,7 +112,8 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes({ readiness: deps.readiness ?? (() => null), metrics: deps.metrics }))
     .use(routes)
     .use(readRoutes({ storage: deps.storage, timeZone: deps.timeZone, stages: deps.stages }))
-    .use(eventStreamRoute({ hub: eventStreams, onOpen: deps.onEventStreamOpen }));
+    .use(eventStreamRoute({ hub: eventStreams, onOpen: deps.onEventStreamOpen }))
+    .use(auditRoutes({ jobs: verifications, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));
@@ -114,7 +121,7 @@ export function createApp(deps: AppDeps) {
   function accessTable(): AccessTable {
     return (access ??= new AccessTable(app.routes, deps.docs === false ? [] : DOCS_PUBLIC_ROUTES));
   }
-  return Object.assign(app, { routeTable, accessTable, eventStreams });
+  return Object.assign(app, { routeTable, accessTable, eventStreams, verifications });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -57,10 +57,23 @@ export function authenticate(request: Request, access: RouteAccess, { verifier, 
     throttle?.noteFailure(clientAddressOf(request, proxies));
     throw new HttpFault(401, MESSAGES.unauthorized);
   }
-  if (identity.role === "auditor" && request.method !== "GET" && request.method !== "HEAD") {
-    throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
-  }
+  refuseRoleUnlessAllowed(identity, request.method, access);
   identities.set(request, identity);
+}
+
+/**
+ * An auditor's secret (read only) calls GET and HEAD, and what a route declares AUDITOR_ALLOWED for its method;
+ * anything else is a 403 before a body is even read.
+ */
+function refuseRoleUnlessAllowed(identity: Identity, method: string, access: RouteAccess): void {
+  if (identity.role !== "auditor" || method === "GET" || method === "HEAD" || access.auditorMethods.includes(method)) return;
+  throw new HttpFault(403, MESSAGES.readOnlyRole(identity.name));
+}
+
+/** The same check for the route that runs (access-gate.ts), once authenticate let the request through. */
+export function assertRoleMayCall(request: Request, access: RouteAccess): void {
+  const identity = identities.get(request);
+  if (identity) refuseRoleUnlessAllowed(identity, request.method, access);
 }
 
 /** Whether `authenticate` let this request through with a secret. */

@@ -2,6 +2,7 @@
  * Who may call each route. Default deny: a route needs a secret unless its own definition declares it public
  * with `detail: PUBLIC_ROUTE` (OpenAPI's own "no credentials" marker, so the docs say the same thing). Access is
  * looked up for the route the router will run, by the path the router routes on, never by a parse of our own.
+ * An auditor's (read-only) secret may call GET routes only, unless a route declares `detail: AUDITOR_ALLOWED`.
  */
 
 /** Put in a route's `detail`: this route answers without a secret. */
@@ -10,29 +11,44 @@ export const PUBLIC_ROUTE = { security: [] as Record<string, string[]>[] };
 /** The security scheme of `Authorization: Bearer <secret>`, which only the routes that declare it accept. */
 export const BEARER_SCHEME = "MetricsBearer";
 
+/**
+ * Put in the `detail` of a route that is not a GET but writes nothing (it starts a read-only job): the auditor
+ * role may call it too. An OpenAPI extension, so the document says it as well. Only the route's own method is
+ * opened: another method on the same path is still refused to auditors.
+ */
+export const AUDITOR_ALLOWED = { "x-auditor-allowed": true } as const;
+
 export interface RouteAccess {
   /** Answers without a secret. */
   public: boolean;
   /** Takes the secret as `Authorization: Bearer …` too (Prometheus scrapers send it that way). */
   bearer: boolean;
+  /** The methods other than GET and HEAD that an auditor's secret may call here (declared AUDITOR_ALLOWED). */
+  auditorMethods: readonly string[];
 }
 
-/** What every path that is not a declared public or bearer route gets: a secret in X-Internal-Secret. */
-export const SECRET_ONLY: RouteAccess = Object.freeze({ public: false, bearer: false });
+/** What every path that is not a declared public, bearer or auditor-allowed route gets: a secret in X-Internal-Secret. */
+export const SECRET_ONLY: RouteAccess = Object.freeze({ public: false, bearer: false, auditorMethods: [] });
 
-const PUBLIC_ACCESS: RouteAccess = Object.freeze({ public: true, bearer: false });
+const PUBLIC_ACCESS: RouteAccess = Object.freeze({ public: true, bearer: false, auditorMethods: [] });
 
 interface RouteEntry {
   method: string;
   path: string;
-  hooks?: { detail?: { security?: readonly Record<string, unknown>[] } };
+  hooks?: { detail?: { security?: readonly Record<string, unknown>[]; "x-auditor-allowed"?: unknown } };
 }
 
 function declaredAccess(route: RouteEntry): RouteAccess {
-  const security = route.hooks?.detail?.security;
-  if (security === undefined) return SECRET_ONLY;
-  return { public: security.length === 0, bearer: security.some((scheme) => BEARER_SCHEME in scheme) };
+  const detail = route.hooks?.detail;
+  const security = detail?.security;
+  const auditorMethods = detail?.["x-auditor-allowed"] === true ? [route.method] : [];
+  if (security === undefined && auditorMethods.length === 0) return SECRET_ONLY;
+  return { public: security?.length === 0, bearer: security?.some((scheme) => BEARER_SCHEME in scheme) ?? false, auditorMethods };
 }
+
+/** Two routes on one path: the later one's public and bearer declarations (as before), both routes' auditor methods. */
+const merged = (earlier: RouteAccess | undefined, later: RouteAccess): RouteAccess =>
+  earlier === undefined || earlier.auditorMethods.length === 0 ? later : { ...later, auditorMethods: [...earlier.auditorMethods, ...later.auditorMethods] };
 
 export class AccessTable {
   // Keyed by the route's path and, as the router also matches it, the same path with a trailing slash. Only
@@ -45,10 +61,9 @@ export class AccessTable {
     for (const route of routes) {
       const access = alsoPublic.includes(route.path) ? PUBLIC_ACCESS : declaredAccess(route);
       if (access === SECRET_ONLY) continue;
-      this.byRoute.set(route.path, access);
+      this.byRoute.set(route.path, merged(this.byRoute.get(route.path), access));
       if (route.path.includes(":") || route.path.includes("*")) continue;
-      this.byPath.set(route.path, access);
-      this.byPath.set(route.path.endsWith("/") ? route.path.slice(0, -1) : `${route.path}/`, access);
+      for (const path of [route.path, route.path.endsWith("/") ? route.path.slice(0, -1) : `${route.path}/`]) this.byPath.set(path, merged(this.byPath.get(path), access));
     }
   }
 

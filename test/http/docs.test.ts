@@ -95,6 +95,8 @@ describe("GET /swagger/json", () => {
 
   test("lists the write, read, audit and health routes but not the docs' own routes", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/audit/verifications",
+      "/api/audit/verifications/{id}",
       "/api/events",
       "/api/events/stream",
       "/api/opportunities/integration/batch-update",

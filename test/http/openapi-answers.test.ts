@@ -14,6 +14,8 @@ import type { App } from "../../src/http/app";
 import { AuthThrottle } from "../../src/http/auth-throttle";
 import { EventStreamHub, streamSourceOf } from "../../src/http/event-stream-hub";
 import { StorageUnavailableError } from "../../src/storage-errors";
+import { VerificationJobs } from "../../src/audit/verification-jobs";
+import { verificationRunnerFor } from "../../src/audit/verification-runner";
 import { documentedResponse, fullApp, servedDocument, templateOf, type Json } from "../support/openapi-document";
 import { openTestBackend, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, TEST_SECRET } from "../support/test-service";
@@ -31,6 +33,9 @@ let unavailable: App;
 let throttled: App;
 let notReady: App;
 let readinessFails: App;
+/** An app whose verification jobs have known ids, one of them started before the cases run. */
+let auditing: App;
+const VERIFICATIONS = "/api/audit/verifications";
 
 /** A storage (or writer) every call of which throws `error`. */
 function failing<T extends object>(target: T, error: () => Error): T {
@@ -49,6 +54,9 @@ beforeAll(async () => {
   await throttled.handle(new Request("http://localhost/api/stages", { headers: { "x-internal-secret": "wrong-secret-0123456789" } }));
   notReady = fullApp(backend, { readiness: () => "数据库无法连接 (ECONNREFUSED)" });
   readinessFails = fullApp(backend, { readiness: () => Promise.reject(boom()) });
+  let jobs = 0;
+  auditing = fullApp(backend, { verifications: new VerificationJobs(verificationRunnerFor(backend.storage), { newId: () => `doc-job-${++jobs}` }) });
+  await auditing.handle(new Request(`http://localhost${VERIFICATIONS}`, { method: "POST", headers: { "x-internal-secret": TEST_SECRET } }));
   const created = await app.handle(
     new Request(`http://localhost${CREATE_PATH}`, {
       method: "POST",
@@ -58,7 +66,10 @@ beforeAll(async () => {
   );
   expect(created.status).toBe(200);
 });
-afterAll(() => backend.dispose());
+afterAll(async () => {
+  await Promise.all([app.verifications.idle(), auditing.verifications.idle()]);
+  await backend.dispose();
+});
 
 /** An app whose event streams end a moment after they open (its hub closes), so that a stream's whole body can be read. */
 function endingStreams(): App {
@@ -173,6 +184,21 @@ const CASES: Case[] = [
   ["metrics throttled", () => throttled, "GET", "/metrics", secret, 429],
   ["metrics bad Host", () => app, "GET", "/metrics", secret, 400],
   ["metrics database fails", () => broken, "GET", "/metrics", secret, 500],
+  ["verification started", () => app, "POST", VERIFICATIONS, secret, 200],
+  ["verification refused", () => app, "POST", VERIFICATIONS, update({ expectHead: "1523" }), 200],
+  ["verification by the auditor", () => app, "POST", VERIFICATIONS, update({}, { "x-internal-secret": AUDITOR_SECRET }), 200],
+  ["verification body not JSON", () => app, "POST", VERIFICATIONS, { headers: JSON_HEADERS, body: "{" }, 400],
+  ["verification no secret", () => app, "POST", VERIFICATIONS, {}, 401],
+  ["verification other method", () => app, "DELETE", VERIFICATIONS, secret, 405],
+  ["verification body too large", () => app, "POST", VERIFICATIONS, update({ expectHead: "长".repeat(70_000) }), 413],
+  ["verification not JSON content", () => app, "POST", VERIFICATIONS, { headers: { ...JSON_HEADERS, "content-type": "text/plain" }, body: "{}" }, 415],
+  ["verification throttled", () => throttled, "POST", VERIFICATIONS, secret, 429],
+  ["verification progress", () => auditing, "GET", `${VERIFICATIONS}/doc-job-1`, secret, 200],
+  ["verification unknown", () => auditing, "GET", `${VERIFICATIONS}/no-such-job`, secret, 200],
+  ["verification progress bad Host", () => auditing, "GET", `${VERIFICATIONS}/doc-job-1`, secret, 400],
+  ["verification progress no secret", () => auditing, "GET", `${VERIFICATIONS}/doc-job-1`, {}, 401],
+  ["verification progress other method", () => auditing, "PUT", `${VERIFICATIONS}/doc-job-1`, secret, 405],
+  ["verification progress throttled", () => throttled, "GET", `${VERIFICATIONS}/doc-job-1`, secret, 429],
 ];
 
 /** The headers the service may send that a client reads, by their documented names. */
@@ -214,7 +240,8 @@ describe("every answer of every route is described by the document", () => {
         }
       }
     }
-    // The dictionary and liveness read nothing a stand-in could break: their 500 is the catch-all any route has.
-    expect(missing.sort()).toEqual(["/api/stages get 500", "/healthz get 500"]);
+    // The dictionary, liveness and the verification jobs read nothing a stand-in could break when they answer
+    // (a job reads in the background): their 500 is the catch-all any route has.
+    expect(missing.sort()).toEqual(["/api/audit/verifications post 500", "/api/audit/verifications/{id} get 500", "/api/stages get 500", "/healthz get 500"]);
   });
 });

@@ -82,7 +82,7 @@ export class PostgresStorage implements Storage {
   constructor(
     private readonly sql: SQL,
     private readonly probeSql: SQL,
-    url: string,
+    private readonly url: string,
   ) {
     this.location = maskPassword(url);
     this.announcer = new CommitAnnouncer(sql);
@@ -155,6 +155,14 @@ export class PostgresStorage implements Storage {
     // PostgreSQL checkpoints on its own: nothing of ours is left to flush once the pools are closed.
     await Promise.all([this.sql.close({ timeout: 5 }), this.probeSql.close({ timeout: 1 })]);
     return { checkpointed: true };
+  }
+
+  /**
+   * The URL with its password, for a thread of this process that opens a connection of its own (a verification
+   * job's, see src/verify-worker.ts). Never for a log or an answer: `location` is the masked one.
+   */
+  connectionUrl(): string {
+    return this.url;
   }
 
   /**

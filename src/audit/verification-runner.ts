@@ -1,0 +1,57 @@
+import type { Head } from "../../events/verify-chain";
+import { PostgresStorage } from "../storage/postgres/storage";
+import { SqliteStorage } from "../storage/sqlite/storage";
+import type { VerifyRequest, VerifyWorkerMessage } from "../verify-worker";
+import type { VerifyReport } from "./verify-store";
+
+/** Where a running verification tells how far it got: the snapshot's last position, then positions walked. */
+export interface ProgressSink {
+  total(total: number): void;
+  checked(position: number): void;
+}
+
+/** Runs `verify` over the service's database in the background: the same checks, the same report as the CLI. */
+export type VerificationRunner = (expectHead: Head | null, progress: ProgressSink) => Promise<VerifyReport>;
+
+/**
+ * Where the worker's code is. In the compiled binary it is an entry point of the build (package.json "compile"
+ * lists it), reached by its name beside the main one; from source, the file itself (see write-worker-client.ts).
+ */
+function workerEntry(): string {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? "./verify-worker.ts" : new URL("../verify-worker.ts", import.meta.url).href;
+}
+
+/** The CLI's check in a thread of its own (see verify-worker.ts for why), told where the database is when it starts. */
+function workerRunner(where: () => { kind: "sqlite"; path: string } | { kind: "postgres"; url: string }): VerificationRunner {
+  return (expectHead, progress) =>
+    new Promise<VerifyReport>((resolve, reject) => {
+      const worker = new Worker(workerEntry());
+      // A check still running must not keep a stopping service alive.
+      worker.unref();
+      const end = (settle: () => void) => {
+        worker.terminate();
+        settle();
+      };
+      worker.onmessage = (event: MessageEvent<VerifyWorkerMessage>) => {
+        const message = event.data;
+        if (message.kind === "total") progress.total(message.total);
+        else if (message.kind === "progress") progress.checked(message.checked);
+        else if (message.kind === "done") end(() => resolve(message.report));
+        else end(() => reject(new Error(message.message)));
+      };
+      worker.onerror = (event) => end(() => reject(new Error(event.message)));
+      try {
+        worker.postMessage({ ...where(), expectHead } satisfies VerifyRequest);
+      } catch (error) {
+        end(() => reject(error));
+      }
+    });
+}
+
+/** The runner for the service's storage; null for a storage that is neither backend (a stand-in of a test). */
+export function verificationRunnerFor(storage: unknown): VerificationRunner | null {
+  if (storage instanceof SqliteStorage) return workerRunner(() => ({ kind: "sqlite", path: storage.location }));
+  if (storage instanceof PostgresStorage) return workerRunner(() => ({ kind: "postgres", url: storage.connectionUrl() }));
+  return null;
+}
