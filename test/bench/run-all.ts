@@ -13,10 +13,11 @@
  *     judge a change against an earlier build;
  *   - batch of 100 updates vs 100 single updates over one connection, and the change stream's commit-to-arrival
  *     delay on 10 open streams at concurrency 32 (integrator-features.bench.ts);
+ *   - where a durable update's time goes: the top of a CPU profile of each thread's code (profile.bench.ts);
  *   - rebuild and verify throughput over 1,000,000 events; cold start of the binary on that database;
  *   - peak RSS under load; binary size.
  */
-import { statSync, writeFileSync } from "node:fs";
+import { copyFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus as cpuList, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "../support/temp-dir";
@@ -25,6 +26,7 @@ import { describeCpu, measureInterleaved, median, peakRss, prepareDatabase, SECR
 import { describePostgres, postgresDatabase } from "./postgres-database";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
 import { batchVersusSingle, streamDelay } from "./integrator-features.bench";
+import { profileUpdates } from "./profile.bench";
 
 const root = resolve(import.meta.dir, "../..");
 const binary = join(root, "dist/opportunity-service");
@@ -235,6 +237,7 @@ async function main() {
     say("");
     await reportPostgres(measured);
     await reportIntegratorFeatures(dir.path);
+    await reportProfiles(dir.path);
     await reportStore();
     say(`- binary size: ${(statSync(binary).size / 1048576).toFixed(1)} MiB`);
     say("");
@@ -273,6 +276,33 @@ async function reportIntegratorFeatures(dir: string): Promise<void> {
     say("");
   } finally {
     await stopModes([running]);
+  }
+}
+
+/** Where the time of a durable update goes: the top of a CPU profile per thread's code, with the commit measured. */
+async function reportProfiles(dir: string): Promise<void> {
+  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: root }).stdout.toString().trim() || "unknown";
+  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { cwd: root }).stdout.toString().trim() !== "";
+  say(`## Where a durable update's time goes (profile, commit ${commit}${dirty ? " with uncommitted changes" : ""})`);
+  say("");
+  say(
+    "`bun --cpu-prof` on the service run from source (the binary's code), wrk at concurrency 32 on the update route; self time per function, " +
+      "as a share of the thread's samples (sampled wall time: a native call blocked on its fsync counts where it blocks, in `run`). " +
+      "Bun profiles the main thread only: the default mode shows the HTTP thread; the writer thread's code is profiled in `--no-writer-thread` mode, where the same planning and commit run on the main thread.",
+  );
+  say("");
+  const prepared = await prepareDatabase(binary, dir);
+  for (const [label, flags] of [
+    ["HTTP thread (the default mode)", []],
+    ["writer's code (group commit on the main thread, --no-writer-thread)", ["--no-writer-thread"]],
+  ] as const) {
+    const db = join(dir, `profile-${flags.length}.db`);
+    copyFileSync(prepared.template, db);
+    const { entries, rps } = await profileUpdates(db, [...flags], DURATION);
+    say(`${label}, ${Math.round(rps)} req/s while profiled:`);
+    say("");
+    for (const entry of entries) say(`- ${(entry.share * 100).toFixed(1)}% ${entry.name}`);
+    say("");
   }
 }
 
