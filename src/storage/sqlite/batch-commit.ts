@@ -5,6 +5,7 @@ import type { CommittedBatch, Head } from "../port";
 import { asSqliteStorageError } from "./errors";
 import type { IdempotencyKeys } from "./idempotency-keys";
 import type { OpportunitiesTable } from "./opportunity-rows";
+import { StateCache } from "./state-cache";
 
 /** The statement that appends one event row (the restore path writes rows with it too). */
 export function prepareEventInsert(db: Database): Statement<unknown, [EventRow]> {
@@ -29,6 +30,7 @@ export class SqliteBatchCommits {
   private readonly transaction: { immediate: (needs: SnapshotNeeds, decide: Decide) => BatchPlan };
   private readonly prune: { immediate: (before: string, limit: number) => number };
   private readonly readOnly: (needs: SnapshotNeeds) => BatchSnapshot;
+  private readonly cache: StateCache;
 
   constructor(
     db: Database,
@@ -36,6 +38,7 @@ export class SqliteBatchCommits {
     private readonly keys: IdempotencyKeys,
   ) {
     this.insertEvent = prepareEventInsert(db);
+    this.cache = new StateCache(db);
     this.lastEvent = db.prepare<Head, []>("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1");
     this.transaction = db.transaction((needs: SnapshotNeeds, decide: Decide) => {
       const plan = decide(this.readSnapshot(needs));
@@ -61,8 +64,10 @@ export class SqliteBatchCommits {
     const started = performance.now();
     try {
       const plan = this.transaction.immediate(needs, decide);
+      this.cache.noteCommitted(plan.projections.map((change) => change.state));
       return { plan, seconds: (performance.now() - started) / 1000 };
     } catch (error) {
+      this.cache.forget();
       throw asSqliteStorageError(error);
     }
   }
@@ -76,15 +81,27 @@ export class SqliteBatchCommits {
     }
   }
 
-  /** What the batch is decided against, read inside its transaction after the lock was taken. */
+  /**
+   * What the batch is decided against, read inside its transaction after the lock was taken. Opportunity states
+   * come from the cache while no other connection has committed since (StateCache), else from the table.
+   */
   private readSnapshot(needs: SnapshotNeeds): BatchSnapshot {
+    this.cache.revalidate();
     return {
       head: this.lastEvent.get(),
-      maxId: this.opportunities.largestId(),
-      states: new Map(needs.codes.map((code) => [code, this.opportunities.find(code)])),
+      maxId: this.cache.largest(() => this.opportunities.largestId()),
+      states: new Map(needs.codes.map((code) => [code, this.stateOf(code)])),
       keys: this.keys.findMany(needs.claims),
       keysHeld: this.keys.heldPerClient(needs.clients, needs.keysCutoff),
     };
+  }
+
+  private stateOf(code: string) {
+    const cached = this.cache.state(code);
+    if (cached !== undefined) return cached;
+    const state = this.opportunities.find(code);
+    this.cache.noteRead(code, state);
+    return state;
   }
 
   private write(plan: BatchPlan): void {
@@ -97,5 +114,6 @@ export class SqliteBatchCommits {
   finalize(): void {
     this.insertEvent.finalize();
     this.lastEvent.finalize();
+    this.cache.finalize();
   }
 }
