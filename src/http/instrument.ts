@@ -40,8 +40,7 @@ export function instrument(
     const path = pathOf(request);
     const route = options.routes().routeOf(request.method, path);
     const code = envelopeCodeOf(response) ?? inferredEnvelopeCode(response);
-    options.metrics?.requests.inc({ route, method: request.method, status: String(response.status), code });
-    options.metrics?.requestSeconds.observe({ route, method: request.method }, seconds);
+    options.metrics?.observeRequest(route, request.method, String(response.status), code, seconds);
     const level = QUIET.has(path) ? "debug" : "info";
     if (!logs(level)) return response;
     log(level, "request", {

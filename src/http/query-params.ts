@@ -16,7 +16,10 @@ export class QueryReader {
 
   /** Reads the query string of a request URL; only `allowed` names may appear, each at most once. */
   constructor(url: string, allowed: readonly string[]) {
-    const params = new URL(url).searchParams;
+    // Most requests carry no query (every plain write): no URL to parse then. A request URL has no fragment.
+    const mark = url.indexOf("?");
+    if (mark === -1) return;
+    const params = new URLSearchParams(url.slice(mark + 1));
     const names = [...new Set(params.keys())];
     const unknown = names.filter((key) => !allowed.includes(key));
     if (unknown.length > 0) this.errors.push(`不支持的查询参数: ${unknown.join("、")}，支持: ${allowed.join("、")}`);
