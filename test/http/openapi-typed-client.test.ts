@@ -15,6 +15,9 @@ import { openTestBackend, type TestBackend } from "../support/test-backend";
 import { TEST_SECRET } from "../support/test-service";
 
 const root = resolve(import.meta.dir, "../..");
+// Generating types (node) and type-checking (tsc) take 1-2 s each alone, several times that on a busy shared
+// machine with the suites running in parallel: a hang guard, not a speed check.
+const GENERATE_AND_CHECK = 60_000;
 const source = join(import.meta.dir, "typed-client");
 let backend: TestBackend;
 let app: App;
@@ -62,13 +65,13 @@ describe("a client generated from the served document", () => {
   let dir: string;
   beforeAll(() => {
     dir = generatedClient(doc);
-  });
+  }, GENERATE_AND_CHECK);
 
   test("type-checks: every route, every accepted input form, every answer narrowed by its code", () => {
     const result = typeCheck(dir);
     expect(result.output).toBe("");
     expect(result.exitCode).toBe(0);
-  });
+  }, GENERATE_AND_CHECK);
 
   test("gets from the service what its types promise", async () => {
     const { callEveryRoute } = (await import(join(dir, "client.ts"))) as { callEveryRoute: (fetch: (request: Request) => Promise<Response>, secret: string, code: string) => Promise<Json> };
@@ -106,7 +109,7 @@ describe("the check fails when the document drifts from the service", () => {
     const result = typeCheck(generatedClient(drifted));
     expect(result.exitCode).not.toBe(0);
     expect(clientLines("omsPushTime: 1777520430000").some((line) => result.output.includes(line))).toBe(true);
-  });
+  }, GENERATE_AND_CHECK);
 
   test("a route the client calls missing from the document: the client no longer compiles", () => {
     const drifted = structuredClone(doc);
@@ -114,5 +117,5 @@ describe("the check fails when the document drifts from the service", () => {
     const result = typeCheck(generatedClient(drifted));
     expect(result.exitCode).not.toBe(0);
     expect(clientLines('client.GET("/api/stages")').some((line) => result.output.includes(line))).toBe(true);
-  });
+  }, GENERATE_AND_CHECK);
 });
