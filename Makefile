@@ -10,12 +10,13 @@ export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 BINARY := dist/opportunity-service
 # The commit the binary reports with --version; "-dirty" when built from uncommitted changes.
 COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
-SOURCES := $(shell find src events projections -name '*.ts' 2>/dev/null) package.json bun.lock
+# The console's page and style are bundled into the binary too (src/http/console-bundle.ts).
+SOURCES := $(shell find src events projections -name '*.ts' -o -name '*.html' -o -name '*.css' 2>/dev/null) package.json bun.lock
 
 PORT ?= 8080
 DB_PATH ?= ./data/opportunities.db
 
-.PHONY: run test build bench compare wrk typecheck deps clean help
+.PHONY: run test build bench compare wrk chromium typecheck deps clean help
 
 help:
 	@echo "make run    start the service on $(DB_PATH) with demo data (port $(PORT))"
@@ -43,8 +44,10 @@ deps: node_modules/.installed
 run: deps
 	$(BUN) run src/main.ts serve --demo --port $(PORT) --db $(DB_PATH)
 
+# The console (src/console) runs in the browser: checked on its own with the DOM's types.
 typecheck: deps
 	$(BUN) x tsc -p .
+	$(BUN) x tsc -p src/console
 
 # The suites that hold for any backend, run a second time on PostgreSQL (test/support/test-backend.ts reads
 # TEST_BACKEND). A test in them about SQLite itself is marked sqliteOnly and shows as skipped in that run.
@@ -56,7 +59,7 @@ BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.tes
   test/audit/idempotency-verify.test.ts test/audit/restore-validation.test.ts test/audit/large-store.test.ts \
   test/audit/import-lines.test.ts test/audit/python-verifier.test.ts test/audit/batch-key-verify.test.ts
 
-test: typecheck
+test: typecheck chromium
 	$(BUN) test
 	TEST_BACKEND=postgres $(BUN) test $(BACKEND_NEUTRAL_SUITES)
 
@@ -77,6 +80,12 @@ compare: build wrk
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+# The console's browser tests (test/e2e/console-browser.test.ts) drive Debian's Chromium at /usr/bin/chromium;
+# a Chinese font (WenQuanYi Micro Hei, 5 MB) makes their screenshots, docs/console.png among them, readable.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+chromium:
+	@test -x /usr/bin/chromium -a -f $(CJK_FONT) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 $(BINARY): node_modules/.installed $(SOURCES)
 	@mkdir -p dist

@@ -17,6 +17,7 @@ import { readRoutes, type AppReads } from "./read-routes";
 import { RouteTable } from "./route-table";
 import { accessGate } from "./access-gate";
 import { auditRoutes } from "./audit-routes";
+import { consoleRoutes } from "./console-routes";
 import { VerificationJobs } from "../audit/verification-jobs";
 import { verificationRunnerFor } from "../audit/verification-runner";
 import { requestIdOf } from "./request-context";
@@ -113,7 +114,8 @@ export function createApp(deps: AppDeps) {
     .use(routes)
     .use(readRoutes({ storage: deps.storage, timeZone: deps.timeZone, stages: deps.stages }))
     .use(eventStreamRoute({ hub: eventStreams, onOpen: deps.onEventStreamOpen }))
-    .use(auditRoutes({ jobs: verifications, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }));
+    .use(auditRoutes({ jobs: verifications, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT }))
+    .use(consoleRoutes({ timeZone: deps.timeZone }));
   // Every route of the finished app, docs included; built on first use, once all routes are registered.
   let table: RouteTable | undefined;
   const routeTable = () => (table ??= new RouteTable(app.routes));

@@ -11,7 +11,7 @@ import { startBackendOpsService, TEST_SECRET } from "../ops/ops-service";
 const service = await startBackendOpsService();
 afterAll(() => service.dispose());
 
-const DECLARED_PUBLIC = ["/healthz", "/readyz", "/swagger", "/swagger/json", "/swagger/assets/scalar.js"];
+const DECLARED_PUBLIC = ["/healthz", "/readyz", "/swagger", "/swagger/json", "/swagger/assets/scalar.js", "/console", "/console/assets/console.js", "/console/assets/console.css"];
 const HOSTS = ["localhost", "a", "ab", "abc", "a.b", "[::1]", "localhost:8080"];
 const PREFIXES = ["", "/x", "/xx", "/xxx", "/api"];
 const SLASHES = ["", "/", "//"];
@@ -35,7 +35,7 @@ async function answer(method: string, url: string, headers: Record<string, strin
 }
 
 describe("every registered route", () => {
-  test("the routes declared public are exactly the health and docs routes", () => {
+  test("the routes declared public are exactly the health, docs and console routes", () => {
     expect(service.app.accessTable().publicRoutes().sort()).toEqual([...DECLARED_PUBLIC].sort());
     expect(routes.length).toBeGreaterThan(DECLARED_PUBLIC.length + 5);
   });
