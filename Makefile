@@ -62,11 +62,14 @@ BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.tes
 # Test files run in parallel worker processes (each file's databases, ports and temp dirs are its own): most of
 # a suite's time is waiting on fsyncs, processes and sockets, so three at once on two cores halve the run. The
 # one test that restarts the whole PostgreSQL server runs alone at the end, when nothing else uses it.
+# The per-test timeout is a hang guard, not a speed check: three files at once on two shared cores can make a
+# test that takes 2 s alone (a fold over thousands of events, a build, a type check) take several times that.
 PG_RESTART_SUITE := test/e2e/postgres-outage.test.ts
+TEST_FLAGS := --timeout=30000
 test: typecheck chromium
-	$(BUN) test --parallel=3 --path-ignore-patterns='$(PG_RESTART_SUITE)'
-	TEST_BACKEND=postgres $(BUN) test --parallel=3 $(BACKEND_NEUTRAL_SUITES)
-	$(BUN) test $(PG_RESTART_SUITE)
+	$(BUN) test $(TEST_FLAGS) --parallel=3 --path-ignore-patterns='$(PG_RESTART_SUITE)'
+	TEST_BACKEND=postgres $(BUN) test $(TEST_FLAGS) --parallel=3 $(BACKEND_NEUTRAL_SUITES)
+	$(BUN) test $(TEST_FLAGS) $(PG_RESTART_SUITE)
 
 build: $(BINARY)
 
