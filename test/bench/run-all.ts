@@ -17,7 +17,7 @@
  *   - rebuild and verify throughput over 1,000,000 events; cold start of the binary on that database;
  *   - peak RSS under load; binary size.
  */
-import { copyFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus as cpuList, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "../support/temp-dir";
@@ -253,11 +253,19 @@ async function main() {
   }
 }
 
+/** A new directory under the run's own. */
+function freshDir(dir: string, name: string): string {
+  const path = join(dir, name);
+  mkdirSync(path);
+  return path;
+}
+
 /** Batch against single updates, and the change stream's delay, on a fresh default (SQLite) service. */
 async function reportIntegratorFeatures(dir: string): Promise<void> {
   say("## Integrators: batch updates and the change stream (SQLite, the default service)");
   say("");
-  const prepared = await prepareDatabase(binary, dir);
+  // A seed of its own: `import` refuses to create the HTTP modes' opportunities a second time in their template.
+  const prepared = await prepareDatabase(binary, freshDir(dir, "integrators"));
   const running = await startMode({ name: "integrator features", command: serveCommand(binary) }, prepared, dir, 32);
   try {
     const url = running.urls[0]!;
@@ -291,7 +299,7 @@ async function reportProfiles(dir: string): Promise<void> {
       "Bun profiles the main thread only: the default mode shows the HTTP thread; the writer thread's code is profiled in `--no-writer-thread` mode, where the same planning and commit run on the main thread.",
   );
   say("");
-  const prepared = await prepareDatabase(binary, dir);
+  const prepared = await prepareDatabase(binary, freshDir(dir, "profiles"));
   for (const [label, flags] of [
     ["HTTP thread (the default mode)", []],
     ["writer's code (group commit on the main thread, --no-writer-thread)", ["--no-writer-thread"]],
