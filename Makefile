@@ -59,17 +59,26 @@ BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.tes
   test/audit/idempotency-verify.test.ts test/audit/restore-validation.test.ts test/audit/large-store.test.ts \
   test/audit/import-lines.test.ts test/audit/python-verifier.test.ts test/audit/batch-key-verify.test.ts
 
-# Test files run in parallel worker processes (each file's databases, ports and temp dirs are its own): most of
-# a suite's time is waiting on fsyncs, processes and sockets, so three at once on two cores halve the run. The
-# one test that restarts the whole PostgreSQL server runs alone at the end, when nothing else uses it.
-# The per-test timeout is a hang guard, not a speed check: three files at once on two shared cores can make a
+# Test files run in parallel worker processes (each file's databases, ports and temp dirs are its own), and the
+# SQLite and PostgreSQL passes run at the same time: most of a suite's time is waiting on fsyncs, processes and
+# sockets, not on the two cores. Each pass writes its own log, shown whole once both are done. The one test that
+# restarts the whole PostgreSQL server runs alone at the end, when nothing else uses it.
+# The per-test timeout is a hang guard, not a speed check: several files at once on two shared cores can make a
 # test that takes 2 s alone (a fold over thousands of events, a build, a type check) take several times that.
 PG_RESTART_SUITE := test/e2e/postgres-outage.test.ts
-TEST_FLAGS := --timeout=30000
+TEST_FLAGS := --timeout=30000 --parallel=3
+TEST_LOGS := .test-logs
 test: typecheck chromium
-	$(BUN) test $(TEST_FLAGS) --parallel=3 --path-ignore-patterns='$(PG_RESTART_SUITE)'
-	TEST_BACKEND=postgres $(BUN) test $(TEST_FLAGS) --parallel=3 $(BACKEND_NEUTRAL_SUITES)
-	$(BUN) test $(TEST_FLAGS) $(PG_RESTART_SUITE)
+	@mkdir -p $(TEST_LOGS)
+	@echo "running the SQLite pass (every suite) and the PostgreSQL pass (backend-neutral suites) side by side..."
+	@$(BUN) test $(TEST_FLAGS) --path-ignore-patterns='$(PG_RESTART_SUITE)' > $(TEST_LOGS)/sqlite.log 2>&1 & sqlite=$$!; \
+	TEST_BACKEND=postgres $(BUN) test $(TEST_FLAGS) $(BACKEND_NEUTRAL_SUITES) > $(TEST_LOGS)/postgres.log 2>&1 & postgres=$$!; \
+	wait $$sqlite; sqlite_status=$$?; wait $$postgres; postgres_status=$$?; \
+	echo "===== SQLite pass: every suite ====="; cat $(TEST_LOGS)/sqlite.log; \
+	echo "===== PostgreSQL pass: the backend-neutral suites ====="; cat $(TEST_LOGS)/postgres.log; \
+	echo "SQLite pass exit $$sqlite_status, PostgreSQL pass exit $$postgres_status"; \
+	test $$sqlite_status -eq 0 && test $$postgres_status -eq 0
+	$(BUN) test --timeout=30000 $(PG_RESTART_SUITE)
 
 build: $(BINARY)
 
@@ -101,4 +110,4 @@ $(BINARY): node_modules/.installed $(SOURCES)
 	@ls -l $(BINARY) | awk '{ printf "built %s (%.1f MiB)\n", $$9, $$5 / 1048576 }'
 
 clean:
-	rm -rf dist $(TOOLS) node_modules
+	rm -rf dist $(TOOLS) node_modules $(TEST_LOGS)
