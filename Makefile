@@ -59,14 +59,14 @@ BACKEND_NEUTRAL_SUITES := test/http test/ops/health.test.ts test/ops/metrics.tes
   test/audit/idempotency-verify.test.ts test/audit/restore-validation.test.ts test/audit/large-store.test.ts \
   test/audit/import-lines.test.ts test/audit/python-verifier.test.ts test/audit/batch-key-verify.test.ts
 
-# Test files run in parallel worker processes (each file's databases, ports and temp dirs are its own), and the
-# SQLite and PostgreSQL passes run at the same time, four files each: most of a suite's time is waiting on fsyncs, processes and
-# sockets, not on the two cores. Each pass writes its own log, shown whole once both are done. The one test that
-# restarts the whole PostgreSQL server runs alone at the end, when nothing else uses it.
-# The per-test timeout is a hang guard, not a speed check: several files at once on two shared cores can make a
-# test that takes 2 s alone (a fold over thousands of events, a build, a type check) take several times that.
+# Test files run in parallel worker processes (each file's databases, ports and temp dirs are its own), three at
+# a time, and the SQLite and PostgreSQL passes run at the same time: much of a suite's time is waiting on
+# fsyncs, processes and sockets. Four at a time per pass made the heaviest files (a fold over a 1,000-version
+# stream, a verification job over a long history) pass their hang guard on two cores. Each pass writes its own
+# log, shown whole once both are done. The one test that restarts the whole PostgreSQL server runs alone at the
+# end, when nothing else uses it. The per-test timeout is a hang guard, not a speed check.
 PG_RESTART_SUITE := test/e2e/postgres-outage.test.ts
-TEST_FLAGS := --timeout=30000 --parallel=4
+TEST_FLAGS := --timeout=30000 --parallel=3
 TEST_LOGS := .test-logs
 test: typecheck chromium
 	@mkdir -p $(TEST_LOGS)
