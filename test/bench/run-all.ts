@@ -17,12 +17,12 @@
  *   - rebuild and verify throughput over 1,000,000 events; cold start of the binary on that database;
  *   - peak RSS under load; binary size.
  */
-import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus as cpuList, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "../support/temp-dir";
 import { freePort } from "../support/free-port";
-import { describeCpu, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type RunningMode, type WrkResult } from "./load";
+import { describeCpu, measureInterleaved, median, peakRss, prepareDatabase, SECRET, serveCommand, startMode, stopModes, summary, waitForHealth, type Mode, type Prepared, type RunningMode, type WrkResult } from "./load";
 import { describePostgres, postgresDatabase } from "./postgres-database";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
 import { batchVersusSingle, streamDelay } from "./integrator-features.bench";
@@ -96,8 +96,7 @@ function benchModes(): Mode[] {
 }
 
 /** Starts every mode, loads them in interleaved rounds, stops them and drops their databases. */
-async function measureModes(dir: string): Promise<MeasuredMode[]> {
-  const prepared = await prepareDatabase(binary, dir);
+async function measureModes(dir: string, prepared: Prepared): Promise<MeasuredMode[]> {
   const running: RunningMode[] = [];
   try {
     for (const mode of benchModes()) running.push(await startMode(mode, prepared, dir, CONCURRENCY[0]!));
@@ -227,7 +226,9 @@ async function main() {
     say("");
     say("## HTTP: PUT /api/opportunities/integration/update, every request a real change (one event)");
     say("");
-    const measured = await measureModes(dir.path);
+    // One seed for every section: each server starts on a copy of its template (or a database seeded from it).
+    const prepared = await prepareDatabase(binary, dir.path);
+    const measured = await measureModes(dir.path, prepared);
     say(`Each figure: the median of ${ROUNDS} rounds of ${DURATION} s per mode and concurrency, the modes loaded in turn (interleaved); the PostgreSQL modes (below) in the same rounds.`);
     say("Server CPU: user + system time of the service's process per answered request (steadier here than req/s), split by thread;");
     say("wrk: the load generator's own CPU per request, spent on the same cores (one wrk thread per instance).");
@@ -239,8 +240,8 @@ async function main() {
     say(`Errors (non-2xx or socket): ${measured.map((entry) => `${entry.mode.name} ${[...entry.results.values()].reduce((sum, r) => sum + r.errors, 0)}`).join("; ")}.`);
     say("");
     await reportPostgres(measured);
-    await reportIntegratorFeatures(dir.path);
-    await reportProfiles(dir.path);
+    await reportIntegratorFeatures(dir.path, prepared);
+    await reportProfiles(dir.path, prepared);
     await reportStore();
     say(`- binary size: ${(statSync(binary).size / 1048576).toFixed(1)} MiB`);
     say("");
@@ -256,19 +257,10 @@ async function main() {
   }
 }
 
-/** A new directory under the run's own. */
-function freshDir(dir: string, name: string): string {
-  const path = join(dir, name);
-  mkdirSync(path);
-  return path;
-}
-
 /** Batch against single updates, and the change stream's delay, on a fresh default (SQLite) service. */
-async function reportIntegratorFeatures(dir: string): Promise<void> {
+async function reportIntegratorFeatures(dir: string, prepared: Prepared): Promise<void> {
   say("## Integrators: batch updates and the change stream (SQLite, the default service)");
   say("");
-  // A seed of its own: `import` refuses to create the HTTP modes' opportunities a second time in their template.
-  const prepared = await prepareDatabase(binary, freshDir(dir, "integrators"));
   const running = await startMode({ name: "integrator features", command: serveCommand(binary) }, prepared, dir, 32);
   try {
     const url = running.urls[0]!;
@@ -291,7 +283,7 @@ async function reportIntegratorFeatures(dir: string): Promise<void> {
 }
 
 /** Where the time of a durable update goes: the top of a CPU profile per thread's code, with the commit measured. */
-async function reportProfiles(dir: string): Promise<void> {
+async function reportProfiles(dir: string, prepared: Prepared): Promise<void> {
   const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: root }).stdout.toString().trim() || "unknown";
   // This file is rewritten by every run: its own changes do not make the measured code another.
   const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/BENCHMARKS.md"], { cwd: root }).stdout.toString().trim() !== "";
@@ -303,7 +295,6 @@ async function reportProfiles(dir: string): Promise<void> {
       "Bun profiles the main thread only: the default mode shows the HTTP thread; the writer thread's code is profiled in `--no-writer-thread` mode, where the same planning and commit run on the main thread.",
   );
   say("");
-  const prepared = await prepareDatabase(binary, freshDir(dir, "profiles"));
   for (const [label, flags] of [
     ["HTTP thread (the default mode)", []],
     ["writer's code (group commit on the main thread, --no-writer-thread)", ["--no-writer-thread"]],
