@@ -41,7 +41,10 @@ function snapshotReads(tx: SQL, needs: SnapshotNeeds) {
   return [readStates(tx, needs.codes), readMaxId(tx), readStoredKeys(tx, needs.claims), readKeysHeld(tx, needs.clients, needs.keysCutoff)] as const;
 }
 
-function snapshotOf(headRow: HeadRow, [states, maxId, keys, keysHeld]: Awaited<ReturnType<typeof Promise.all<ReturnType<typeof snapshotReads>>>>): BatchSnapshot {
+/** What snapshotReads' statements answer, in their order. */
+type SnapshotAnswers = [BatchSnapshot["states"], BatchSnapshot["maxId"], BatchSnapshot["keys"], BatchSnapshot["keysHeld"]];
+
+function snapshotOf(headRow: HeadRow, [states, maxId, keys, keysHeld]: SnapshotAnswers): BatchSnapshot {
   const position = Number(headRow.position);
   return { head: position === 0 ? null : { position, hash: headRow.hash }, states, maxId, keys, keysHeld };
 }
