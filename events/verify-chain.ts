@@ -12,12 +12,22 @@ export interface Head {
   hash: string;
 }
 
+/** How each row's place in the chain is checked, row by row. */
+export interface RowChainCheck {
+  /** The problem the next row shows, or null. */
+  check(row: EventRow): ChainProblem | null;
+  /** Moves past a row that showed a problem, as it is stored. */
+  passOver(row: Pick<EventRow, "position" | "hash">): void;
+  /** The last row found sound, where the check knows one. */
+  readonly head: Head | null;
+}
+
 /**
  * Checks rows in position order, one at a time, so a chain of millions of events is walked in constant
  * memory: positions start at 1 with no gaps, every `prev_hash` is the previous row's `hash` (64 zeros for the
  * first), and every `hash` recomputes from the row's stored columns.
  */
-export class ChainWalker {
+export class ChainWalker implements RowChainCheck {
   private last: Head | null = null;
   count = 0;
 

@@ -5,14 +5,16 @@ import { toEventRow } from "../../events/event-row-shape";
 import { parseExactJson } from "../../events/exact-json";
 import { OPPORTUNITY_CREATED, OPPORTUNITY_UPDATED, type OpportunityField, type OpportunityUpdatedData } from "../../events/opportunity-events";
 import type { EventRow } from "../../events/stored-event";
-import { ChainWalker, type ChainProblem, type Head } from "../../events/verify-chain";
+import { ChainWalker, type ChainProblem, type Head, type RowChainCheck } from "../../events/verify-chain";
 import { OpportunitiesTable } from "../storage/sqlite/opportunity-rows";
 import { OPPORTUNITIES_TABLE } from "../storage/sqlite/schema";
-import { evolve, type Opportunity } from "../../projections/opportunity-state";
+import { evolveOwned, type Opportunity } from "../../projections/opportunity-state";
 import { databaseFindings } from "./verify-database";
 import type { AuditReads } from "../storage/port";
 import { describeIdempotencyFinding, IDEMPOTENCY_TABLE, verifyIdempotencyKeys, verifyIdempotencyRows } from "./verify-idempotency";
 import { atPosition, atTable, FindingList, type VerifyFinding } from "./verify-findings";
+import { auditEventsInRanges, type EventsAudit } from "./verify-in-ranges";
+import type { RangeThreadOptions } from "../storage/sqlite/range-threads";
 
 /** What a verify is asked to hold the store to, and who is told how far it got. */
 export interface VerifyOptions {
@@ -87,13 +89,19 @@ function parseJsonColumns(row: EventRow): { data: unknown; metadata: unknown } |
  * after a bad event; `restore` runs it over an export as it loads and stops at the first.
  */
 export class StoreAuditor {
-  private readonly walker = new ChainWalker();
   readonly states = new Map<string, Opportunity>();
-  private readonly idOwners = new Map<number, string>();
+  /** The stream that created each opportunity id. */
+  readonly idOwners = new Map<number, string>();
   private soundHead: Head | null = null;
   private failed = false;
   /** Events found sound before the first problem. */
   checked = 0;
+
+  /**
+   * `walker` checks each row's place in the chain: by default the whole chain in position order; a check of
+   * one range of streams (verify-stream-range.ts) gives each row's own hash and order within its stream.
+   */
+  constructor(private readonly walker: RowChainCheck = new ChainWalker()) {}
 
   /** The first problem of the next row, or null. */
   checkRow(row: EventRow): ChainProblem | null {
@@ -144,7 +152,8 @@ export class StoreAuditor {
       if (before) this.states.set(row.stream_id, { ...before, version: row.version });
       return;
     }
-    const after = evolve(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
+    // The auditor owns its states (none is handed out before the walk ends): each is changed in place.
+    const after = evolveOwned(before, { type: row.type, data, version: row.version, recordedAt: row.recorded_at });
     if (after) this.states.set(row.stream_id, after);
   }
 
@@ -160,23 +169,28 @@ export class StoreAuditor {
 
   /** The projection table must equal the fold of every event checked: every row that does not is named. */
   checkProjection(table: { list(): Opportunity[] }): ChainProblem[] {
-    const problems: ChainProblem[] = [];
-    const seen = new Set<string>();
-    for (const row of table.list()) {
-      seen.add(row.opportunityCode);
-      const folded = this.states.get(row.opportunityCode);
-      if (!folded) {
-        problems.push({ position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` });
-        continue;
-      }
-      const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
-      if (fields.length > 0) problems.push({ position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` });
-    }
-    for (const code of this.states.keys()) {
-      if (!seen.has(code)) problems.push({ position: 0, reason: `projection is missing ${code}` });
-    }
-    return problems;
+    return projectionProblems(this.states, table);
   }
+}
+
+/** Every row of the projection table that is not the fold of the events, and every fold the table lacks. */
+export function projectionProblems(states: ReadonlyMap<string, Opportunity>, table: { list(): Opportunity[] }): ChainProblem[] {
+  const problems: ChainProblem[] = [];
+  const seen = new Set<string>();
+  for (const row of table.list()) {
+    seen.add(row.opportunityCode);
+    const folded = states.get(row.opportunityCode);
+    if (!folded) {
+      problems.push({ position: 0, reason: `projection has ${row.opportunityCode}, which no event creates` });
+      continue;
+    }
+    const fields = (Object.keys(folded) as (keyof Opportunity)[]).filter((key) => !same(row[key], folded[key]));
+    if (fields.length > 0) problems.push({ position: 0, reason: `projection row ${row.opportunityCode} differs from the events in: ${fields.join(", ")}` });
+  }
+  for (const code of states.keys()) {
+    if (!seen.has(code)) problems.push({ position: 0, reason: `projection is missing ${code}` });
+  }
+  return problems;
 }
 
 /**
@@ -228,16 +242,31 @@ function checkEvents(db: Database, auditor: StoreAuditor, findings: FindingList,
   walk.finish();
 }
 
-function checkProjectionTable(db: Database, auditor: StoreAuditor, findings: FindingList): void {
+function checkProjectionTable(db: Database, states: ReadonlyMap<string, Opportunity>, findings: FindingList): void {
   const exists = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(OPPORTUNITIES_TABLE);
   // The schema check names a missing table; creating it here would make verify write.
   if (!exists) return;
   const table = new OpportunitiesTable(db);
   try {
-    for (const problem of auditor.checkProjection(table)) findings.add(atTable(OPPORTUNITIES_TABLE, problem.reason));
+    for (const problem of projectionProblems(states, table)) findings.add(atTable(OPPORTUNITIES_TABLE, problem.reason));
   } finally {
     table.finalize();
   }
+}
+
+/**
+ * The walk of the events: shared out among threads over ranges of streams when the store is large and no one
+ * follows its progress (verify-in-ranges.ts), with the database's own checks meanwhile; in position order when
+ * that is not worth it or did not hold up, which names every finding.
+ */
+function auditEvents(db: Database, findings: FindingList, options: VerifyOptions, threads: RangeThreadOptions): EventsAudit {
+  const checkDatabase = () => findings.run("database", () => databaseFindings(db, findings));
+  const shared = options.onProgress ? { audit: null, alongsideRan: false } : auditEventsInRanges(db, options.expectHead, threads, checkDatabase);
+  if (!shared.alongsideRan) checkDatabase();
+  if (shared.audit) return shared.audit;
+  const auditor = new StoreAuditor();
+  findings.run("table events", () => checkEvents(db, auditor, findings, options));
+  return auditor;
 }
 
 /**
@@ -246,26 +275,24 @@ function checkProjectionTable(db: Database, auditor: StoreAuditor, findings: Fin
  * table against a fresh fold. With `expectHead`, the chain must still contain that position with that hash, so
  * a removed tail shows. Every finding is reported; none stops the other checks.
  */
-export function verifyStore(db: Database, options: VerifyOptions = {}): VerifyReport {
+export function verifyStore(db: Database, options: VerifyOptions = {}, threads: RangeThreadOptions = {}): VerifyReport {
   const findings = new FindingList();
-  const auditor = new StoreAuditor();
-  findings.run("database", () => databaseFindings(db, findings));
-  findings.run("table events", () => checkEvents(db, auditor, findings, options));
-  findings.run(`table ${OPPORTUNITIES_TABLE}`, () => checkProjectionTable(db, auditor, findings));
+  const events = auditEvents(db, findings, options, threads);
+  findings.run(`table ${OPPORTUNITIES_TABLE}`, () => checkProjectionTable(db, events.states, findings));
   findings.run(`table ${IDEMPOTENCY_TABLE}`, () => {
     for (const finding of verifyIdempotencyKeys(db)) findings.add(atTable(IDEMPOTENCY_TABLE, describeIdempotencyFinding(finding)));
   });
-  return reportOf(findings, auditor);
+  return reportOf(findings, events);
 }
 
-function reportOf(findings: FindingList, auditor: StoreAuditor): VerifyReport {
+function reportOf(findings: FindingList, events: EventsAudit): VerifyReport {
   const list = findings.list();
   const first = list[0];
   return {
     ok: list.length === 0,
-    events: auditor.checked,
-    opportunities: auditor.states.size,
-    head: auditor.head,
+    events: events.checked,
+    opportunities: events.states.size,
+    head: events.head,
     problem: first ? { position: first.position, reason: first.reason } : null,
     findings: list,
   };

@@ -53,3 +53,17 @@ function checkedSchema(db: Database): Database {
 
 /** A flag's string value (parseArgs types values loosely when options are built from a table). */
 export const stringFlag = (value: string | boolean | undefined): string | undefined => (typeof value === "string" ? value : undefined);
+
+/** `--threads N` of the commands that read the whole store (rebuild, verify on SQLite). */
+export const THREADS_OPTION = { threads: { type: "string" } } as const;
+export const THREADS_HELP = `  --threads N        share the walk of the events among N threads (SQLite; default: the processors, at most
+                     4, each given at least 100,000 events; 1 walks on one thread)`;
+const MAX_THREADS = 64;
+
+/** The threads asked for with --threads, or undefined for the default. */
+export function parseThreads(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const threads = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!(threads >= 1 && threads <= MAX_THREADS)) throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}, got ${JSON.stringify(text)}`);
+  return threads;
+}

@@ -3,7 +3,8 @@ import { parseHead, type Head } from "../../events/verify-chain";
 import { verifyReportLines } from "../audit/verify-report-lines";
 import { verifyAuditReads, verifyStore, type VerifyReport } from "../audit/verify-store";
 import { parseDatabaseLocation } from "../storage/location";
-import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, UsageError } from "./shared-options";
+import { mapForWholeStoreRead } from "../storage/sqlite/database";
+import { openReadOnlyDatabase, DATABASE_HELP, DATABASE_OPTIONS, databaseSettings, parseThreads, THREADS_HELP, THREADS_OPTION, UsageError } from "./shared-options";
 import { openPostgresAsIs } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
 
@@ -22,10 +23,13 @@ every answer stored for an Idempotency-Key (what a retry is served) follows from
 Prints the head (POSITION:HASH), the same on both backends for the same events: keep it outside the database,
 and pass it back later with --expect-head, so that events removed from the end are caught too. Safe on a live
 database: it reads one consistent snapshot (PostgreSQL: one REPEATABLE READ, READ ONLY transaction) and writes
-nothing (a SQLite file is opened read-only, so it may be on a read-only mount).
+nothing (a SQLite file is opened read-only, so it may be on a read-only mount). Over a large SQLite store the
+walk is shared out among threads, each over a range of opportunities; where it finds anything wrong, it walks
+again in position order, which names every finding.
 
 Options:
   --expect-head P:H  also fail unless the chain still holds position P with hash H
+${THREADS_HELP}
 ${DATABASE_HELP}
   -h, --help         show this help
 
@@ -38,7 +42,7 @@ function printReport(report: VerifyReport): number {
 }
 
 export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...DATABASE_OPTIONS, "expect-head": { type: "string" } }, strict: true });
+  const { values } = parseArgs({ args, options: { ...DATABASE_OPTIONS, ...THREADS_OPTION, "expect-head": { type: "string" } }, strict: true });
   if (values.help) {
     process.stdout.write(`${VERIFY_HELP}\n`);
     return 0;
@@ -49,8 +53,10 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     expectHead = parseHead(values["expect-head"]) ?? undefined;
     if (!expectHead) throw new UsageError(`--expect-head must be POSITION:HASH (a number, a colon, 64 hex digits), got ${escapeForTerminal(values["expect-head"])}`);
   }
+  const threads = parseThreads(values.threads);
   const location = parseDatabaseLocation(settings.dbPath);
   if (location.kind === "postgres") {
+    if (threads !== undefined) throw new UsageError("--threads is for a SQLite database (on PostgreSQL the events are read through one connection)");
     const storage = await openPostgresAsIs(location.url);
     try {
       return printReport(await storage.audit((reads) => verifyAuditReads(reads, { expectHead })));
@@ -60,8 +66,9 @@ export async function verify(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   }
   const db = openReadOnlyDatabase(location.path);
   try {
+    mapForWholeStoreRead(db);
     // One read transaction: the chain, the fold and the projection are all seen at the same instant.
-    return printReport(db.transaction(() => verifyStore(db, { expectHead }))());
+    return printReport(db.transaction(() => verifyStore(db, { expectHead }, { threads }))());
   } finally {
     db.close();
   }

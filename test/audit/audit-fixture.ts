@@ -4,6 +4,8 @@
  * deterministic PRNG for seeded sequences.
  */
 import { Database } from "bun:sqlite";
+import { expect } from "bun:test";
+import { verifyStore, type VerifyOptions, type VerifyReport } from "../../src/audit/verify-store";
 import type { EventRow } from "../../events/stored-event";
 import { openDatabase } from "../../src/storage/sqlite/database";
 import { createEventTable } from "../../src/storage/sqlite/schema";
@@ -97,4 +99,16 @@ export function driftFields(reason: string): string[] {
     .split(",")
     .map((field) => field.trim())
     .sort();
+}
+
+/**
+ * verify, both ways: walked in position order on this thread, and shared out over ranges of streams among
+ * threads (as a large store is; here forced on a small one). The two reports must be the same, finding for
+ * finding: the shared walk either holds up or leaves the findings to the walk in order.
+ */
+export function verifyBothWays(db: Database, options: VerifyOptions = {}): VerifyReport {
+  const inOrder = verifyStore(db, options, { threads: 1 });
+  const shared = verifyStore(db, options, { threads: 3, minEventsPerThread: 1 });
+  expect(shared).toEqual(inOrder);
+  return inOrder;
 }

@@ -10,9 +10,9 @@ import type { Head } from "../../events/verify-chain";
 import type { EventRow } from "../../events/stored-event";
 import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { OpportunitiesTable } from "../../src/storage/sqlite/opportunity-rows";
-import { verifyStore, type VerifyReport } from "../../src/audit/verify-store";
+import type { VerifyReport } from "../../src/audit/verify-store";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { driftFields, openTracked, rawRows, rechain, rehashFrom, replaceAllEvents, tamper } from "./audit-fixture";
+import { driftFields, openTracked, verifyBothWays, rawRows, rechain, rehashFrom, replaceAllEvents, tamper } from "./audit-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -63,7 +63,7 @@ async function buildBaseStore(): Promise<BaseStore> {
 
 /** Verifies the file on a fresh connection with the project's pragmas. */
 function verifyFile(path: string, options: { expectHead?: Head } = {}): VerifyReport {
-  return verifyStore(openTracked(resources, path), options);
+  return verifyBothWays(openTracked(resources, path), options);
 }
 
 /** Runs one statement and checks that it touched exactly `expected` rows (so a typo cannot pass silently). */
@@ -171,14 +171,14 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
     tamper(service.path, (db) => runChanging(db, "DELETE FROM events WHERE position = 3"));
 
     const db = openTracked(resources, service.path);
-    const report = verifyStore(db);
+    const report = verifyBothWays(db);
     expect(report.ok).toBe(false);
     expect(report.problem).toEqual({ position: 0, reason: "projection has OPP-B, which no event creates" });
     expect(report.events).toBe(2);
     expect(report.opportunities).toBe(1);
     // Rebuilding drops the row; the shortened chain then verifies (only a kept head would show the loss).
-    expect(rebuildOpportunities(db)).toEqual({ opportunities: 1, events: 2 });
-    expect(verifyStore(db).ok).toBe(true);
+    expect(rebuildOpportunities(db)).toMatchObject({ opportunities: 1, events: 2 });
+    expect(verifyBothWays(db).ok).toBe(true);
   });
 
   test("one event deleted in the middle: caught as a missing position", async () => {
@@ -233,37 +233,37 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
     tamper(base.path, (db) => runChanging(db, "UPDATE opportunities SET amount = 999 WHERE code = 'OPP-A'"));
 
     const db = openTracked(resources, base.path);
-    const report = verifyStore(db);
+    const report = verifyBothWays(db);
     expect(report.ok).toBe(false);
     expect(report.problem).toEqual({ position: 0, reason: "projection row OPP-A differs from the events in: amount" });
     // The chain itself is intact: every event was walked.
     expect(report.events).toBe(7);
     expect(report.head).toEqual(base.head);
 
-    expect(rebuildOpportunities(db)).toEqual({ opportunities: 2, events: 7 });
+    expect(rebuildOpportunities(db)).toMatchObject({ opportunities: 2, events: 7 });
     expect(new OpportunitiesTable(db).find("OPP-A")!.amount).toBe(300);
-    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
+    expect(verifyBothWays(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
   });
 
   test("several projection fields edited: every drifted field is named", async () => {
     const base = await buildBaseStore();
     tamper(base.path, (db) => runChanging(db, "UPDATE opportunities SET status = 'lost', version = 9, description = 'x' WHERE code = 'OPP-B'"));
     const db = openTracked(resources, base.path);
-    const report = verifyStore(db);
+    const report = verifyBothWays(db);
     expect(report.problem!.position).toBe(0);
     expect(report.problem!.reason).toContain("projection row OPP-B differs");
     expect(driftFields(report.problem!.reason)).toEqual(["description", "status", "version"]);
     rebuildOpportunities(db);
-    expect(verifyStore(db).ok).toBe(true);
+    expect(verifyBothWays(db).ok).toBe(true);
   });
 
   test("a projection row deleted: the missing opportunity is named; rebuild repairs it", async () => {
     const base = await buildBaseStore();
     tamper(base.path, (db) => runChanging(db, "DELETE FROM opportunities WHERE code = 'OPP-B'"));
     const db = openTracked(resources, base.path);
-    expect(verifyStore(db).problem).toEqual({ position: 0, reason: "projection is missing OPP-B" });
+    expect(verifyBothWays(db).problem).toEqual({ position: 0, reason: "projection is missing OPP-B" });
     rebuildOpportunities(db);
-    expect(verifyStore(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
+    expect(verifyBothWays(db)).toEqual({ ok: true, events: 7, opportunities: 2, head: base.head, problem: null, findings: [] });
     expect(new OpportunitiesTable(db).find("OPP-B")!.status).toBe("won");
   });
 
@@ -271,9 +271,9 @@ describe("raw SQL tampering that leaves the hashes as they were", () => {
     const base = await buildBaseStore();
     tamper(base.path, (db) => runChanging(db, "UPDATE opportunities SET code = 'OPP-X' WHERE code = 'OPP-B'"));
     const db = openTracked(resources, base.path);
-    expect(verifyStore(db).problem).toEqual({ position: 0, reason: "projection has OPP-X, which no event creates" });
+    expect(verifyBothWays(db).problem).toEqual({ position: 0, reason: "projection has OPP-X, which no event creates" });
     rebuildOpportunities(db);
-    expect(verifyStore(db).ok).toBe(true);
+    expect(verifyBothWays(db).ok).toBe(true);
     const table = new OpportunitiesTable(db);
     expect(table.find("OPP-X")).toBeNull();
     expect(table.list().map((o) => o.opportunityCode)).toEqual(["OPP-A", "OPP-B"]);

@@ -13,7 +13,7 @@ import { verifyStore } from "../../src/audit/verify-store";
 import { verify } from "../../src/cli/verify";
 import { captureCli } from "../support/cli-output";
 import { createBody, createCommand, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { openTracked, rehashFrom, tamper } from "./audit-fixture";
+import { openTracked, rehashFrom, tamper, verifyBothWays } from "./audit-fixture";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
@@ -28,7 +28,7 @@ async function smallStore(): Promise<string> {
   return service.path;
 }
 
-const verifyFile = (path: string) => verifyStore(openTracked(resources, path));
+const verifyFile = (path: string) => verifyBothWays(openTracked(resources, path));
 const reasons = (path: string) => verifyFile(path).findings.map((finding) => `${finding.at}: ${finding.reason}`);
 
 describe("the append-only triggers and the schema", () => {
@@ -82,7 +82,7 @@ describe("the append-only triggers and the schema", () => {
     const { rebuildOpportunities } = await import("../../src/storage/sqlite/projection-rebuild");
     const db = openTracked(resources, path);
     rebuildOpportunities(db);
-    expect(verifyStore(db)).toMatchObject({ ok: true, findings: [] });
+    expect(verifyBothWays(db)).toMatchObject({ ok: true, findings: [] });
   });
 });
 

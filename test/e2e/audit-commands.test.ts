@@ -107,6 +107,21 @@ describe("auditor commands on a live database", () => {
     expect((await run(["verify", "--db", db], dir.path)).code).toBe(0);
   }, E2E_TIMEOUT);
 
+  test("rebuild and verify with --threads: the binary's range threads start and give the same answers", async () => {
+    const shared = await run(["rebuild", "--db", db, "--threads", "2"], dir.path);
+    expect(shared.code).toBe(0);
+    // Two opportunities, two ranges: the second folded by a thread of the binary's own code, which started.
+    expect(shared.stdout).toMatch(/^rebuilt 2 opportunities from \d+ events in [\d.]+ s \(2 threads\)$/m);
+    const alone = await run(["rebuild", "--db", db, "--threads", "1"], dir.path);
+    expect(alone.stdout).toMatch(/\(1 thread\)$/m);
+    const checked = await run(["verify", "--db", db, "--threads", "2"], dir.path);
+    expect(checked.code).toBe(0);
+    expect(headOf(checked.stdout)).toBe(headOf((await run(["verify", "--db", db, "--threads", "1"], dir.path)).stdout));
+    const refused = await run(["verify", "--db", db, "--threads", "0"], dir.path);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--threads must be a whole number from 1 to 64");
+  }, E2E_TIMEOUT);
+
   test("a removed tail is caught only against the kept head; restore refuses an existing target", async () => {
     const copy = join(dir.path, "copy.db");
     const exported = await run(["export", "--db", db], dir.path);

@@ -1,45 +1,51 @@
 import type { Database } from "bun:sqlite";
-import { parseExactJson } from "../../../events/exact-json";
-import { evolveOwned, type Opportunity } from "../../../projections/opportunity-state";
 import { OpportunitiesTable } from "./opportunity-rows";
+import { rangeThreadCount, shareRanges, type RangeThreadOptions } from "./range-threads";
 import { OPPORTUNITIES_TABLE } from "./schema";
+import { ALL_STREAMS, foldStreamRange, lastPosition, splitStreams, type RangeFold } from "./stream-range-fold";
 
-/** Folds every event in the store, in global order, into one state per opportunity. */
-export function foldAllEvents(db: Database): { states: Map<string, Opportunity>; events: number } {
-  const states = new Map<string, Opportunity>();
-  let events = 0;
-  const rows = db.query<{ stream_id: string; type: string; data: string; version: number; recorded_at: string }, []>(
-    "SELECT stream_id, type, data, version, recorded_at FROM events ORDER BY position",
-  );
-  for (const row of rows.iterate()) {
-    const next = evolveOwned(states.get(row.stream_id) ?? null, {
-      type: row.type,
-      data: parseExactJson(row.data),
-      version: row.version,
-      recordedAt: row.recorded_at,
-    });
-    if (next) states.set(row.stream_id, next);
-    events += 1;
-  }
-  return { states, events };
+/**
+ * Folds every event into one state per stream. Over a large store the streams are shared out among threads
+ * (range-threads.ts), each reading its range on a connection of its own; only when `sharedSnapshot` says the
+ * other connections see what this one sees (no uncommitted writes of its own, no commit possible meanwhile).
+ */
+function foldEveryStream(db: Database, options: RangeThreadOptions, sharedSnapshot: boolean): RangeFold & { threads: number } {
+  const through = lastPosition(db);
+  const threads = sharedSnapshot && db.filename !== "" && db.filename !== ":memory:" ? rangeThreadCount(through, options) : 1;
+  if (threads === 1) return { ...foldStreamRange(db, ALL_STREAMS, through), threads };
+  const here = (range: typeof ALL_STREAMS) => foldStreamRange(db, range, through);
+  const shared = shareRanges<RangeFold>("fold", db.filename, splitStreams(db, threads, through), through, { here, hereFirst: true });
+  const folds = shared.results;
+  return { states: folds.flatMap((fold) => fold.states), events: folds.reduce((sum, fold) => sum + fold.events, 0), threads: shared.threads };
+}
+
+/** What a rebuild did: the opportunities written, the events folded, and the threads that folded them. */
+export interface RebuildResult {
+  opportunities: number;
+  events: number;
+  threads: number;
 }
 
 /**
  * Recreates the opportunities table from the events alone, in one transaction: readers keep seeing the old
- * table until the new one is swapped in at commit.
+ * table until the new one is swapped in at commit. A rebuild inside a caller's transaction (restore's, whose
+ * events are not committed yet) folds on this connection alone, as only it sees them.
  */
-export function rebuildOpportunities(db: Database): { opportunities: number; events: number } {
+export function rebuildOpportunities(db: Database, options: RangeThreadOptions = {}): RebuildResult {
   const staging = `${OPPORTUNITIES_TABLE}_rebuild`;
+  const sharedSnapshot = !db.inTransaction;
   return db
     .transaction(() => {
-      const { states, events } = foldAllEvents(db);
+      // BEGIN IMMEDIATE holds the write lock before anything is written: no commit can come between this
+      // connection's snapshot and the fold threads' own.
+      const { states, events, threads } = foldEveryStream(db, options, sharedSnapshot);
       db.run(`DROP TABLE IF EXISTS ${staging}`);
       const table = new OpportunitiesTable(db, staging);
-      for (const state of states.values()) table.insert(state);
+      for (const state of states) table.insert(state);
       table.finalize();
       db.run(`DROP TABLE IF EXISTS ${OPPORTUNITIES_TABLE}`);
       db.run(`ALTER TABLE ${staging} RENAME TO ${OPPORTUNITIES_TABLE}`);
-      return { opportunities: states.size, events };
+      return { opportunities: states.length, events, threads };
     })
     .immediate();
 }
