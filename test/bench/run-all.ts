@@ -11,6 +11,8 @@
  *     instances together on one database (concurrency 32 only: 16 connections each);
  *   - with BENCH_BASELINE=BINARY, that binary's SQLite group commit in the same rounds at concurrency 32, to
  *     judge a change against an earlier build;
+ *   - the writer thread's floor: the SQL of a batch alone, at the batch size group commit reached
+ *     (writer-floor.bench.ts), beside the writer thread's CPU per update;
  *   - batch of 100 updates vs 100 single updates over one connection, and the change stream's commit-to-arrival
  *     delay on 10 open streams at concurrency 32 (integrator-features.bench.ts);
  *   - where a durable update's time goes: the top of a CPU profile of each thread's code (profile.bench.ts);
@@ -27,6 +29,7 @@ import { describePostgres, postgresDatabase } from "./postgres-database";
 import { rebuildAndVerify } from "./rebuild-verify.bench";
 import { batchVersusSingle, streamDelay } from "./integrator-features.bench";
 import { profileUpdates } from "./profile.bench";
+import { writerFloor } from "./writer-floor.bench";
 
 const root = resolve(import.meta.dir, "../..");
 const binary = join(root, "dist/opportunity-service");
@@ -176,6 +179,26 @@ function reportSqlite(measured: MeasuredMode[]): void {
         `writer thread ${(group32.cpuWriterUs / baseline.cpuWriterUs).toFixed(3)}× (target ≤ 0.45×): ${verdict(group32.cpuWriterUs <= 0.45 * baseline.cpuWriterUs)}`,
     );
   }
+  reportWriterFloor(group32, BASELINE ? at(SQLITE_BASELINE, 32) : undefined);
+}
+
+/** The writer thread's CPU per update beside its floor: the batch's SQL alone at the same events per commit. */
+function reportWriterFloor(group32: Result, baseline: Result | undefined): void {
+  const perCommit = Math.max(1, Math.round(group32.eventsPerTransaction));
+  const floor = writerFloor(perCommit);
+  say(
+    `Writer floor (writer-floor.bench.ts): the SQL of a batch of ${perCommit} updates alone (event INSERTs, projection UPDATEs, BEGIN IMMEDIATE, COMMIT with synchronous=FULL) ` +
+      `took ${floor.cpuPerEventUs.toFixed(1)} µs of CPU per update; the writer thread took ${group32.cpuWriterUs.toFixed(0)} µs per request at concurrency 32 ` +
+      `(${(group32.cpuWriterUs / floor.cpuPerEventUs).toFixed(2)}× the floor).`,
+  );
+  say("");
+  if (!baseline) return;
+  const target = 0.45 * baseline.cpuWriterUs;
+  targets.push(
+    `  - the writer's floor: the batch's SQL alone at ${perCommit} events per commit takes ${floor.cpuPerEventUs.toFixed(1)} µs of CPU per update; ` +
+      `the writer target (0.45× the baseline's ${baseline.cpuWriterUs.toFixed(0)} µs) is ${target.toFixed(0)} µs, ` +
+      `${target < floor.cpuPerEventUs * 1.1 ? "at or below that floor: out of reach without less SQL per update (fewer indexes or rows) or less durability" : "above that floor"}`,
+  );
 }
 
 const cost = (result: Result) =>
