@@ -2,6 +2,7 @@ import type { Head } from "../../events/verify-chain";
 import { PostgresStorage } from "../storage/postgres/storage";
 import { SqliteStorage } from "../storage/sqlite/storage";
 import type { VerifyRequest, VerifyWorkerMessage } from "../verify-worker";
+import { DEFAULT_VERIFICATION_PACE, type VerificationPace } from "./verification-pace";
 import type { VerifyReport } from "./verify-store";
 
 /** Where a running verification tells how far it got: the snapshot's last position, then positions walked. */
@@ -23,7 +24,7 @@ function workerEntry(): string {
 }
 
 /** The CLI's check in a thread of its own (see verify-worker.ts for why), told where the database is when it starts. */
-function workerRunner(where: () => { kind: "sqlite"; path: string } | { kind: "postgres"; url: string }): VerificationRunner {
+function workerRunner(where: () => { kind: "sqlite"; path: string } | { kind: "postgres"; url: string }, pace: VerificationPace): VerificationRunner {
   return (expectHead, progress) =>
     new Promise<VerifyReport>((resolve, reject) => {
       const worker = new Worker(workerEntry());
@@ -42,16 +43,19 @@ function workerRunner(where: () => { kind: "sqlite"; path: string } | { kind: "p
       };
       worker.onerror = (event) => end(() => reject(new Error(event.message)));
       try {
-        worker.postMessage({ ...where(), expectHead } satisfies VerifyRequest);
+        worker.postMessage({ ...where(), expectHead, pace } satisfies VerifyRequest);
       } catch (error) {
         end(() => reject(error));
       }
     });
 }
 
-/** The runner for the service's storage; null for a storage that is neither backend (a stand-in of a test). */
-export function verificationRunnerFor(storage: unknown): VerificationRunner | null {
-  if (storage instanceof SqliteStorage) return workerRunner(() => ({ kind: "sqlite", path: storage.location }));
-  if (storage instanceof PostgresStorage) return workerRunner(() => ({ kind: "postgres", url: storage.connectionUrl() }));
+/**
+ * The runner for the service's storage; null for a storage that is neither backend (a stand-in of a test). The
+ * service's jobs run at the default pace; a test about the jobs themselves may run them at full speed.
+ */
+export function verificationRunnerFor(storage: unknown, pace: VerificationPace = DEFAULT_VERIFICATION_PACE): VerificationRunner | null {
+  if (storage instanceof SqliteStorage) return workerRunner(() => ({ kind: "sqlite", path: storage.location }), pace);
+  if (storage instanceof PostgresStorage) return workerRunner(() => ({ kind: "postgres", url: storage.connectionUrl() }), pace);
   return null;
 }

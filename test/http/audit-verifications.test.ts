@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { formatHead } from "../../events/verify-chain";
-import type { VerificationJobView } from "../../src/audit/verification-jobs";
+import { VerificationJobs, type VerificationJobView } from "../../src/audit/verification-jobs";
+import type { VerificationPace } from "../../src/audit/verification-pace";
+import { verificationRunnerFor } from "../../src/audit/verification-runner";
 import { verify } from "../../src/cli/verify";
 import { quote } from "../../src/field-rules";
 import { writeLongStream } from "../audit/long-stream";
@@ -19,10 +21,17 @@ import { call, createOpportunity, expectFailure, expectSuccess, update, type Sen
 const PATH = "/api/audit/verifications";
 /** Long enough that a job is still running while the test looks at it, short enough for a test. */
 const LONG_EVENTS = 20_000;
+/**
+ * The jobs over the long history run at full speed and normal priority: what these tests look at (progress,
+ * one job at a time, writes meanwhile) does not depend on the pace, and at the service's pace (four times as
+ * long, nice 19) the jobs starve behind the other test files make test runs beside this one. The other suites
+ * here run the service's own pace; test/unit/verification-pace.test.ts holds its values.
+ */
+const FULL_SPEED: VerificationPace = { lowPriority: false, workSliceMs: 20, pausePerWork: 0 };
 
-async function serviceOn(database: BackendDatabase): Promise<BackendService> {
+async function serviceOn(database: BackendDatabase, pace?: VerificationPace): Promise<BackendService> {
   const backend: TestBackend = await database.open();
-  const app = createTestApp(backend);
+  const app = createTestApp(backend, pace ? { verifications: new VerificationJobs(verificationRunnerFor(backend.storage, pace)) } : {});
   return { ...backend, app, request: () => Promise.reject(new Error("use call()")) };
 }
 
@@ -58,7 +67,7 @@ describe("a store with a long history", () => {
   let service: BackendService;
   beforeAll(async () => {
     database = await createBackendDatabase();
-    service = await serviceOn(database);
+    service = await serviceOn(database, FULL_SPEED);
     await writeLongStream(service.writer, "OPP-VERIFY-LONG", LONG_EVENTS, { perWrite: 2_000 });
   }, 60_000);
   afterAll(async () => {
