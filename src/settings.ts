@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { TrustedProxies } from "./http/trusted-proxies";
-import { DEFAULT_MAX_STREAMS } from "./http/event-stream-hub";
+import { DEFAULT_MAX_STREAMS, DEFAULT_STREAM_LIMITS } from "./http/event-stream-hub";
 import { isUrl, maskPassword, parseDatabaseLocation } from "./storage/location";
 import { assertTimeZone } from "./zoned-time";
 import { DEFAULT_MAX_BATCH } from "./opportunity-writer";
@@ -221,6 +221,14 @@ export const SETTINGS = {
     fallback: DEFAULT_MAX_STREAMS,
     parse: integer(0, 100_000),
     help: "most live event streams (GET /api/events/stream) open at once in this process; one more is refused with HTTP 429; 0 refuses every stream",
+  },
+  streamHeartbeatSeconds: {
+    key: "streamHeartbeatSeconds",
+    flag: "stream-heartbeat-seconds",
+    env: "STREAM_HEARTBEAT_SECONDS",
+    fallback: DEFAULT_STREAM_LIMITS.heartbeatMs / 1000,
+    parse: integer(1, 3600),
+    help: "a keep-alive comment on every quiet live event stream this often (s): keep it below the idle timeout of every proxy or load balancer in front; a consumer that stops reading is disconnected after one to two of these",
   },
 } satisfies Record<string, SettingSpec<unknown>>;
 

@@ -40,6 +40,7 @@ const SERVE_SETTINGS = [
   "trustedProxies",
   "writerThread",
   "maxStreams",
+  "streamHeartbeatSeconds",
 ] as const;
 
 // Idempotency keys past their window are forgotten this often (and once at start).
@@ -136,7 +137,8 @@ async function startPruning(backend: ServiceBackend, ttlHours: number): Promise<
 function eventStreamHub(config: ServeConfig, backend: ServiceBackend): EventStreamHub {
   const onReadError = (error: unknown) => log("warn", "live event streams cannot read new events; retrying", { reason: (error as Error).message });
   const onStalled = () => log("info", "live event stream closed: its consumer stopped reading (it resumes with Last-Event-ID)");
-  return new EventStreamHub(streamSourceOf(backend.storage, { onReadError, onStalled }), { maxStreams: config.maxStreams });
+  const limits = { maxStreams: config.maxStreams, heartbeatMs: config.streamHeartbeatSeconds * 1000 };
+  return new EventStreamHub(streamSourceOf(backend.storage, { onReadError, onStalled }), limits);
 }
 
 /** The HTTP app over the backend, with the metrics fed by its commits. `server`: the server, once it listens. */
@@ -168,7 +170,7 @@ function buildApp(config: ServeConfig, backend: ServiceBackend, live: Live, serv
     trustedProxies: TrustedProxies.parse(config.trustedProxies ?? ""),
     onUnexpectedError: (error, request) => log("error", "unexpected error", { method: request.method, path: pathOf(request), error }),
     eventStreams,
-    // A stream may be quiet for 15 s between comments; the server's idle timeout (10 s) must not close it.
+    // A stream may be quiet for a whole heartbeat (15 s by default); Bun's idle timeout (10 s) must not close it.
     onEventStreamOpen: (request) => server()?.timeout(request, 0),
   });
   return { app, metrics };

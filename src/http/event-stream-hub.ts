@@ -31,8 +31,9 @@ export interface EventStreamLimits {
   /** Most streams open at once in this process (the `maxStreams` setting). */
   maxStreams: number;
   /**
-   * A comment on every quiet stream this often, so that proxies do not close it. Also the stall check: a stream
-   * that was full at one beat and has had nothing read since, at the next, is disconnected.
+   * A comment on every quiet stream this often, so that proxies do not close it (the `streamHeartbeatSeconds`
+   * setting). Also the stall check: a stream that was full at one beat and has had nothing read since, at the
+   * next, is disconnected.
    */
   heartbeatMs: number;
   /** A stream is given events only while it has less than this unread: the most it holds, plus one event. */

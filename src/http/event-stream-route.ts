@@ -13,7 +13,7 @@ const FULL_RETRY_AFTER_SECONDS = 5;
 
 export interface EventStreamRouteDeps {
   hub: EventStreamHub;
-  /** Told of each stream opened (serve lifts the connection's idle timeout: a stream may stay quiet for 15 s). */
+  /** Told of each stream opened (serve lifts the connection's idle timeout: a stream may stay quiet for a whole heartbeat). */
   onOpen?: (request: Request) => void;
 }
 

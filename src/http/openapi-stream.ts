@@ -38,7 +38,7 @@ const DESCRIPTION = [
   "每个事件一帧：`id: <position>`、`event: <事件类型>`、`data: <与 GET /api/events 默认形式中的一条事件完全相同的 JSON>`，以空行结束。data 为单行 JSON；超过 2^53 的 ID 是精确的 JSON 数字，请用保留精度的解析器。",
   "起点：带请求头 Last-Event-ID 时从该 position 之后开始（EventSource 断线重连时自动带上最后收到的 id，因此不丢失也不重复）；否则带 after=N 时从 N 之后开始（after=0 为全部历史）；都不带时只推送连接之后提交的新事件。事件按 position 升序，每个恰好一次。",
   "任何写入方（本实例的接口、另一进程的 import 命令、同一 PostgreSQL 数据库上的其他实例）提交的事件，在提交后 200 毫秒内到达每个打开的事件流。从历史开始时，按客户端的读取速度补发，追上后转为实时推送。",
-  `opportunityCode=编号：只推送该商机的事件（其他事件跳过，不发送 id）。连接建立时先发送一行注释 \`: connected\`；之后每 ${heartbeatSeconds} 秒发送一行注释 \`: keep-alive\`，防止代理关闭空闲连接。以冒号开头的注释行客户端应忽略。`,
+  `opportunityCode=编号：只推送该商机的事件（其他事件跳过，不发送 id）。连接建立时先发送一行注释 \`: connected\`；之后每 ${heartbeatSeconds} 秒（默认值，设置 streamHeartbeatSeconds）发送一行注释 \`: keep-alive\`，防止代理关闭空闲连接。以冒号开头的注释行客户端应忽略。`,
   `每个实例同时最多打开 ${DEFAULT_MAX_STREAMS} 个事件流（默认值，设置 maxStreams），超出时返回 HTTP 429：${STREAM_MESSAGES.full(DEFAULT_MAX_STREAMS)}（响应头 Retry-After）。` +
     `服务端为每个事件流最多缓存 ${bufferKiB} KiB 未读数据：客户端读得比事件产生得慢时（如批量导入），暂停推送，待其读完后再从数据库补发，不丢不重；` +
     `客户端停止读取（缓存已满且一个心跳周期内未读取任何数据）时断开该连接，服务端内存不会增长；重新连接并带上 Last-Event-ID 即可从断开处继续。`,

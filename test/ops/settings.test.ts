@@ -113,6 +113,7 @@ const LAYERS: Record<SettingName, Layers> = {
   },
   writerThread: { config: false, fromConfig: () => false, env: "on", fromEnv: true, flags: { "no-writer-thread": true }, fromFlag: false, fallback: true },
   maxStreams: { config: 5, fromConfig: () => 5, env: "0", fromEnv: 0, flags: { "max-streams": "250" }, fromFlag: 250, fallback: 100 },
+  streamHeartbeatSeconds: { config: 5, fromConfig: () => 5, env: "1", fromEnv: 1, flags: { "stream-heartbeat-seconds": "3600" }, fromFlag: 3600, fallback: 15 },
 };
 
 /** Settings present since the first release; the tests below that list whole value sets use only these. */
@@ -228,6 +229,8 @@ describe("invalid values name the setting and where the value came from", () => 
     ["port", { PORT: "-1" }, /^invalid port \(env PORT\): "-1" must be a whole number/],
     ["port", { PORT: "http" }, /^invalid port \(env PORT\): "http" must be a whole number/],
     ["shutdownTimeout", { SHUTDOWN_TIMEOUT_MS: "600001" }, /^invalid shutdownTimeoutMs \(env SHUTDOWN_TIMEOUT_MS\): "600001" must be/],
+    // 0 would be a heartbeat timer that never waits.
+    ["streamHeartbeatSeconds", { STREAM_HEARTBEAT_SECONDS: "0" }, /^invalid streamHeartbeatSeconds \(env STREAM_HEARTBEAT_SECONDS\): "0" must be a whole number from 1 to 3600$/],
     ["trustedProxies", { TRUSTED_PROXIES: "10.0.0.0/8, 10.0.0.0/40" }, /^invalid trustedProxies \(env TRUSTED_PROXIES\): "10\.0\.0\.0\/8, 10\.0\.0\.0\/40" "10\.0\.0\.0\/40" has a prefix length outside 0-32$/],
     ["trustedProxies", { TRUSTED_PROXIES: "gateway.local" }, /^invalid trustedProxies \(env TRUSTED_PROXIES\): "gateway\.local" "gateway\.local" is not an IP address or CIDR$/],
   ] as const)("%s from env %j", (name, env, message) => {
