@@ -13,7 +13,9 @@ import { commentFrame, eventFrame } from "./event-stream-frames";
  *
  * Memory stays bounded whatever the consumers do: a stream is given events only while its consumer has less than
  * `streamBufferBytes` unread. One that reads slower than events come (a burst, an import) falls behind and is
- * served from the database again once it has read what it holds; no event is skipped or held twice. A consumer
+ * served from the database again once it has read what it holds; no event is skipped or held twice. The hub
+ * keeps the page of history it read last (at most `pageSize` events, whoever reads it), so that a stream given a
+ * roomful of it at a time does not have the database read the same page again for every roomful. A consumer
  * that stops reading altogether is disconnected: full, and nothing read for a whole heartbeat period. It (or
  * its replacement) resumes with `Last-Event-ID` and loses nothing.
  */
@@ -80,6 +82,12 @@ const STOPPING = "服务正在停止，请重新连接（带 Last-Event-ID 可�
 const KEEPALIVE = "keep-alive";
 /** The first bytes of every stream: the server sends an answer's headers only with its first bytes. */
 const CONNECTED = commentFrame("connected");
+
+/** An event read, and its frame (built the first time a stream needs it, then shared). */
+interface PageEntry {
+  event: StoredEvent;
+  frame: () => Uint8Array;
+}
 
 /** One open stream: where it is in the events, and the bytes its consumer has not read yet. */
 class Subscriber {
@@ -166,6 +174,8 @@ export class EventStreamHub {
   private failing = false;
   private closed = false;
   private watching: Promise<(() => Promise<void>) | undefined> | undefined;
+  /** The page of history read last, for the streams still catching up through it (of this epoch only). */
+  private history: { epoch: number; entries: PageEntry[] } | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private retry: ReturnType<typeof setTimeout> | undefined;
 
@@ -293,25 +303,45 @@ export class EventStreamHub {
   }
 
   /**
-   * One page of history for the streams that are behind the cursor and have room: read once from the lowest
-   * position among them, up to the cursor. True when one of them still is behind with room.
+   * One page of history for the streams that are behind the cursor and have room: from the lowest position among
+   * them, up to the cursor, read once (see historyAfter). True when one of them still is behind with room.
    */
   private async catchUp(): Promise<boolean> {
     const ready = () => [...this.streams].filter((subscriber) => subscriber.position < this.cursor && subscriber.hasRoom());
     const behind = ready();
-    if (behind.length === 0) return false;
+    if (behind.length === 0) {
+      // Kept only while a stream (one without room, for now) may still need it.
+      if (![...this.streams].some((subscriber) => subscriber.position < this.cursor)) this.history = undefined;
+      return false;
+    }
     const from = Math.min(...behind.map((subscriber) => subscriber.position));
     const until = this.cursor;
-    const epoch = this.epoch;
-    const page = await this.source.reads.readAll(from, Math.min(this.limits.pageSize, until - from));
-    if (epoch !== this.epoch) return true;
-    for (const event of page) {
+    const page = await this.historyAfter(from, until);
+    if (page === null) return true;
+    for (const { event, frame } of page) {
       if (event.position > until) break;
-      const frame = lazyFrame(event);
       // A stream without room stops here for this page: once full it stays full until its consumer reads.
       for (const subscriber of behind) if (event.position > subscriber.position && subscriber.hasRoom()) subscriber.offer(event, frame);
     }
     return ready().length > 0;
+  }
+
+  /**
+   * The events after `from`, up to a page and never beyond `until`: the rest of the page kept when it holds the
+   * next one, else a page read from the database (and kept). Null when the cursor was set anew meanwhile.
+   */
+  private async historyAfter(from: number, until: number): Promise<PageEntry[] | null> {
+    const kept = this.history;
+    if (kept?.epoch === this.epoch && kept.entries[0]!.event.position <= from + 1) {
+      const next = kept.entries.findIndex((entry) => entry.event.position > from);
+      if (next >= 0) return kept.entries.slice(next);
+    }
+    const epoch = this.epoch;
+    const events = await this.source.reads.readAll(from, Math.min(this.limits.pageSize, until - from));
+    if (epoch !== this.epoch) return null;
+    const entries = events.map((event) => ({ event, frame: lazyFrame(event) }));
+    this.history = entries.length > 0 ? { epoch, entries } : undefined;
+    return entries;
   }
 
   /**
@@ -352,6 +382,7 @@ export class EventStreamHub {
   }
 
   private async stopWatching(): Promise<void> {
+    this.history = undefined;
     clearInterval(this.heartbeat);
     clearTimeout(this.retry);
     this.heartbeat = undefined;

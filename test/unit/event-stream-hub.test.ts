@@ -193,6 +193,20 @@ describe("one watcher and one read for all streams", () => {
     expect(events.reads.slice(reads).every((read) => read.after >= 1_000)).toBe(true);
     await hub.close();
   });
+
+  test("history is read a page at a time, each page once, however few of its events fit in a stream's room", async () => {
+    const events = new FakeEvents();
+    // Events of about 2.6 KB against a room of 8 KiB: about four at a time.
+    events.append(1_000, "OPP-1", 2_000);
+    const { hub } = hubOver(events, { pageSize: 100, streamBufferBytes: 8_192 });
+    const reads = events.reads.length;
+    const reader = await open(hub, 0);
+    expect(await positions(reader, 1_000)).toEqual(range(1, 1_000));
+    // Reads of new events (after the head, 1,000) find none; history is ten pages, not one per roomful (~250).
+    const history = events.reads.slice(reads).filter((read) => read.after < 1_000);
+    expect(history).toEqual(range(0, 9).map((page) => ({ after: page * 100, limit: 100 })));
+    await hub.close();
+  });
 });
 
 describe("memory stays bounded", () => {
