@@ -82,7 +82,7 @@ describe("every command takes serve's config file", () => {
     // Ignored means unchecked: a command that never listens is not stopped by a port serve would refuse.
     const used = ["db", "stagesFile", "timeZone"];
     const unused = Object.values(SETTINGS).filter((spec) => !used.includes(spec.key));
-    expect(unused).toHaveLength(17);
+    expect(unused).toHaveLength(18);
     const { dir, config } = await configured({ ...Object.fromEntries(unused.map((spec) => [spec.key, "not checked here"])), db: "opportunities.db" });
     const result = await captureCli(() => command([...args(dir), "--config", config], {}));
     expect(result.stderr).toBe("");
