@@ -73,6 +73,7 @@ export function auditEventsInRanges(
     const { results: checks } = shareRanges<RangeCheck>("check", db.filename, splitStreams(db, threads, through), through, {
       here: (range) => checkStreamRange(db, range, through),
       hereFirst: false,
+      inline: options.inline,
       alongside: () => {
         alongsideRan = true;
         alongside();

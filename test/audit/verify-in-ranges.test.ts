@@ -161,7 +161,8 @@ describe("verify's walk shared out", () => {
       tamper(path, work);
       const db = openTracked(resources, path);
       expect(shared(db).audit).toBeNull();
-      const report = verifyStore(db, {}, SHARED);
+      // The report's equality with the walk in order, over ranges walked here (the threads' own answer is above).
+      const report = verifyStore(db, {}, { ...SHARED, inline: true });
       expect(report.ok).toBe(false);
       expect(report).toEqual(verifyStore(db, {}, { threads: 1 }));
     });

@@ -22,6 +22,11 @@ export interface RangeThreadOptions {
   threads?: number;
   /** A thread is only worth starting for at least this many events (default 100,000). */
   minEventsPerThread?: number;
+  /**
+   * Walk the ranges one after another on this thread instead (tests: the shared walk's own logic, run over many
+   * small stores, without a thread's start-up for each; range-threads are tested on their own).
+   */
+  inline?: boolean;
 }
 
 const MIN_EVENTS_PER_THREAD = 100_000;
@@ -98,8 +103,12 @@ export function shareRanges<T>(
   path: string,
   ranges: readonly StreamRange[],
   throughPosition: number,
-  work: { here: (range: StreamRange) => T; hereFirst: boolean; alongside?: () => void },
+  work: { here: (range: StreamRange) => T; hereFirst: boolean; alongside?: () => void; inline?: boolean },
 ): { results: T[]; threads: number } {
+  if (work.inline) {
+    work.alongside?.();
+    return { results: ranges.map(work.here), threads: 1 };
+  }
   const [first, ...rest] = ranges;
   const threaded = work.hereFirst ? rest : ranges;
   const threads = threaded.map((range) => new RangeThread<T>(task, path, range, throughPosition));
