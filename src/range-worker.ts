@@ -4,8 +4,8 @@
  * has started, then with the result or the error that stopped it: the thread waiting for it is blocked and
  * sees nothing else.
  */
-import { Database } from "bun:sqlite";
 import { checkStreamRange } from "./audit/verify-stream-range";
+import { openReadOnly } from "./cli/read-only-database";
 import type { RangeThreadMessage, RangeThreadRequest } from "./storage/sqlite/range-threads";
 import { mapForWholeStoreRead } from "./storage/sqlite/database";
 import { foldStreamRange } from "./storage/sqlite/stream-range-fold";
@@ -17,7 +17,8 @@ self.onmessage = (event: MessageEvent<RangeThreadRequest>) => {
   const answer = (message: RangeThreadMessage) => port.postMessage(message);
   answer({ kind: "started" });
   try {
-    const db = new Database(path, { readonly: true, strict: true });
+    // As the command's own connection was opened: on a read-only mount, as immutable where that is safe.
+    const db = openReadOnly(path);
     try {
       mapForWholeStoreRead(db);
       const result = task === "fold" ? foldStreamRange(db, range, throughPosition) : checkStreamRange(db, range, throughPosition);

@@ -88,6 +88,10 @@ describe.skipIf(!canMount)("verify, export and history on a read-only mount", ()
     expect(verified.code).toBe(0);
     expect(verified.stdout).toContain("OK: 3 events, 2 opportunities");
     expect(verified.stdout).toContain(`head ${head}`);
+    // Shared among threads, each opening the file on its own as the command did.
+    const shared = await run(["verify", "--db", db, "--threads", "2"], mount);
+    expect(shared.stderr).toBe("");
+    expect(shared.stdout).toBe(verified.stdout);
     const exported = await run(["export", "--db", db], mount);
     expect(exported.code).toBe(0);
     expect(exported.stdout.trim().split("\n").map((line) => JSON.parse(line).position)).toEqual([1, 2, 3]);
