@@ -123,7 +123,10 @@ function sqliteDatabase(): BackendDatabase {
   };
 }
 
-/** A PostgreSQL database of its own, created now; each open is a new pool on it (another instance). */
+/**
+ * An empty PostgreSQL database of its own (new, or one an earlier test of the file gave up, emptied: see
+ * postgres.ts); each open is a new pool on it (another instance).
+ */
 async function postgresDatabase(): Promise<BackendDatabase> {
   const database = await createTestDatabase();
   const opened = new Set<TestBackend>();
