@@ -6,7 +6,7 @@
  * The same property runs with concurrent requests (Promise.all over batches whose codes are distinct) so that
  * several requests are committed in one transaction (group commit).
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { verifyStore } from "../../src/audit/verify-store";
@@ -279,13 +279,34 @@ async function expectStoreMatchesModel(service: TestService, model: Model): Prom
 
 // ---------------------------------------------------------------------------------------------------------
 
+// The services the properties start, until each run disposes of its own. fast-check's time limit abandons the run
+// in progress without waiting for it, so its `finally` may come after this file's last test: whatever is still
+// open then is closed and its files removed here.
+const running = new Set<TestService>();
+
+function startService(): TestService {
+  const service = startTestService();
+  running.add(service);
+  return service;
+}
+
+function stopService(service: TestService): void {
+  running.delete(service);
+  void service.dispose();
+}
+
+afterAll(async () => {
+  await Promise.all([...running].map((service) => service.dispose()));
+  running.clear();
+});
+
 describe("B. random valid writes: the store equals an in-memory model, its rebuild, and verifies", () => {
   test(
     "sequential creates and updates",
     async () => {
       await fc.assert(
         fc.asyncProperty(commandSequence, async (commands) => {
-          const service = startTestService();
+          const service = startService();
           try {
             const model = emptyModel();
             for (const next of commands) {
@@ -295,7 +316,7 @@ describe("B. random valid writes: the store equals an in-memory model, its rebui
             }
             await expectStoreMatchesModel(service, model);
           } finally {
-            service.dispose();
+            stopService(service);
           }
         }),
         fcOptions(120, 14_000),
@@ -312,7 +333,7 @@ describe("B. random valid writes: the store equals an in-memory model, its rebui
       const batch = fc.uniqueArray(command, { selector: (entry) => entry.code, minLength: 1, maxLength: POOL.length, size: "max" });
       await fc.assert(
         fc.asyncProperty(fc.array(batch, { minLength: 2, maxLength: 10, size: "medium" }), async (batches) => {
-          const service = startTestService();
+          const service = startService();
           service.writer.onCommit = (_seconds, eventTypes) => {
             if (eventTypes.length > 1) groupedCommits += 1;
           };
@@ -331,7 +352,7 @@ describe("B. random valid writes: the store equals an in-memory model, its rebui
             }
             await expectStoreMatchesModel(service, model);
           } finally {
-            service.dispose();
+            stopService(service);
           }
         }),
         fcOptions(120, 14_000),
