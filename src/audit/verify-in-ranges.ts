@@ -3,7 +3,8 @@ import { GENESIS_HASH } from "../../events/hash-chain";
 import type { Head } from "../../events/verify-chain";
 import type { Opportunity } from "../../projections/opportunity-state";
 import { rangeThreadCount, shareRanges, type RangeThreadOptions } from "../storage/sqlite/range-threads";
-import { lastPosition, splitStreams } from "../storage/sqlite/stream-range-fold";
+import { readHead } from "../storage/sqlite/event-reads";
+import { splitStreams } from "../storage/sqlite/stream-range-fold";
 import { checkStreamRange, type RangeCheck } from "./verify-stream-range";
 
 /** What verify's walk of the events found, as the projection check and the report need it. */
@@ -66,8 +67,9 @@ export function auditEventsInRanges(
 ): { audit: EventsAudit | null; alongsideRan: boolean } {
   let alongsideRan = false;
   try {
-    const through = lastPosition(db);
-    const threads = db.filename !== "" && db.filename !== ":memory:" ? rangeThreadCount(through, options) : 1;
+    const head = readHead(db);
+    const through = head?.position ?? 0;
+    const threads = rangeThreadCount(db, through, options);
     if (threads < 2) return { audit: null, alongsideRan };
     let linksHold = false;
     const { results: checks } = shareRanges<RangeCheck>("check", db.filename, splitStreams(db, threads, through), through, {
@@ -81,8 +83,7 @@ export function auditEventsInRanges(
       },
     });
     if (!linksHold || checks.some((check) => !check.sound)) return { audit: null, alongsideRan };
-    const head = db.query<{ hash: string }, [number]>("SELECT hash FROM events WHERE position = ?").get(through);
-    return { audit: joined(checks, { position: through, hash: head!.hash }), alongsideRan };
+    return { audit: joined(checks, head!), alongsideRan };
   } catch {
     // A table that cannot be read, a thread that failed on a page: the walk in position order meets the same
     // and names it as a finding.

@@ -50,7 +50,7 @@ const UNSOUND: RangeCheck = { sound: false, events: 0, states: [], ids: [] };
 export function checkStreamRange(db: Database, range: StreamRange, throughPosition: number): RangeCheck {
   const auditor = new StoreAuditor(new StreamOrderChain());
   const { where, params } = rangeWhere(range, throughPosition);
-  const rows = db.query<Record<string, unknown>, (string | number)[]>(`SELECT * FROM events ${where} ORDER BY stream_id, version`);
+  const rows = db.prepare<Record<string, unknown>, (string | number)[]>(`SELECT * FROM events ${where} ORDER BY stream_id, version`);
   try {
     for (const stored of rows.iterate(...params)) {
       const row = toEventRow(stored);

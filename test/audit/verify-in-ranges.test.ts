@@ -10,7 +10,8 @@ import { auditEventsInRanges } from "../../src/audit/verify-in-ranges";
 import { StoreAuditor, verifyStore } from "../../src/audit/verify-store";
 import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { RangeThread, type RangeThreadOptions } from "../../src/storage/sqlite/range-threads";
-import { ALL_STREAMS, foldStreamRange, lastPosition, splitStreams, type RangeFold } from "../../src/storage/sqlite/stream-range-fold";
+import { readHead } from "../../src/storage/sqlite/event-reads";
+import { ALL_STREAMS, foldStreamRange, splitStreams, type RangeFold } from "../../src/storage/sqlite/stream-range-fold";
 import { OpportunitiesTable } from "../../src/storage/sqlite/opportunity-rows";
 import { auditorHash, createBody, createCommand, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
 import { openTracked, rawRows, rechain, replaceAllEvents, tamper } from "./audit-fixture";
@@ -47,7 +48,7 @@ function shared(db: Database, expectHead?: { position: number; hash: string }) {
 describe("splitting the streams", () => {
   test("ranges cover every stream once, never split one, and hold about as many events each", async () => {
     const db = openTracked(resources, await store());
-    const ranges = splitStreams(db, 3, lastPosition(db));
+    const ranges = splitStreams(db, 3, readHead(db)!.position);
     expect(ranges).toEqual([
       { from: null, to: "OPP-C" },
       { from: "OPP-C", to: "OPP-E" },
@@ -73,7 +74,7 @@ describe("splitting the streams", () => {
 
   test("more parts than streams: one range per stream, none empty", async () => {
     const db = openTracked(resources, await store());
-    const ranges = splitStreams(db, 12, lastPosition(db));
+    const ranges = splitStreams(db, 12, readHead(db)!.position);
     expect(ranges.length).toBe(CODES.length);
     expect(ranges.map((range) => foldStreamRange(db, range, 18).events)).toEqual([3, 3, 3, 3, 3, 3]);
     expect(new Set(ranges.map((range) => range.from)).size).toBe(ranges.length);
@@ -179,5 +180,5 @@ describe("verify's walk shared out", () => {
 
 test("the whole store folded on this thread is the same as through its last position", async () => {
   const db = openTracked(resources, await store());
-  expect(foldStreamRange(db, ALL_STREAMS, lastPosition(db)).events).toBe(18);
+  expect(foldStreamRange(db, ALL_STREAMS, readHead(db)!.position).events).toBe(18);
 });

@@ -2,7 +2,8 @@ import type { Database } from "bun:sqlite";
 import { OpportunitiesTable } from "./opportunity-rows";
 import { rangeThreadCount, shareRanges, type RangeThreadOptions } from "./range-threads";
 import { OPPORTUNITIES_TABLE } from "./schema";
-import { ALL_STREAMS, foldStreamRange, lastPosition, splitStreams, type RangeFold } from "./stream-range-fold";
+import { readHead } from "./event-reads";
+import { ALL_STREAMS, foldStreamRange, splitStreams, type RangeFold } from "./stream-range-fold";
 
 /**
  * Folds every event into one state per stream. Over a large store the streams are shared out among threads
@@ -10,8 +11,8 @@ import { ALL_STREAMS, foldStreamRange, lastPosition, splitStreams, type RangeFol
  * other connections see what this one sees (no uncommitted writes of its own, no commit possible meanwhile).
  */
 function foldEveryStream(db: Database, options: RangeThreadOptions, sharedSnapshot: boolean): RangeFold & { threads: number } {
-  const through = lastPosition(db);
-  const threads = sharedSnapshot && db.filename !== "" && db.filename !== ":memory:" ? rangeThreadCount(through, options) : 1;
+  const through = readHead(db)?.position ?? 0;
+  const threads = sharedSnapshot ? rangeThreadCount(db, through, options) : 1;
   if (threads === 1) return { ...foldStreamRange(db, ALL_STREAMS, through), threads };
   const here = (range: typeof ALL_STREAMS) => foldStreamRange(db, range, through);
   const shared = shareRanges<RangeFold>("fold", db.filename, splitStreams(db, threads, through), through, { here, hereFirst: true });

@@ -1,3 +1,4 @@
+import type { Database } from "bun:sqlite";
 import { availableParallelism } from "node:os";
 import { receiveMessageOnPort } from "node:worker_threads";
 import type { StreamRange } from "./stream-range-fold";
@@ -34,11 +35,13 @@ const MIN_EVENTS_PER_THREAD = 100_000;
 const START_TIMEOUT_MS = 10_000;
 
 /**
- * How many threads `events` events are worth; 1 means this thread alone. A number of threads asked for is
- * given whatever the store's size (an operator's `--threads`); by default, the processors (at most 4) as far
- * as each has MIN_EVENTS_PER_THREAD events: starting a thread costs more than folding a small store.
+ * How many threads `events` events of `db` are worth; 1 means this thread alone, as for a database that is no
+ * file other connections could open. A number of threads asked for is given whatever the store's size (an
+ * operator's `--threads`); by default, the processors (at most 4) as far as each has MIN_EVENTS_PER_THREAD
+ * events: starting a thread costs more than folding a small store.
  */
-export function rangeThreadCount(events: number, options: RangeThreadOptions): number {
+export function rangeThreadCount(db: Database, events: number, options: RangeThreadOptions): number {
+  if (db.filename === "" || db.filename === ":memory:") return 1;
   const limit = options.threads ?? Math.min(availableParallelism(), 4);
   const minimum = options.minEventsPerThread ?? (options.threads === undefined ? MIN_EVENTS_PER_THREAD : 1);
   return Math.max(1, Math.min(limit, Math.floor(events / minimum)));

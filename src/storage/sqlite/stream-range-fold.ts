@@ -30,11 +30,6 @@ export function rangeWhere(range: StreamRange, throughPosition: number): { where
   return { where: `WHERE ${bounds.join(" AND ")}`, params };
 }
 
-/** The last position of the store as this connection sees it (0 when empty). */
-export function lastPosition(db: Database): number {
-  return db.query<{ last: number | null }, []>("SELECT max(position) AS last FROM events").get()?.last ?? 0;
-}
-
 /**
  * Folds every event of the streams in `range`, one stream after another. The (stream_id, version) index gives
  * each stream's events together and in version order (the order their appends were decided in), so only one
@@ -43,7 +38,7 @@ export function lastPosition(db: Database): number {
  */
 export function foldStreamRange(db: Database, range: StreamRange, throughPosition: number): RangeFold {
   const { where, params } = rangeWhere(range, throughPosition);
-  const rows = db.query<FoldRow, (string | number)[]>(`SELECT stream_id, type, data, version, recorded_at FROM events ${where} ORDER BY stream_id, version`);
+  const rows = db.prepare<FoldRow, (string | number)[]>(`SELECT stream_id, type, data, version, recorded_at FROM events ${where} ORDER BY stream_id, version`);
   const states: Opportunity[] = [];
   let stream: string | null = null;
   let state: Opportunity | null = null;
@@ -69,8 +64,8 @@ export function foldStreamRange(db: Database, range: StreamRange, throughPositio
  * index alone.
  */
 export function splitStreams(db: Database, parts: number, events: number): StreamRange[] {
-  const at = db.query<{ stream_id: string }, [number]>("SELECT stream_id FROM events ORDER BY stream_id LIMIT 1 OFFSET ?");
-  const after = db.query<{ stream_id: string }, [string]>("SELECT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT 1");
+  const at = db.prepare<{ stream_id: string }, [number]>("SELECT stream_id FROM events ORDER BY stream_id LIMIT 1 OFFSET ?");
+  const after = db.prepare<{ stream_id: string }, [string]>("SELECT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT 1");
   const cuts: string[] = [];
   let last = at.get(0)?.stream_id;
   for (let part = 1; part < parts && last !== undefined; part++) {
