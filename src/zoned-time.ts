@@ -38,13 +38,28 @@ export function assertTimeZone(zone: string): void {
   formatterFor(zone);
 }
 
-/** The zone's offset from UTC at `epochMs`, in milliseconds (east positive). */
-function offsetAt(epochMs: number, zone: string): number {
+/** The wall clock of the zone at `epochMs`, to the second (the console shows times with it too). */
+export interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+}
+
+export function wallClockAt(epochMs: number, zone: string): WallClock {
   const parts: Record<string, number> = {};
   for (const part of formatterFor(zone).formatToParts(new Date(epochMs))) {
     if (part.type !== "literal") parts[part.type] = Number(part.value);
   }
-  const wallAsUtc = utcMillis(parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return parts as unknown as WallClock;
+}
+
+/** The zone's offset from UTC at `epochMs`, in milliseconds (east positive). */
+function offsetAt(epochMs: number, zone: string): number {
+  const parts = wallClockAt(epochMs, zone);
+  const wallAsUtc = utcMillis(parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second);
   return wallAsUtc - (epochMs - (((epochMs % 1000) + 1000) % 1000));
 }
 

@@ -1,25 +1,9 @@
 import { OPPORTUNITY_CREATED, OPPORTUNITY_FIELD_NAMES, OPPORTUNITY_UPDATED, type FieldValue } from "../../events/opportunity-events";
 import type { StoredEvent } from "../../events/stored-event";
+import type { FieldChangeOf, HistoryEntryOf } from "./history-entry";
 
-/** One field's change, as an auditor reads it. */
-export interface FieldChange {
-  field: string;
-  from: FieldValue;
-  to: FieldValue;
-}
-
-/** One event of an opportunity's history: who changed what, when, from what to what. */
-export interface HistoryEntry {
-  position: number;
-  version: number;
-  type: string;
-  recordedAt: string;
-  actor: string;
-  requestId: string;
-  /** Only on the events of a batch update: the item's index in the batch whose request is requestId. */
-  batchIndex?: number;
-  changes: FieldChange[];
-}
+export type FieldChange = FieldChangeOf<FieldValue>;
+export type HistoryEntry = HistoryEntryOf<FieldValue>;
 
 type Fields = Record<string, FieldValue | undefined>;
 

@@ -2,6 +2,7 @@
  * How the page writes values: field names in Chinese (from the service, in the page's config block), stages by
  * their Chinese label (from GET /api/stages), amounts with thousands separators, times in the service's zone.
  */
+import { wallClockAt } from "../zoned-time";
 
 interface PageConfig {
   timeZone: string;
@@ -63,23 +64,14 @@ export function formatValue(field: string, value: unknown): string {
   return String(value);
 }
 
-const timeParts = new Intl.DateTimeFormat("en-CA", {
-  timeZone: config.timeZone,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
+const two = (value: number) => String(value).padStart(2, "0");
 
 /** An instant (ISO text) as `2026-04-30 10:20:30` on the service's clock; text that is no time is shown as it is. */
 export function formatTime(iso: string): string {
-  const instant = new Date(iso);
-  if (Number.isNaN(instant.getTime())) return iso;
-  const part = Object.fromEntries(timeParts.formatToParts(instant).map((p) => [p.type, p.value]));
-  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}:${part.second}`;
+  const instant = new Date(iso).getTime();
+  if (Number.isNaN(instant)) return iso;
+  const wall = wallClockAt(instant, config.timeZone);
+  return `${wall.year}-${two(wall.month)}-${two(wall.day)} ${two(wall.hour)}:${two(wall.minute)}:${two(wall.second)}`;
 }
 
 /** The same with the zone named, for headings. */

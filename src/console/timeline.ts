@@ -1,18 +1,10 @@
+import type { HistoryEntryOf } from "../audit/history-entry";
 import { call } from "./api";
 import { el } from "./dom";
 import { fieldLabel, formatTime, formatValue } from "./format";
 
-/** One event of GET /api/opportunities/{code}/history. */
-export interface HistoryEntry {
-  position: number;
-  version: number;
-  type: string;
-  recordedAt: string;
-  actor: string;
-  requestId: string;
-  batchIndex?: number;
-  changes: { field: string; from: unknown; to: unknown }[];
-}
+/** One event of GET /api/opportunities/{code}/history, its values as JSON gives them. */
+export type HistoryEntry = HistoryEntryOf<unknown>;
 
 interface HistoryPage {
   items: HistoryEntry[];
