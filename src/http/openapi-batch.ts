@@ -2,36 +2,33 @@ import type { DocumentDecoration } from "elysia";
 import { NOT_RUN } from "../write/batch-update";
 import type { StageDictionary } from "../stage-dictionary";
 import { JSON_UTF8 } from "./envelope";
-import { dryRunParameter, failureExample, headers, idempotencyHeader, NULL_DATA, requestIdHeader, writeFaults, type Schema } from "./openapi-envelope";
+import { dryRunParameter, failureExample, failureSchema, headers, idempotencyHeader, requestIdHeader, successSchema, writeFaults, type Schema } from "./openapi-envelope";
 import { CONTRACT_EXAMPLE, updateBodySchema, writeData } from "./openapi";
 
 /** The batch update route's OpenAPI text: its body, its answer with one result per item, and its examples. */
 
-const itemSuccess: Schema = {
-  type: "object",
-  required: ["index", "opportunityCode", "code", "msg", "data"],
-  additionalProperties: false,
-  properties: {
-    index: { type: "integer", minimum: 0, description: "该条在 items 中的序号（从 0 开始）" },
-    opportunityCode: { type: "string", nullable: true, description: "该条的商机编号（去掉首尾空格）" },
-    code: { type: "string", enum: ["0"] },
-    msg: { type: "string", enum: ["success"] },
-    data: writeData("商机 ID"),
-  },
-};
+/**
+ * One item's result: the answer the update route gives alone (the envelope's success or failure), with the
+ * item's place in the batch and its opportunity code before it; `overrides` says more of a member.
+ */
+function itemResult(answer: Schema, opportunityCode: string, overrides: Record<string, Schema> = {}): Schema {
+  return {
+    ...answer,
+    required: ["index", "opportunityCode", ...(answer.required as string[])],
+    properties: {
+      index: { type: "integer", minimum: 0, description: "该条在 items 中的序号（从 0 开始）" },
+      opportunityCode: { type: "string", nullable: true, description: opportunityCode },
+      ...(answer.properties as Record<string, Schema>),
+      ...overrides,
+    },
+  };
+}
 
-const itemFailure: Schema = {
-  type: "object",
-  required: ["index", "opportunityCode", "code", "msg", "data"],
-  additionalProperties: false,
-  properties: {
-    index: { type: "integer", minimum: 0, description: "该条在 items 中的序号（从 0 开始）" },
-    opportunityCode: { type: "string", nullable: true, description: "该条的商机编号；该条没有可读的编号时为 null" },
-    code: { type: "string", enum: ["-1"] },
-    msg: { type: "string", description: `失败原因，与更新接口单独调用时相同；allOrNone 失败时本可成功的条目为：${NOT_RUN}` },
-    data: NULL_DATA,
-  },
-};
+const itemSuccess = itemResult(successSchema(writeData("商机 ID")), "该条的商机编号（去掉首尾空格）");
+
+const itemFailure = itemResult(failureSchema, "该条的商机编号；该条没有可读的编号时为 null", {
+  msg: { type: "string", description: `失败原因，与更新接口单独调用时相同；allOrNone 失败时本可成功的条目为：${NOT_RUN}` },
+});
 
 const batchData: Schema = {
   type: "object",

@@ -29,7 +29,7 @@ export const failureSchema: Schema = {
   },
 };
 
-const successSchema = (data: Schema): Schema => ({
+export const successSchema = (data: Schema): Schema => ({
   type: "object",
   required: ["code", "msg", "data"],
   additionalProperties: false,
