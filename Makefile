@@ -26,7 +26,11 @@ help:
 	@echo "make compare  two builds or flag sets side by side under the same load: COMPARE='\"$(BINARY)\" \"OTHER_BINARY [FLAGS]\"'"
 	@echo "make clean  remove build output and installed tools (not the database)"
 
-$(PINNED_BUN):
+# The stamp, not the binary, says the install finished: npm puts a placeholder bun.exe in place before its
+# postinstall swaps in the real one, so an interrupted install would otherwise look done to make.
+BUN_STAMP := $(TOOLS)/bun-$(BUN_VERSION).installed
+$(BUN_STAMP):
+	@rm -rf $(TOOLS)/node_modules
 	@echo "installing bun $(BUN_VERSION) from npm into $(TOOLS)/"
 	@mkdir -p $(TOOLS)
 	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
@@ -34,8 +38,9 @@ $(PINNED_BUN):
 	@if ! $(PINNED_BUN) --version >/dev/null 2>&1; then \
 	  cp "$$(ls -d $(TOOLS)/node_modules/@oven/bun-*/bin/bun | head -n1)" $(PINNED_BUN); fi
 	@$(PINNED_BUN) --version
+	@touch $@
 
-node_modules/.installed: package.json bun.lock | $(if $(filter $(PINNED_BUN),$(BUN)),$(PINNED_BUN))
+node_modules/.installed: package.json bun.lock | $(if $(filter $(PINNED_BUN),$(BUN)),$(BUN_STAMP))
 	$(BUN) install --frozen-lockfile
 	@touch $@
 
