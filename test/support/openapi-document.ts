@@ -4,7 +4,8 @@
  */
 import { ServiceMetrics } from "../../src/metrics";
 import type { App } from "../../src/http/app";
-import type { TestBackend } from "./test-backend";
+import { describe, test } from "bun:test";
+import { openTestBackend, TEST_BACKEND, type TestBackend } from "./test-backend";
 import { createTestApp } from "./test-service";
 
 export type Json = Record<string, any>;
@@ -40,4 +41,23 @@ export function documentedResponse(doc: Json, method: string, path: string, stat
   const operations = doc.paths[template] as Record<string, Json>;
   const operation = operations[method.toLowerCase()] ?? (status === 405 ? Object.values(operations)[0] : undefined);
   return operation?.responses?.[String(status)];
+}
+
+/**
+ * The document is the same on every backend: it is built from the route definitions and the app's settings
+ * (version, stages, body limit, metrics), none of which is the storage's (createApp hands the storage to the
+ * route handlers only). So a test of the document alone, not of the answers, runs once, in the SQLite run of
+ * `make test`, and shows as skipped in the PostgreSQL run; the PostgreSQL run instead checks, with
+ * `documentOnSqlite`, that its document is the SQLite one (what the skipped tests checked there).
+ */
+export const documentOnly = { test: test.skipIf(TEST_BACKEND !== "sqlite"), describe: describe.skipIf(TEST_BACKEND !== "sqlite") };
+
+/** The document an app of the same settings serves over a new SQLite database (removed afterwards). */
+export async function documentOnSqlite(extra: Parameters<typeof createTestApp>[1] = {}): Promise<Json> {
+  const sqlite = await openTestBackend({ backend: "sqlite" });
+  try {
+    return await servedDocument(fullApp(sqlite, extra));
+  } finally {
+    await sqlite.dispose();
+  }
 }
