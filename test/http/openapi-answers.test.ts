@@ -16,8 +16,8 @@ import { EventStreamHub, streamSourceOf } from "../../src/http/event-stream-hub"
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { VerificationJobs } from "../../src/audit/verification-jobs";
 import { verificationRunnerFor } from "../../src/audit/verification-runner";
-import { documentedResponse, fullApp, servedDocument, templateOf, type Json } from "../support/openapi-document";
-import { openTestBackend, type TestBackend } from "../support/test-backend";
+import { documentedResponse, documentOnly, documentOnSqlite, fullApp, servedDocument, templateOf, type Json } from "../support/openapi-document";
+import { openTestBackend, TEST_BACKEND, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, TEST_SECRET } from "../support/test-service";
 import { BATCH_UPDATE_PATH } from "../../src/http/opportunity-routes";
 import { CONTRACT_EXAMPLE, CREATE_PATH, UPDATE_PATH } from "./http-client";
@@ -86,7 +86,13 @@ function streamsStopped(): App {
   return fullApp(backend, { eventStreams: hub });
 }
 
-describe("redocly lint --extends recommended", () => {
+// The lint reads the document alone: it runs in the SQLite run (see documentOnly); the other runs check that
+// their document is that one.
+test.skipIf(TEST_BACKEND === "sqlite")(`the document served over ${TEST_BACKEND} is the one the SQLite run lints`, async () => {
+  expect(doc).toEqual(await documentOnSqlite());
+});
+
+documentOnly.describe("redocly lint --extends recommended", () => {
   test("0 errors; the only warning is the license without a URL (an internal service has none to give)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "openapi-lint-"));
     try {
