@@ -4,7 +4,7 @@
  * The source is a database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL): an export
  * from either backend restores into a new SQLite file with the same head.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
@@ -15,7 +15,7 @@ import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import type { OpportunityReads } from "../../src/storage/port";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, GENESIS, META, opportunityRows, recanonicalize, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { backendsPerTest, sqliteOnly, storedEventRows, verifyBackend, type TestBackend } from "../support/test-backend";
+import { backendsPerTest, openTestBackend, sqliteOnly, storedEventRows, verifyBackend, type BackendOptions, type TestBackend } from "../support/test-backend";
 import { openTracked, rechain } from "./audit-fixture";
 import { runRandomHistory } from "./random-history";
 
@@ -35,15 +35,49 @@ async function opportunitiesOf(reads: OpportunityReads, rows: readonly EventRow[
   return Promise.all(codes.map((code) => reads.findOpportunity(code)));
 }
 
-/** A source database with a seeded random history (bigints, Chinese, escapes, cleared fields) plus a few fixed events. */
-async function buildSource(): Promise<Source> {
+/** Writes the source's history (bigints, Chinese, escapes, cleared fields, a seeded random history) and reads its rows. */
+async function writeSource(open: (options: BackendOptions) => Promise<TestBackend>): Promise<{ service: TestBackend; rows: EventRow[] }> {
   const clock = new SteppingClock();
-  const service = await backends.open({ now: clock.now });
+  const service = await open({ now: clock.now });
   await service.writer.execute(createCommand(createBody("EXP-1", { amount: 100, salesExpansionId: 9223372036854775807n, description: "换行\n和 \"引号\"" })), META);
   await service.writer.execute(updateCommand({ opportunityCode: "EXP-1", amount: 250, stage: "bidding" }), META);
   await runRandomHistory(service, clock, 5, 40);
   const rows = await storedEventRows(service);
   expect(rows.length).toBeGreaterThan(30);
+  return { service, rows };
+}
+
+/**
+ * The source most tests read: written once for the file (every build gave the same history, and writing it took
+ * about a second a test on PostgreSQL), never written to again. Each test gets its own copy of the rows and its
+ * own directory; after each test that used it, its head must still be the last row's, so that a test writing into
+ * it by mistake fails instead of changing what the next ones see.
+ */
+let shared: Promise<{ service: TestBackend; rows: EventRow[] }> | undefined;
+let sharedUsed = false;
+afterEach(async () => {
+  if (!sharedUsed) return;
+  sharedUsed = false;
+  const { service, rows } = await shared!;
+  const last = rows.at(-1)!;
+  expect(await service.storage.head()).toEqual({ position: last.position, hash: last.hash });
+});
+afterAll(async () => {
+  const source = await shared?.catch(() => undefined);
+  await source?.service.dispose();
+});
+
+/** The shared source, read-only: a test that writes into its source takes `ownSource()`. */
+async function buildSource(): Promise<Source> {
+  shared ??= writeSource((options) => openTestBackend(options));
+  const { service, rows } = await shared;
+  sharedUsed = true;
+  return { service, rows: structuredClone(rows), dir: resources.tempDir() };
+}
+
+/** A source database of the test's own, with the same history, removed after the test. */
+async function ownSource(): Promise<Source> {
+  const { service, rows } = await writeSource((options) => backends.open(options));
   return { service, rows, dir: resources.tempDir() };
 }
 
@@ -86,7 +120,7 @@ describe("export", () => {
   });
 
   test("the default end is the head when the export starts: later writes are not included", async () => {
-    const source = await buildSource();
+    const source = await ownSource();
     const n = source.rows.length;
     const chunks = exportChunks(source.service.storage);
     const first = await chunks.next();
@@ -189,7 +223,7 @@ describe("restore refuses", () => {
 
   // SQLite only: the target is a file, which a PostgreSQL source is not.
   sqliteOnly.test("the source database itself as target, leaving it intact", async () => {
-    const source = await buildSource();
+    const source = await ownSource();
     const file = join(source.dir, "events.ndjson");
     writeFileSync(file, await exportText(source));
     const result = await restoreExport(file, source.service.storage.location);
