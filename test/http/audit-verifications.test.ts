@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { formatHead } from "../../events/verify-chain";
 import { VerificationJobs, type VerificationJobView } from "../../src/audit/verification-jobs";
-import type { VerificationPace } from "../../src/audit/verification-pace";
+import { DEFAULT_VERIFICATION_PACE, type VerificationPace } from "../../src/audit/verification-pace";
 import { verificationRunnerFor } from "../../src/audit/verification-runner";
 import { verify } from "../../src/cli/verify";
 import { quote } from "../../src/field-rules";
@@ -16,7 +16,7 @@ import { writeLongStream } from "../audit/long-stream";
 import { captureCli } from "../support/cli-output";
 import { createBackendDatabase, sqliteOnly, type BackendDatabase, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, createTestApp, type BackendService } from "../support/test-service";
-import { call, createOpportunity, expectFailure, expectSuccess, update, type SendOptions } from "./http-client";
+import { call, createOpportunity, expectFailure, expectSuccess, update, type Answer, type SendOptions } from "./http-client";
 
 const PATH = "/api/audit/verifications";
 /** Long enough that a job is still running while the test looks at it, short enough for a test. */
@@ -24,11 +24,19 @@ const LONG_EVENTS = 20_000;
 /**
  * The jobs over the long history run at full speed and normal priority: what these tests look at (progress,
  * one job at a time, writes meanwhile) does not depend on the pace, and at the service's pace (four times as
- * long, nice 19) the jobs starve behind the other test files make test runs beside this one. The other suites
- * here run the service's own pace; test/unit/verification-pace.test.ts holds its values.
+ * long, nice 19) the jobs starve behind the other test files make test runs beside this one.
+ * test/unit/verification-pace.test.ts holds the service's own pace.
  */
 const FULL_SPEED: VerificationPace = { lowPriority: false, workSliceMs: 20, pausePerWork: 0 };
+/**
+ * The jobs of the tests about what a job finds and which requests start one: the service's slices and pauses,
+ * at normal priority. At nice 19 a job waits for the processor behind everything else make test runs (measured
+ * on two cores kept busy: 10-25 s for a job over three events that takes 0.2 s otherwise), and what these tests
+ * look at does not depend on the priority.
+ */
+const NORMAL_PRIORITY: VerificationPace = { ...DEFAULT_VERIFICATION_PACE, lowPriority: false };
 
+/** The service on `database`; its jobs at `pace`, by default the service's own (createApp's). */
 async function serviceOn(database: BackendDatabase, pace?: VerificationPace): Promise<BackendService> {
   const backend: TestBackend = await database.open();
   const app = createTestApp(backend, pace ? { verifications: new VerificationJobs(verificationRunnerFor(backend.storage, pace)) } : {});
@@ -61,6 +69,24 @@ async function runJob(service: BackendService, body?: unknown): Promise<Verifica
   const started = expectSuccess(await start(service, body === undefined ? {} : { body })) as VerificationJobView;
   return (await followJob(service, started.id)).at(-1)!;
 }
+
+/**
+ * The auditor's job runs at the service's own pace (DEFAULT_VERIFICATION_PACE, as createApp wires it: nice 19,
+ * working a quarter of the time), as every job of the service does. At nice 19 it waits for the processor behind
+ * everything else make test runs, for far longer than it works; so it is started before every other test of the
+ * file and followed after them, its wait overlapping theirs instead of adding to them.
+ */
+const auditor: { database?: BackendDatabase; service?: BackendService; started?: Answer } = {};
+beforeAll(async () => {
+  auditor.database = await createBackendDatabase();
+  auditor.service = await serviceOn(auditor.database);
+  await createOpportunity(auditor.service, { opportunityCode: "OPP-VERIFY-A" });
+  auditor.started = await start(auditor.service, { secret: AUDITOR_SECRET, body: {} });
+});
+afterAll(async () => {
+  await auditor.service?.app.verifications.idle();
+  await auditor.database?.drop();
+});
 
 describe("a store with a long history", () => {
   let database: BackendDatabase;
@@ -115,46 +141,12 @@ describe("a store with a long history", () => {
   }, 60_000);
 });
 
-describe("the auditor role", () => {
-  let database: BackendDatabase;
-  let service: BackendService;
-  beforeAll(async () => {
-    database = await createBackendDatabase();
-    service = await serviceOn(database);
-    await createOpportunity(service, { opportunityCode: "OPP-VERIFY-A" });
-  });
-  afterAll(async () => {
-    await service?.app.verifications.idle();
-    await database?.drop();
-  });
-
-  test("may start a job (a POST declared open to auditors) and follow it", async () => {
-    const started = expectSuccess(await start(service, { secret: AUDITOR_SECRET, body: {} })) as VerificationJobView;
-    const done = await poll(service, started.id, { secret: AUDITOR_SECRET });
-    expect(done.id).toBe(started.id);
-    expect((await followJob(service, started.id)).at(-1)!.result!.ok).toBe(true);
-  });
-
-  test("is still refused every other method on that path (403), and every write route", async () => {
-    const forbidden = "密钥 audit-firm 为只读审计（auditor）角色，不能调用写接口";
-    for (const method of ["PUT", "DELETE", "PATCH"]) expectFailure(await call(service, method, PATH, { secret: AUDITOR_SECRET }), 403, forbidden);
-    expectFailure(await update(service, { opportunityCode: "OPP-VERIFY-A", amount: 5 }, { secret: AUDITOR_SECRET }), 403, forbidden);
-    // An integrator gets the 405 the path really answers.
-    expectFailure(await call(service, "PUT", PATH), 405);
-  });
-
-  test("without a secret: 401, and no job is started", async () => {
-    expectFailure(await start(service, { secret: null }), 401, "内部接口鉴权失败");
-    expectFailure(await call(service, "GET", `${PATH}/x`, { secret: null }), 401, "内部接口鉴权失败");
-  });
-});
-
 describe("what a job finds", () => {
   let database: BackendDatabase;
   let service: BackendService;
   beforeAll(async () => {
     database = await createBackendDatabase();
-    service = await serviceOn(database);
+    service = await serviceOn(database, NORMAL_PRIORITY);
     await createOpportunity(service, { opportunityCode: "OPP-VERIFY-F", amount: 100 });
     expectSuccess(await update(service, { opportunityCode: "OPP-VERIFY-F", amount: 200 }));
     expectSuccess(await update(service, { opportunityCode: "OPP-VERIFY-F", amount: 300 }));
@@ -215,7 +207,7 @@ describe("bad requests are refused in the envelope, and start nothing", () => {
   let service: BackendService;
   beforeAll(async () => {
     database = await createBackendDatabase();
-    service = await serviceOn(database);
+    service = await serviceOn(database, NORMAL_PRIORITY);
   });
   afterAll(async () => {
     await service?.app.verifications.idle();
@@ -253,3 +245,31 @@ describe("bad requests are refused in the envelope, and start nothing", () => {
     }
   });
 });
+
+describe("the auditor role", () => {
+  let service: BackendService;
+  beforeAll(() => {
+    service = auditor.service!;
+  });
+
+  test("may start a job (a POST declared open to auditors) and follow it", async () => {
+    const started = expectSuccess(auditor.started!) as VerificationJobView;
+    const done = await poll(service, started.id, { secret: AUDITOR_SECRET });
+    expect(done.id).toBe(started.id);
+    expect((await followJob(service, started.id)).at(-1)!.result!.ok).toBe(true);
+  });
+
+  test("is still refused every other method on that path (403), and every write route", async () => {
+    const forbidden = "密钥 audit-firm 为只读审计（auditor）角色，不能调用写接口";
+    for (const method of ["PUT", "DELETE", "PATCH"]) expectFailure(await call(service, method, PATH, { secret: AUDITOR_SECRET }), 403, forbidden);
+    expectFailure(await update(service, { opportunityCode: "OPP-VERIFY-A", amount: 5 }, { secret: AUDITOR_SECRET }), 403, forbidden);
+    // An integrator gets the 405 the path really answers.
+    expectFailure(await call(service, "PUT", PATH), 405);
+  });
+
+  test("without a secret: 401, and no job is started", async () => {
+    expectFailure(await start(service, { secret: null }), 401, "内部接口鉴权失败");
+    expectFailure(await call(service, "GET", `${PATH}/x`, { secret: null }), 401, "内部接口鉴权失败");
+  });
+});
+
