@@ -5,33 +5,61 @@
  * The source is a database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL); the target
  * is always a new SQLite file.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { closeSync, constants, existsSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { basename, join } from "node:path";
 import type { EventRow } from "../../events/stored-event";
 import { exportText } from "../../src/audit/export-events";
 import { MAX_NDJSON_LINE_BYTES } from "../../src/audit/ndjson-lines";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import { chainProblems, createBody, createCommand, eventRows, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { backendsPerTest, sqliteOnly, storedEventRows } from "../support/test-backend";
+import { openTestBackend, sqliteOnly, storedEventRows, type TestBackend } from "../support/test-backend";
 import { openTracked, rechain } from "./audit-fixture";
+import { appendLongStream } from "./long-stream";
 
 const resources = new Resources();
 afterEach(() => resources.disposeAll());
-const backends = backendsPerTest();
 
 const SEPARATORS = "行一\u2028行二\u2029段落";
 
 /** A source whose last update stores a description with U+2028 and U+2029, exported as the CLI does. */
-async function buildSource() {
-  const service = await backends.open({ now: new SteppingClock().now });
+async function writeSource() {
+  const service = await openTestBackend({ now: new SteppingClock().now });
   await service.writer.execute(createCommand(createBody("SEP-1", { amount: 100 })), META);
   await service.writer.execute(createCommand(createBody("SEP-2")), META);
   const update = await service.writer.execute(updateCommand({ opportunityCode: "SEP-1", description: SEPARATORS }), META);
   expect(update.ok).toBe(true);
   const text = await exportText(service.storage);
-  return { service, text, rows: await storedEventRows(service), dir: resources.tempDir() };
+  return { service, text, rows: await storedEventRows(service) };
+}
+
+/**
+ * Every test only reads the source (the restores all go to new SQLite files), so it is written once for the
+ * file instead of once per test (a database of its own each time: about half a second a test on PostgreSQL).
+ * Each test gets its own copy of the rows and its own directory; after each, the source's head must still be
+ * its last row's, so that a test writing into it by mistake fails instead of changing what later tests see.
+ */
+let shared: Promise<{ service: TestBackend; text: string; rows: EventRow[] }> | undefined;
+let sharedUsed = false;
+afterEach(async () => {
+  if (!sharedUsed) return;
+  sharedUsed = false;
+  const { service, rows } = await shared!;
+  const last = rows.at(-1)!;
+  expect(await service.storage.head()).toEqual({ position: last.position, hash: last.hash });
+});
+afterAll(async () => {
+  const source = await shared?.catch(() => undefined);
+  await source?.service.dispose();
+});
+
+async function buildSource() {
+  shared ??= writeSource();
+  const { service, text, rows } = await shared;
+  sharedUsed = true;
+  return { service, text, rows: structuredClone(rows), dir: resources.tempDir() };
 }
 
 async function restoreText(dir: string, text: string | Uint8Array, name = "restored") {
@@ -39,6 +67,20 @@ async function restoreText(dir: string, text: string | Uint8Array, name = "resto
   writeFileSync(file, text);
   const target = join(dir, `${name}.db`);
   return { result: await restoreExport(file, target), target };
+}
+
+/** How many events a restore's staging file holds so far (0 while it is missing or still being set up). */
+function insertedAt(staging: string): number {
+  if (!existsSync(staging)) return 0;
+  let db: Database | undefined;
+  try {
+    db = new Database(staging, { readonly: true });
+    return db.query<{ n: number }, []>("SELECT count(*) AS n FROM events").get()!.n;
+  } catch {
+    return 0;
+  } finally {
+    db?.close();
+  }
 }
 
 /** Nothing at the target, and no staging file left beside it. */
@@ -133,27 +175,56 @@ describe("the restored database", () => {
     expect(verifyStore(db)).toMatchObject({ ok: true, events: 3, findings: [] });
   });
 
-  // SQLite only: about the SQLite target file alone (its source is a SQLite file of 20,000 events, whatever
-  // TEST_BACKEND is), so a second run would repeat it unchanged.
+  // SQLite only: about the SQLite target file alone (its source is a SQLite file, whatever TEST_BACKEND is), so
+  // a second run would repeat it unchanged.
   sqliteOnly.test("a restore killed midway leaves nothing at the target (it is built beside it and linked in at the end)", async () => {
-    const service = resources.service({ now: new SteppingClock().now });
-    const items = Array.from({ length: 20_000 }, (_, i) => ({ command: createCommand(createBody(`KILL-${i}`, { description: "x".repeat(200) })), metadata: META }));
-    for (let start = 0; start < items.length; start += 1000) await service.writer.executeMany(items.slice(start, start + 1000));
+    // More events than one of restore's insert batches (10,000), so that a first batch is committed in the
+    // staging file while the rest is still to come. How the source is written is not what this test is about:
+    // one long stream appended straight into the storage, 1,000 events a transaction.
+    const EVENTS = 12_000;
+    const { storage } = resources.bareStore();
+    appendLongStream(storage, "KILL-1", EVENTS, { perWrite: 1_000, now: new SteppingClock().now });
     const dir = resources.tempDir();
     const file = join(dir, "big.ndjson");
-    writeFileSync(file, await exportText(service.storage));
+    const text = await exportText(storage);
+    writeFileSync(file, text);
     const target = join(dir, "restored.db");
 
-    const child = Bun.spawn([process.execPath, "src/main.ts", "restore", file, "--db", target], { cwd: join(import.meta.dir, "../.."), stdout: "ignore", stderr: "ignore" });
+    // The export reaches the restore through a named pipe that is never closed: it reads every line but never
+    // the end of the file, so it is certainly still running, midway, when it is killed (no race with its end).
+    const fifo = join(resources.tempDir(), "big.pipe");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const child = Bun.spawn([process.execPath, "src/main.ts", "restore", fifo, "--db", target], { cwd: join(import.meta.dir, "../.."), stdout: "ignore", stderr: "pipe" });
     resources.onDispose(() => child.kill("SIGKILL"));
-    // Kill it as soon as it has started writing anything in the directory.
-    while (readdirSync(dir).length === 1 && child.exitCode === null) await Bun.sleep(2);
+    // Opened for reading too, without waiting (Linux): a restore that never opens it cannot hang the test.
+    const pipe = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    resources.onDispose(() => closeSync(pipe));
+    const ended = async () => new Error(`restore ended (exit ${child.exitCode}) before it could be killed midway: ${await new Response(child.stderr).text()}`);
+    const bytes = new TextEncoder().encode(text);
+    for (let offset = 0; offset < bytes.length; ) {
+      try {
+        offset += writeSync(pipe, bytes, offset, bytes.length - offset);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+        if (child.exitCode !== null) throw await ended();
+        await Bun.sleep(2);
+      }
+    }
+    // Killed once the staging file beside the target holds events: the restore has begun writing them.
+    const staging = join(dir, `.restored.db.restoring-${child.pid}`);
+    for (;;) {
+      if (child.exitCode !== null) throw await ended();
+      if (insertedAt(staging) > 0) break;
+      await Bun.sleep(10);
+    }
     child.kill("SIGKILL");
     await child.exited;
     expect(child.signalCode).toBe("SIGKILL");
     expect(existsSync(target)).toBe(false);
     // What it leaves is named for what it is; a later restore to the same target works.
-    expect(readdirSync(dir).filter((name) => name !== "big.ndjson").every((name) => name.startsWith(".restored.db.restoring-"))).toBe(true);
-    expect((await restoreExport(file, target)).ok).toBe(true);
+    const left = readdirSync(dir).filter((name) => name !== "big.ndjson");
+    expect(left).toContain(basename(staging));
+    expect(left.every((name) => name.startsWith(".restored.db.restoring-"))).toBe(true);
+    expect(await restoreExport(file, target)).toMatchObject({ ok: true, events: EVENTS, head: await storage.head() });
   }, 60_000);
 });
