@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { StoredEvent } from "../../events/stored-event";
 import { FoldSnapshots } from "../../src/audit/fold-snapshots";
 import { readStateAt, stateAt, type PointInTime } from "../../src/audit/state-at";
-import { openTestBackend, readWholeStream, type TestBackend } from "../support/test-backend";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { exportText } from "../../src/audit/export-events";
+import { restoreExportToPostgres } from "../../src/audit/restore-export";
+import type { PostgresStorage } from "../../src/storage/postgres/storage";
+import { openTestBackend, readWholeStream, TEST_BACKEND, type TestBackend } from "../support/test-backend";
+import { makeTempDir } from "../support/temp-dir";
 import { writeLongStream } from "./long-stream";
 
 const CODE = "OPP-LONG-HISTORY";
@@ -18,17 +24,43 @@ const START_MS = Date.UTC(2026, 2, 1, 8, 0, 0, 123);
  * clock steps by a second, stands still every fifth transaction, and once jumps back a minute (a clock set
  * back): so "up to an instant" is the events before the first one recorded after it, not every event recorded
  * before it. Written once for the whole file: every test only reads it.
+ *
+ * On PostgreSQL the stream is written the same way on SQLite, exported, and restored into the PostgreSQL
+ * database (the export → restore path carries every column, recorded_at included, and the head hash): these
+ * tests are about reading the store, and 617 commits on PostgreSQL took about six seconds alone.
  */
 async function longStore(): Promise<{ service: TestBackend; events: StoredEvent[]; lastMs: number }> {
   let ms = START_MS;
-  const service = await openTestBackend({ now: () => new Date(ms) });
-  await writeLongStream(service.writer, CODE, COUNT, {
-    perWrite: 2,
-    beforeWrite: (index) => {
-      if (index === 700) ms -= 60_000;
-      else if (index % 10 !== 0) ms += 1_000;
-    },
-  });
+  const write = async (service: TestBackend) =>
+    writeLongStream(service.writer, CODE, COUNT, {
+      perWrite: 2,
+      beforeWrite: (index) => {
+        if (index === 700) ms -= 60_000;
+        else if (index % 10 !== 0) ms += 1_000;
+      },
+    });
+  let service: TestBackend;
+  if (TEST_BACKEND === "sqlite") {
+    service = await openTestBackend({ now: () => new Date(ms) });
+    await write(service);
+  } else {
+    const written = await openTestBackend({ backend: "sqlite", now: () => new Date(ms) });
+    const dir = makeTempDir("state-at-store-");
+    try {
+      await write(written);
+      const file = join(dir.path, "long.ndjson");
+      writeFileSync(file, await exportText(written.storage));
+      service = await openTestBackend({ postgres: { migrate: false } });
+      const restored = await restoreExportToPostgres(file, service.storage as PostgresStorage).catch(async (error: unknown) => {
+        await service.dispose();
+        throw error;
+      });
+      expect(restored).toEqual({ ok: true, events: COUNT, opportunities: 1, head: await written.storage.head() });
+    } finally {
+      await written.dispose();
+      dir.cleanup();
+    }
+  }
   return { service, events: await readWholeStream(service.storage, CODE), lastMs: ms };
 }
 
