@@ -70,7 +70,7 @@ are seen too.
 
 Signals: SIGTERM or SIGINT stop accepting, end the live event streams, finish requests in flight (up to the
 shutdown timeout), checkpoint the WAL and exit 0. SIGHUP reloads the secrets file and the stages file; a bad
-file keeps the old ones.`;
+file keeps the old ones. SIGUSR2 logs a "memory" line: the process's memory after a full garbage collection.`;
 
 type ServeConfig = Resolved<(typeof SERVE_SETTINGS)[number]>["values"];
 
@@ -287,6 +287,28 @@ async function start(parsed: NonNullable<ReturnType<typeof parseServeArgs>>, env
   return { server, backend, pruneTimer, config, eventStreams: built.app.eventStreams };
 }
 
+/**
+ * SIGUSR2: a full garbage collection of the HTTP thread's heap, then a "memory" line. RSS alone counts garbage
+ * not yet collected (a busy or CPU-starved process collects late), so it cannot tell memory the service holds
+ * from memory it has let go; after the collection, `heapUsed` (JavaScript objects and the buffers they own) is
+ * what is held. The writer thread's heap is its own and not collected here; it is in `rss`.
+ */
+function logMemory(): void {
+  const before = process.memoryUsage();
+  const started = performance.now();
+  Bun.gc(true);
+  const after = process.memoryUsage();
+  log("info", "memory", {
+    after: "full garbage collection",
+    rss: after.rss,
+    heapUsed: after.heapUsed,
+    external: after.external,
+    heapUsedBefore: before.heapUsed,
+    rssBefore: before.rss,
+    gcMs: Math.round(performance.now() - started),
+  });
+}
+
 export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // Handlers first: a signal that arrives while starting (or right after "listening") must stop cleanly, not
   // kill the process with the default action (SIGHUP's default kills a Bun process too).
@@ -296,6 +318,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   let reload: () => void = () => log("info", "SIGHUP before start-up finished: nothing to reload yet");
   const onHangup = () => reload();
   process.on("SIGHUP", onHangup);
+  process.on("SIGUSR2", logMemory);
   const parsed = parseServeArgs(args, env);
   if (parsed === null) return 0;
   const { server, backend, pruneTimer, config, eventStreams } = await start(parsed, env, (next) => (reload = next));
@@ -307,6 +330,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<num
   await eventStreams.close();
   const drained = await drain(server, config.shutdownTimeout);
   process.off("SIGHUP", onHangup);
+  process.off("SIGUSR2", logMemory);
   clearInterval(pruneTimer);
   const closed = await backend.close();
   if (!closed.checkpointed) log("warn", "WAL checkpoint skipped; it will be replayed at the next start", { reason: closed.checkpointError });
