@@ -1,6 +1,6 @@
 import { SQL } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { exportText } from "../../src/audit/export-events";
 import { openSqliteStorage } from "../../src/storage/sqlite/storage";
@@ -118,29 +118,61 @@ describe("verify, restore and backup on PostgreSQL, and across backends", () => 
 
 describe("a restore into PostgreSQL killed midway", () => {
   test("SIGKILL while it inserts: the database is left as it was, without even the schema", async () => {
-    const sqlitePath = join(work.path, "long.db");
-    const sqlite = openSqliteStorage(sqlitePath);
-    appendLongStream(sqlite, "PGA-LONG", 60_000, { perWrite: 2_000 });
-    const file = join(work.path, "long.ndjson");
-    writeFileSync(file, await exportText(sqlite));
+    // More events than one of restore's insert batches (10,000), so that a first batch is inserted in its
+    // transaction while the rest is still to come. How the source is written is not what this test is about:
+    // one long stream appended straight into a SQLite file, 2,000 events a transaction.
+    const EVENTS = 12_000;
+    const sqlite = openSqliteStorage(join(work.path, "long.db"));
+    appendLongStream(sqlite, "PGA-LONG", EVENTS, { perWrite: 2_000 });
+    const text = await exportText(sqlite);
+    const sourceHead = await sqlite.head();
     await sqlite.close();
+    const file = join(work.path, "long.ndjson");
+    writeFileSync(file, text);
     const target = await databases.create();
-    const child = Bun.spawn([binary, "restore", file, "--db", target.url], { cwd: work.path, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
     const admin = new SQL({ url: target.url, database: target.name, max: 1 });
+    const databaseSize = async () => Number((await admin`SELECT pg_database_size(current_database()) AS size`)[0].size);
+    const sizeBefore = await databaseSize();
+
+    // The export reaches the restore through a named pipe that is never closed: it reads every line but never
+    // the end of the file, so it is certainly still running, its transaction open, when it is killed (no race
+    // with its end). Opened for reading too, without waiting (Linux): a restore that never opens it cannot hang
+    // the test.
+    const fifo = join(work.path, "long.pipe");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const pipe = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const child = Bun.spawn([binary, "restore", fifo, "--db", target.url], { cwd: work.path, stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
     try {
-      // Killed once its transaction has inserted a batch of events (the session shows that statement until the next).
-      let exited: number | null = null;
-      void child.exited.then((code) => (exited = code));
+      let exited = false;
+      void child.exited.then(() => (exited = true));
+      const ended = async () => new Error(`restore ended (exit ${child.exitCode ?? child.signalCode}) before it could be killed midway: ${await new Response(child.stderr).text()}`);
+      const bytes = new TextEncoder().encode(text);
+      for (let offset = 0; offset < bytes.length; ) {
+        try {
+          offset += writeSync(pipe, bytes, offset, bytes.length - offset);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+          if (exited) throw await ended();
+          await Bun.sleep(2);
+        }
+      }
+      // Killed once its transaction has inserted the first batch and waits for more lines: the session is idle
+      // in its open transaction, its last statement the INSERT INTO events.
       for (;;) {
         const [row] = await admin`
           SELECT count(*) AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND query LIKE '%INSERT INTO events%'`;
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+            AND state = 'idle in transaction' AND query LIKE '%INSERT INTO events%'`;
         if (Number(row.n) > 0) break;
-        if (exited !== null) throw new Error(`restore ended (exit ${exited}) before it could be killed midway`);
+        if (exited) throw await ended();
         await Bun.sleep(10);
       }
+      // The rows are written (uncommitted) in the database's files: 10,000 events take about 7 MB, the empty
+      // schema about 0.3 MB.
+      expect(await databaseSize()).toBeGreaterThan(sizeBefore + 2 * 1024 * 1024);
       child.kill("SIGKILL");
       await child.exited;
+      expect(child.signalCode).toBe("SIGKILL");
       // The server ends the dead client's session and rolls its transaction back.
       for (;;) {
         const [row] = await admin`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
@@ -151,11 +183,13 @@ describe("a restore into PostgreSQL killed midway", () => {
     } finally {
       child.kill("SIGKILL"); // a no-op once it was killed above; never left running when the test fails
       await child.exited;
+      closeSync(pipe);
       await admin.close();
     }
     const again = await run(["restore", file, "--db", target.url], work.path);
     expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(again.stdout).toStartWith("restored 60000 events, 1 opportunities");
+    expect(again.stdout).toStartWith(`restored ${EVENTS} events, 1 opportunities`);
+    expect(headLine(again.stdout)).toBe(`${sourceHead!.position}:${sourceHead!.hash}`);
   }, E2E_TIMEOUT * 2);
 });
 
