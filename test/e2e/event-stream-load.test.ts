@@ -12,11 +12,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { E2E_TIMEOUT, run, startServer, stop, useBinary, type Server } from "../support/binary";
+import { E2E_TIMEOUT, memoryAfterGc, run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { SseReader } from "../support/sse-reader";
 import { makeTempDir } from "../support/temp-dir";
 import { percentile, positionsFrom, streamClient, type StreamClient } from "./event-stream-support";
-import { api, configurationOf, logLines } from "./operations-support";
+import { api, configurationOf } from "./operations-support";
 
 const SECRET = "stream-load-secret-0123456789abcdef";
 const work = makeTempDir("opportunity-e2e-stream-load-");
@@ -85,30 +85,6 @@ function client(query = ""): StreamClient {
 
 const head = async () => ((await api(server.baseUrl, "GET", "/api/events?limit=1", { secret: SECRET })).body.data as { head: { position: number } }).head.position;
 
-interface MemoryLine {
-  rss: number;
-  heapUsed: number;
-  external: number;
-  rssBefore: number;
-  heapUsedBefore: number;
-}
-
-/**
- * The server's memory after a full garbage collection: SIGUSR2, then its "memory" log line. RSS sampled without
- * one also counts the garbage of what went by, which a CPU-starved server collects late (under the whole suite's
- * load its RSS was seen 40-50 MiB up mid-import with nothing held: the heap, once collected, back at its start).
- */
-async function memoryAfterGc(of: Server): Promise<MemoryLine> {
-  const seen = logLines(of.output()).filter((line) => line.msg === "memory").length;
-  of.child.kill("SIGUSR2");
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const lines = logLines(of.output()).filter((line) => line.msg === "memory");
-    if (lines.length > seen) return lines.at(-1) as MemoryLine;
-    if (performance.now() > deadline) throw new Error(`no memory line after SIGUSR2:\n${of.output().slice(-2000)}`);
-    await Bun.sleep(10);
-  }
-}
 const mib = (bytes: number) => bytes / 1048576;
 
 describe("under load", () => {

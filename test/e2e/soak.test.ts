@@ -2,20 +2,26 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, startServer, stop, useBinary } from "../support/binary";
+import { memoryAfterGc, run, startServer, stop, useBinary } from "../support/binary";
 import { makeTempDir } from "../support/temp-dir";
 
-// Issue "Nothing lost", soak: 50,000 updates from 64 concurrent keep-alive clients over 1,000 opportunities,
+// Issue "Nothing lost", soak: 20,000 updates from 64 concurrent keep-alive clients over 1,000 opportunities,
 // against the compiled binary. Every answer must be a success, every update must be exactly one event, the
-// projection must equal a fresh fold of the events, and the process's memory must level off.
+// projection must equal a fresh fold of the events, and the process's memory must level off: its RSS does not
+// climb through the run, and after a full garbage collection its heap holds nothing of the updates.
 
 const SECRET = "soak-secret-0123456789abcdef";
 const OPPORTUNITIES = 1_000;
-const UPDATES = 50_000;
+const UPDATES = 20_000;
 const CLIENTS = 64;
-// Expected to take well under 90 s on a shared 2-core machine; the timeout is a hang guard.
+// A hang guard, not a speed check.
 const TEST_TIMEOUT = 240_000;
-const RSS_SAMPLE_MS = 200;
+const RSS_SAMPLE_MS = 50;
+/**
+ * How much the heap may hold after the updates, after a full GC, beyond what it held after the creates: caches
+ * warming (compiled code, statements). A leak of 500 bytes per update would be 9.5 MiB.
+ */
+const HEAP_GROWTH_MIB = 8;
 
 const dir = makeTempDir("opportunity-e2e-soak-");
 const dbPath = join(dir.path, "soak.db");
@@ -83,6 +89,7 @@ describe("soak", () => {
         }),
       );
       expect({ failed, failures }).toEqual({ failed: 0, failures: [] });
+      const heapBefore = (await memoryAfterGc(server)).heapUsed;
 
       // Client c alone updates the opportunities whose index is c modulo 64, one request after the other, so the
       // last amount it was answered for is the one each of them must end with.
@@ -116,18 +123,22 @@ describe("soak", () => {
         clearInterval(sampler);
       }
       const seconds = (performance.now() - started) / 1000;
+      const heapAfter = (await memoryAfterGc(server)).heapUsed;
       const third = Math.floor(samples.length / 3);
       const middlePeak = peak(samples.slice(third, 2 * third));
       const lastPeak = peak(samples.slice(2 * third));
       console.log(
         `soak: ${UPDATES} updates in ${seconds.toFixed(1)} s = ${Math.round(UPDATES / seconds)} requests/s from ${CLIENTS} clients; ` +
-          `peak RSS ${(peak(samples) / 1024).toFixed(1)} MiB (middle third ${(middlePeak / 1024).toFixed(1)} MiB, last third ${(lastPeak / 1024).toFixed(1)} MiB, ${samples.length} samples)`,
+          `peak RSS ${(peak(samples) / 1024).toFixed(1)} MiB (middle third ${(middlePeak / 1024).toFixed(1)} MiB, last third ${(lastPeak / 1024).toFixed(1)} MiB, ${samples.length} samples); ` +
+          `heap after a full GC ${(heapBefore / 1048576).toFixed(1)} MiB after the creates, ${(heapAfter / 1048576).toFixed(1)} MiB after the updates`,
       );
 
       expect({ failed, failures, succeeded }).toEqual({ failed: 0, failures: [], succeeded: UPDATES });
       // Memory levels off: the last third of the run does not climb far above the middle third.
       expect(samples.length).toBeGreaterThanOrEqual(9);
       expect(lastPeak).toBeLessThan(middlePeak * 1.5);
+      // And what the server holds once its garbage is collected did not grow with the updates.
+      expect((heapAfter - heapBefore) / 1048576).toBeLessThan(HEAP_GROWTH_MIB);
 
       expect(await stop(server)).toBe(0);
       const verified = await run(["verify", "--db", dbPath], dir.path);

@@ -94,3 +94,30 @@ export async function stop(server: Server): Promise<number> {
   server.child.kill("SIGTERM");
   return server.child.exited;
 }
+
+/** A "memory" log line of `serve` (SIGUSR2): bytes right after a full garbage collection, and just before it. */
+export interface MemoryAfterGc {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  rssBefore: number;
+  heapUsedBefore: number;
+}
+
+/**
+ * The server's memory after a full garbage collection: sends SIGUSR2 and waits for the next "memory" line. RSS
+ * sampled without one also counts garbage not yet collected, which a CPU-starved server collects late.
+ */
+export async function memoryAfterGc(server: Server, timeoutMs = 10_000): Promise<MemoryAfterGc> {
+  // Whole lines only: what follows the last newline may still be arriving.
+  const memoryLines = () => server.output().split("\n").slice(0, -1).filter((line) => line.startsWith("{") && line.includes('"msg":"memory"'));
+  const seen = memoryLines().length;
+  server.child.kill("SIGUSR2");
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const lines = memoryLines();
+    if (lines.length > seen) return JSON.parse(lines[seen]!) as MemoryAfterGc;
+    if (performance.now() > deadline) throw new Error(`no memory line within ${timeoutMs} ms of SIGUSR2:\n${server.output().slice(-2000)}`);
+    await Bun.sleep(10);
+  }
+}
