@@ -133,13 +133,23 @@ export interface StoreSnapshot {
   rows: string;
 }
 
-/** Counts and every projection row, read from the tables (either backend): a refused request changes none. */
+/**
+ * Counts and every projection row, read from the tables (either backend): a refused request changes none. One
+ * statement (one round trip, one consistent read): the events' count beside each projection row, or beside one
+ * row of NULLs when there is none. The property tests take two snapshots per request, and on PostgreSQL three
+ * round trips each were most of their time.
+ */
 export async function snapshot(service: BackendService): Promise<StoreSnapshot> {
-  const events = await service.tables.count("events");
-  const opportunities = await service.tables.count("opportunities");
-  const rows = JSON.stringify(await service.tables.select("SELECT * FROM opportunities ORDER BY id"), (_key, value) => (typeof value === "bigint" ? value.toString() : value));
-  return { events, opportunities, rows };
+  const joined = await service.tables.select<Record<string, unknown>>(
+    `SELECT counted.n AS ${EVENTS_COUNT}, o.* FROM (SELECT COUNT(*) AS n FROM events) counted LEFT JOIN opportunities o ON 1 = 1 ORDER BY o.id`,
+  );
+  const events = Number(joined[0]![EVENTS_COUNT]);
+  const projection = joined.filter((row) => row.id !== null).map(({ [EVENTS_COUNT]: _count, ...row }) => row);
+  const rows = JSON.stringify(projection, (_key, value) => (typeof value === "bigint" ? value.toString() : value));
+  return { events, opportunities: projection.length, rows };
 }
+/** The column of snapshot's statement that holds the events' count: no column of the projection's. */
+const EVENTS_COUNT = "snapshot_events_count";
 
 /** Every event of one stream, in version order, as the port reads it. */
 export async function streamOf(service: BackendService, code: string): Promise<StoredEvent[]> {
