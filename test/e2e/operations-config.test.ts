@@ -291,8 +291,7 @@ describe("docs switch and version", () => {
   }, E2E_TIMEOUT);
 
   test("--version and -v print the version and the build commit", async () => {
-    for (const flag of ["--version", "-v"]) {
-      const result = await run([flag], work.path);
+    for (const result of await Promise.all(["--version", "-v"].map((flag) => run([flag], work.path)))) {
       expect(result.code).toBe(0);
       expect(result.stdout).toBe("opportunity-service 0.1.0 (commit e2e-test)\n");
       expect(result.stderr).toBe("");
@@ -320,35 +319,46 @@ describe("every command takes serve's config file", () => {
       [["backup", "copy.db"], (stdout) => expect(stdout).toContain("1 events, 1 opportunities, verified")],
       [["rebuild"], (stdout) => expect(stdout).toStartWith("rebuilt 1 opportunities from 1 events")],
     ];
-    for (const [args, check] of runs) {
+    // import first (it makes the database) and rebuild last (it rewrites the projection); the four readers
+    // between them are independent and run at once.
+    const runOne = async ([args, check]: (typeof runs)[number]) => {
       const result = await run([...args, "--config", config], dir);
       expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: "" });
       check(result.stdout);
-    }
+    };
+    await runOne(runs[0]!);
+    await Promise.all(runs.slice(1, -1).map(runOne));
+    await runOne(runs.at(-1)!);
     // The database is the config file's (relative to it), not the default ./data/opportunities.db.
     expect(existsSync(join(confDir, "opportunities.db"))).toBe(true);
     expect(existsSync(join(dir, "data"))).toBe(false);
 
     const misspelt = join(confDir, "misspelt.json");
     writeJson(misspelt, { ...README_EXAMPLE, prot: 9000 });
-    for (const [ran] of runs) {
-      // A new backup target: backup refuses an existing one before it reads any setting.
-      const args = ran.map((arg) => (arg === "copy.db" ? "copy-2.db" : arg));
-      const result = await run([...args, "--config", misspelt], dir);
-      expect({ args, code: result.code }).toEqual({ args, code: 2 });
-      expect(result.stderr).toStartWith(`error: config file ${misspelt}: unknown setting(s) prot; known: port, host, db,`);
-      expect(result.stderr).toContain(`(see 'opportunity-service ${args[0]} --help')`);
-    }
+    // Each stops before it touches anything: all at once.
+    await Promise.all(
+      runs.map(async ([ran]) => {
+        // A new backup target: backup refuses an existing one before it reads any setting.
+        const args = ran.map((arg) => (arg === "copy.db" ? "copy-2.db" : arg));
+        const result = await run([...args, "--config", misspelt], dir);
+        expect({ args, code: result.code }).toEqual({ args, code: 2 });
+        expect(result.stderr).toStartWith(`error: config file ${misspelt}: unknown setting(s) prot; known: port, host, db,`);
+        expect(result.stderr).toContain(`(see 'opportunity-service ${args[0]} --help')`);
+      }),
+    );
     expect(existsSync(join(dir, "copy-2.db"))).toBe(false);
   }, E2E_TIMEOUT);
 
   test("each command's --help says which settings it reads from the file", async () => {
-    for (const command of ["import", "history", "verify", "export", "backup", "rebuild"]) {
-      const help = await run([command, "--help"], work.path);
-      expect({ command, code: help.code }).toEqual({ command, code: 0 });
-      expect(help.stdout).toContain("this command reads db, stagesFile, timeZone from it; its other settings are ignored, an unknown key is an error");
-    }
-    expect((await run(["--help"], work.path)).stdout).toContain("All commands take --config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses");
+    const [top] = await Promise.all([
+      run(["--help"], work.path),
+      ...["import", "history", "verify", "export", "backup", "rebuild"].map(async (command) => {
+        const help = await run([command, "--help"], work.path);
+        expect({ command, code: help.code }).toEqual({ command, code: 0 });
+        expect(help.stdout).toContain("this command reads db, stagesFile, timeZone from it; its other settings are ignored, an unknown key is an error");
+      }),
+    ]);
+    expect(top.stdout).toContain("All commands take --config FILE (the file serve takes; env CONFIG_FILE: each command reads the settings it uses");
   }, E2E_TIMEOUT);
 });
 
