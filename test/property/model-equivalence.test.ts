@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { rebuildOpportunities } from "../../src/storage/sqlite/projection-rebuild";
 import { verifyStore } from "../../src/audit/verify-store";
 import { CREATE_PATH, UPDATE_PATH, readPath, send } from "../http/http-client";
+import { memoryTempParent } from "../support/temp-dir";
 import { startTestService, type TestService } from "../support/test-service";
 import {
   FIELD_KINDS,
@@ -284,8 +285,16 @@ async function expectStoreMatchesModel(service: TestService, model: Model): Prom
 // open then is closed and its files removed here.
 const running = new Set<TestService>();
 
+/**
+ * Each run writes a new store through the HTTP app, dozens of commits: in memory (tmpfs) where the system has
+ * it, since what the properties compare (answers, rows, events, rebuild, verify) does not depend on the disk,
+ * and on disk each commit's fsync waits behind every other suite make test runs (there the runs were cut short
+ * by the time limit).
+ */
+const TEMP_PARENT = memoryTempParent();
+
 function startService(): TestService {
-  const service = startTestService();
+  const service = startTestService({ tempParent: TEMP_PARENT });
   running.add(service);
   return service;
 }

@@ -57,9 +57,9 @@ export interface SqliteTestBackend extends Omit<TestBackend, "kind" | "storage" 
   dir: string;
 }
 
-/** A service store on a new SQLite file in a temporary directory. */
-export function openSqliteTestBackend(options: BackendOptions = {}, prefix?: string): SqliteTestBackend {
-  const dir = makeTempDir(prefix);
+/** A service store on a new SQLite file in a temporary directory (under `parent`, default the system temp dir). */
+export function openSqliteTestBackend(options: BackendOptions = {}, prefix?: string, parent?: string): SqliteTestBackend {
+  const dir = makeTempDir(prefix, parent);
   const dbPath = join(dir.path, "opportunities.db");
   const store = openServiceStore(dbPath, { now: options.now, writer: options.writer });
   let closed = false;

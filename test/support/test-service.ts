@@ -68,10 +68,11 @@ export interface TestService extends Omit<BackendService, "kind" | "storage" | "
 
 /**
  * A real service on a temporary SQLite file, with integrator clients "oms" (TEST_SECRET) and "bidding"
- * (OTHER_CLIENT_SECRET) and the auditor "audit-firm" (AUDITOR_SECRET).
+ * (OTHER_CLIENT_SECRET) and the auditor "audit-firm" (AUDITOR_SECRET). `tempParent`: where its temporary
+ * directory goes (default the system temp dir; see memoryTempParent in temp-dir.ts).
  */
-export function startTestService(options: { now?: () => Date } = {}): TestService {
-  const backend = openSqliteTestBackend(options);
+export function startTestService(options: { now?: () => Date; tempParent?: string } = {}): TestService {
+  const backend = openSqliteTestBackend({ now: options.now }, undefined, options.tempParent);
   const app = createTestApp(backend);
   return { ...backend, app, request: requester(app) };
 }
