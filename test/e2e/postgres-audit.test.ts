@@ -69,27 +69,34 @@ afterAll(async () => {
 
 describe("verify, restore and backup on PostgreSQL, and across backends", () => {
   test("verify on PostgreSQL: OK with the head the service reports; --expect-head of another hash fails", async () => {
-    const verified = await run(["verify", "--db", source.url, "--expect-head", head], work.path);
+    // Two readers of the source: run at once (each start of the binary is slow under make test's load).
+    const [verified, wrong] = await Promise.all([
+      run(["verify", "--db", source.url, "--expect-head", head], work.path),
+      run(["verify", "--db", source.url, "--expect-head", `${head.split(":")[0]}:${"0".repeat(64)}`], work.path),
+    ]);
     expect({ code: verified.code, stderr: verified.stderr }).toEqual({ code: 0, stderr: "" });
     expect(verified.stdout).toStartWith(`OK: 8 events, ${CODES.length} opportunities;`);
     expect(headLine(verified.stdout)).toBe(head);
-    const wrong = await run(["verify", "--db", source.url, "--expect-head", `${head.split(":")[0]}:${"0".repeat(64)}`], work.path);
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toContain(`FAILED at position 8: hash differs from the expected head ${"0".repeat(64)}`);
   }, E2E_TIMEOUT);
 
   test("export from PostgreSQL -> restore into SQLite -> verify: the same head; and back into a new PostgreSQL database", async () => {
-    const exported = await run(["export", "--db", source.url], work.path);
+    // Runs that do not depend on each other run at once (each start of the binary is slow under make test's load).
+    const [exported, target] = await Promise.all([run(["export", "--db", source.url], work.path), databases.create()]);
     const fromPostgres = join(work.path, "from-postgres.ndjson");
     writeFileSync(fromPostgres, exported.stdout);
     const sqliteFile = join(work.path, "copy.db");
     const intoSqlite = await run(["restore", fromPostgres, "--db", sqliteFile], work.path);
     expect({ code: intoSqlite.code, head: headLine(intoSqlite.stdout) }).toEqual({ code: 0, head });
-    expect(headLine((await run(["verify", "--db", sqliteFile, "--expect-head", head], work.path)).stdout)).toBe(head);
+    const [sqliteVerified, sqliteExported] = await Promise.all([
+      run(["verify", "--db", sqliteFile, "--expect-head", head], work.path),
+      run(["export", "--db", sqliteFile], work.path),
+    ]);
+    expect(headLine(sqliteVerified.stdout)).toBe(head);
 
     const fromSqlite = join(work.path, "from-sqlite.ndjson");
-    writeFileSync(fromSqlite, (await run(["export", "--db", sqliteFile], work.path)).stdout);
-    const target = await databases.create();
+    writeFileSync(fromSqlite, sqliteExported.stdout);
     const intoPostgres = await run(["restore", fromSqlite, "--db", target.url], work.path);
     expect({ code: intoPostgres.code, stderr: intoPostgres.stderr, head: headLine(intoPostgres.stdout) }).toEqual({ code: 0, stderr: "", head });
     const verified = await run(["verify", "--db", target.url, "--expect-head", head], work.path);
@@ -107,12 +114,15 @@ describe("verify, restore and backup on PostgreSQL, and across backends", () => 
     expect({ code: backedUp.code, stderr: backedUp.stderr, head: headLine(backedUp.stdout) }).toEqual({ code: 0, stderr: "", head });
     expect(backedUp.stdout).toContain(`8 events, ${CODES.length} opportunities, verified`);
     expect(existsSync(path)).toBe(true);
-    const again = await run(["backup", path, "--db", source.url], work.path);
+    // The file is written: the refused second backup, the restore of it and --help run at once.
+    const [again, restored, help] = await Promise.all([
+      run(["backup", path, "--db", source.url], work.path),
+      databases.create().then((target) => run(["restore", path, "--db", target.url], work.path)),
+      run(["backup", "--help"], work.path),
+    ]);
     expect(again.code).toBe(2);
-    const target = await databases.create();
-    const restored = await run(["restore", path, "--db", target.url], work.path);
     expect({ code: restored.code, head: headLine(restored.stdout) }).toEqual({ code: 0, head });
-    expect((await run(["backup", "--help"], work.path)).stdout).toContain("pg_dump remains the tool for backing up the whole database");
+    expect(help.stdout).toContain("pg_dump remains the tool for backing up the whole database");
   }, E2E_TIMEOUT);
 });
 
