@@ -80,14 +80,20 @@ TEST_FLAGS := --timeout=30000 --parallel=3
 TEST_LOGS := .test-logs
 test: typecheck chromium
 	@mkdir -p $(TEST_LOGS)
-	@echo "running the SQLite pass (every suite but PostgreSQL's own) and the PostgreSQL pass (backend-neutral and PostgreSQL suites) side by side..."
-	@$(BUN) test $(TEST_FLAGS) $(foreach suite,$(PG_RESTART_SUITE) $(POSTGRES_ONLY_SUITES),--path-ignore-patterns='$(suite)') > $(TEST_LOGS)/sqlite.log 2>&1 & sqlite=$$!; \
+	@# One binary for every end-to-end file (test/support/binary.ts), built from this tree, removed at the end.
+	@e2e=$$(mktemp -d "$${TMPDIR:-/tmp}/opportunity-e2e-XXXXXX"); trap 'rm -rf "$$e2e"' EXIT; \
+	echo "building the binary the end-to-end tests share..."; \
+	$(BUN) run compile --define 'BUILD_COMMIT_DEFINE="e2e-test"' --outfile "$$e2e/opportunity-service" > $(TEST_LOGS)/build.log 2>&1 \
+	  || { cat $(TEST_LOGS)/build.log; exit 1; }; \
+	export E2E_BINARY="$$e2e/opportunity-service"; \
+	echo "running the SQLite pass (every suite but PostgreSQL's own) and the PostgreSQL pass (backend-neutral and PostgreSQL suites) side by side..."; \
+	$(BUN) test $(TEST_FLAGS) $(foreach suite,$(PG_RESTART_SUITE) $(POSTGRES_ONLY_SUITES),--path-ignore-patterns='$(suite)') > $(TEST_LOGS)/sqlite.log 2>&1 & sqlite=$$!; \
 	TEST_BACKEND=postgres $(BUN) test $(TEST_FLAGS) $(BACKEND_NEUTRAL_SUITES) $(POSTGRES_ONLY_SUITES) > $(TEST_LOGS)/postgres.log 2>&1 & postgres=$$!; \
 	wait $$sqlite; sqlite_status=$$?; wait $$postgres; postgres_status=$$?; \
 	echo "===== SQLite pass: every suite but PostgreSQL's own ====="; cat $(TEST_LOGS)/sqlite.log; \
 	echo "===== PostgreSQL pass: the backend-neutral suites and PostgreSQL's own ====="; cat $(TEST_LOGS)/postgres.log; \
 	echo "SQLite pass exit $$sqlite_status, PostgreSQL pass exit $$postgres_status"; \
-	test $$sqlite_status -eq 0 && test $$postgres_status -eq 0
+	test $$sqlite_status -eq 0 && test $$postgres_status -eq 0 || exit 1; \
 	$(BUN) test --timeout=30000 $(PG_RESTART_SUITE)
 
 build: $(BINARY)

@@ -1,30 +1,36 @@
 import { afterAll, beforeAll } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 
 /**
- * The compiled binary for end-to-end tests: built from the current sources into a temp dir for each test file
- * that calls `useBinary()`, removed after it, and run from directories with no node_modules, as an operator
- * would.
+ * The compiled binary for end-to-end tests, run from directories with no node_modules, as an operator would.
+ * `make test` builds it once from the current sources for every file (E2E_BINARY, in a temp dir it removes
+ * afterwards): some twenty files each building their own cost a minute of the run's CPU. A file run on its own
+ * builds one into a temp dir for itself when `useBinary()` is called, removed after it.
  */
 const root = resolve(import.meta.dir, "../..");
+const shared = process.env.E2E_BINARY;
 const buildDir = join(tmpdir(), `opportunity-binary-${process.pid}`);
-export const binary = join(buildDir, "opportunity-service");
+export const binary = shared ? resolve(shared) : join(buildDir, "opportunity-service");
 // Builds and processes start here: generous on a shared 2-core machine; a hang guard, not a speed check.
 export const E2E_TIMEOUT = 60_000;
 
 const running = new Set<Bun.Subprocess>();
 
-/** Builds the binary before the file's tests; kills what they left running and removes the build after. */
+/** Builds the binary before the file's tests (unless shared); kills what they left running and removes the build after. */
 export function useBinary(): void {
-  beforeAll(buildBinary, E2E_TIMEOUT);
+  beforeAll(shared ? checkShared : buildBinary, E2E_TIMEOUT);
   afterAll(async () => {
     for (const child of running) child.kill("SIGKILL");
     await Promise.all([...running].map((child) => child.exited));
-    rmSync(buildDir, { recursive: true, force: true });
+    if (!shared) rmSync(buildDir, { recursive: true, force: true });
   });
+}
+
+function checkShared(): void {
+  if (!existsSync(binary)) throw new Error(`E2E_BINARY is set, but there is no binary at ${binary}`);
 }
 
 async function buildBinary(): Promise<void> {
