@@ -4,16 +4,7 @@ import type { BatchCommits, CommittedBatch } from "./storage/port";
 import { isBatchUpdate, type BatchPlan, type WriteUnit } from "./write/batch-plan";
 import { GroupCommit } from "./write/group-commit";
 import { decodeMessage, encodeMessage, errorOf, type FromWorker, type ToWorker } from "./write-worker-messages";
-
-/**
- * Where the writer thread's code is. In the compiled binary it is a second entry point of the build
- * (package.json "compile" lists it), reached by the relative name: bytecode builds bake the source file's path
- * into import.meta.url, which would point at a file that is not on the server. From source, next to this file.
- */
-function workerEntry(): string {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? "./write-worker.ts" : new URL("./write-worker.ts", import.meta.url).href;
-}
+import { workerEntry } from "./worker-entry";
 
 /** A unit as it crosses to the writer thread: its own fields only, without the queue's callbacks. */
 function sendable(unit: WriteUnit): WriteUnit {
@@ -117,8 +108,8 @@ export class WriteWorkerClient extends GroupCommit {
    * (more than one per batch, no batch wait): the other settings ask for something else than the fastest
    * answer to a lone request.
    */
-  static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests): Promise<WriteWorkerClient> {
-    const thread = new WriterThread(new Worker(workerEntry()));
+  static async start(dbPath: string, writer: WriterOptions, lone?: LoneRequests, options: { checkpointThread?: boolean } = {}): Promise<WriteWorkerClient> {
+    const thread = new WriterThread(new Worker(workerEntry("write-worker.ts")));
     await new Promise<void>((resolve, reject) => {
       thread.worker.onmessage = (event: MessageEvent<string>) => {
         const message = decodeMessage<FromWorker>(event.data);
@@ -126,7 +117,7 @@ export class WriteWorkerClient extends GroupCommit {
         else if (message.kind === "fatal") reject(new Error(`writer thread: ${message.message}`));
       };
       thread.worker.onerror = (event) => reject(new Error(`writer thread: ${event.message}`));
-      thread.send({ kind: "open", dbPath, writer });
+      thread.send({ kind: "open", dbPath, writer, checkpointThread: options.checkpointThread ?? false });
     });
     thread.worker.onmessage = (event: MessageEvent<string>) => thread.receive(decodeMessage<FromWorker>(event.data));
     return new WriteWorkerClient(thread, commitsLoneRequestAtOnce(writer) ? lone : undefined, writer);

@@ -17,7 +17,7 @@ export interface ErrorShape {
 export type Outcome = { result: UnitResult } | { error: ErrorShape };
 
 export type ToWorker =
-  | { kind: "open"; dbPath: string; writer: WriterOptions }
+  | { kind: "open"; dbPath: string; writer: WriterOptions; checkpointThread: boolean }
   | { kind: "commit"; id: number; requests: WriteUnit[]; allOrNothing: boolean }
   | { kind: "prune"; id: number; before: string; limit: number }
   | { kind: "close" };

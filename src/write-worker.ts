@@ -39,7 +39,7 @@ self.onmessage = (event: MessageEvent<string>) => {
   switch (message.kind) {
     case "open":
       try {
-        service = openServiceStore(message.dbPath, { writer: message.writer });
+        service = openServiceStore(message.dbPath, { writer: message.writer, checkpointThread: message.checkpointThread });
         post({ kind: "opened" });
       } catch (error) {
         post({ kind: "fatal", message: (error as Error).message });

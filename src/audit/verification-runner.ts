@@ -4,6 +4,7 @@ import { SqliteStorage } from "../storage/sqlite/storage";
 import type { VerifyRequest, VerifyWorkerMessage } from "../verify-worker";
 import { DEFAULT_VERIFICATION_PACE, type VerificationPace } from "./verification-pace";
 import type { VerifyReport } from "./verify-store";
+import { workerEntry } from "../worker-entry";
 
 /** Where a running verification tells how far it got: the snapshot's last position, then positions walked. */
 export interface ProgressSink {
@@ -14,20 +15,11 @@ export interface ProgressSink {
 /** Runs `verify` over the service's database in the background: the same checks, the same report as the CLI. */
 export type VerificationRunner = (expectHead: Head | null, progress: ProgressSink) => Promise<VerifyReport>;
 
-/**
- * Where the worker's code is. In the compiled binary it is an entry point of the build (package.json "compile"
- * lists it), reached by its name beside the main one; from source, the file itself (see write-worker-client.ts).
- */
-function workerEntry(): string {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? "./verify-worker.ts" : new URL("../verify-worker.ts", import.meta.url).href;
-}
-
 /** The CLI's check in a thread of its own (see verify-worker.ts for why), told where the database is when it starts. */
 function workerRunner(where: () => { kind: "sqlite"; path: string } | { kind: "postgres"; url: string }, pace: VerificationPace): VerificationRunner {
   return (expectHead, progress) =>
     new Promise<VerifyReport>((resolve, reject) => {
-      const worker = new Worker(workerEntry());
+      const worker = new Worker(workerEntry("verify-worker.ts"));
       // A check still running must not keep a stopping service alive.
       worker.unref();
       const end = (settle: () => void) => {

@@ -6,7 +6,8 @@ import type { DatabaseLocation } from "../storage/location";
 import { openPostgresStorage } from "../storage/postgres/storage";
 import type { StorageUnavailableError } from "../storage-errors";
 import { GroupCommit, type GroupCommitOptions } from "../write/group-commit";
-import { WriteWorkerClient } from "../write-worker-client";
+import { leaveCheckpointsToThread, WalCheckpointer } from "../storage/sqlite/wal-checkpoints";
+import { WriteWorkerClient, type LoneRequests } from "../write-worker-client";
 
 /** What serve needs of its database, whichever backend it is: reads, the write path, and how to close both. */
 export interface ServiceBackend {
@@ -29,14 +30,42 @@ export interface BackendOptions {
 }
 
 /**
+ * The WAL's checkpointer thread. Without it (it could not open the file) the service runs as well, with SQLite's
+ * own checkpoints on the committing connection; a checkpoint that fails (a full disk) is logged, and the
+ * writes' own errors tell the rest.
+ */
+async function startCheckpointer(path: string): Promise<WalCheckpointer | undefined> {
+  try {
+    return await WalCheckpointer.start(path, {
+      onFailure: (reason) => log("warn", "the WAL could not be checkpointed; retrying", { reason }),
+      onRecovery: () => log("info", "the WAL is checkpointed again"),
+    });
+  } catch (error) {
+    log("warn", "no checkpointer thread; commits checkpoint the WAL themselves", { reason: (error as Error).message });
+    return undefined;
+  }
+}
+
+async function startWriterThread(path: string, options: BackendOptions, lone: LoneRequests, checkpointer: WalCheckpointer | undefined): Promise<WriteWorkerClient> {
+  try {
+    return await WriteWorkerClient.start(path, options.writer, lone, { checkpointThread: checkpointer !== undefined });
+  } catch (error) {
+    await checkpointer?.stop();
+    throw error;
+  }
+}
+
+/**
  * A SQLite file: this thread's connection migrates the file and answers reads; writes go through the writer
  * thread (which commits, and waits for fsync, while this thread goes on parsing requests), or are committed
  * in-process. A request that comes alone is committed on this thread: see write-worker-client.ts.
  */
 async function openSqliteBackend(path: string, options: BackendOptions): Promise<ServiceBackend> {
   const service = openServiceStore(path, { writer: options.writer });
+  const checkpointer = await startCheckpointer(path);
+  if (checkpointer) leaveCheckpointsToThread(service.db);
   const lone = { writer: service.writer, isAlone: options.isAlone };
-  const thread = options.writerThread ? await WriteWorkerClient.start(path, options.writer, lone) : undefined;
+  const thread = options.writerThread ? await startWriterThread(path, options, lone, checkpointer) : undefined;
   const health = service.storage.health;
   return {
     storage: service.storage,
@@ -45,6 +74,8 @@ async function openSqliteBackend(path: string, options: BackendOptions): Promise
     noteCommit: () => health.noteCommit(),
     noteStorageFailure: (error) => health.noteStorageFailure(error),
     async close() {
+      // Before the last checkpoint (TRUNCATE, on the writer's connection), which must find none running.
+      await checkpointer?.stop();
       if (thread) {
         const closed = await thread.close();
         if (!closed.checkpointed) log("warn", "writer thread could not checkpoint the WAL", { reason: closed.checkpointError });

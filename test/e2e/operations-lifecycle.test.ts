@@ -136,6 +136,8 @@ describe("stopping", () => {
     expect(performance.now() - loadStarted).toBeLessThan(40_000);
     await waitFor(() => server.output().includes('"msg":"stopped"'), "the stopped line", 5_000);
     expect(logLines(server.output()).find((line) => line.msg === "stopped")).toMatchObject({ signal: "SIGTERM", drained: true });
+    // Nothing went wrong on the way: the checkpointer thread (a worker entry of the binary) started and stopped.
+    expect(logLines(server.output()).filter((line) => line.level === "warn" || line.level === "error")).toEqual([]);
 
     const acknowledged = outcomes.filter((outcome): outcome is Extract<Outcome, { code: string }> => "code" in outcome && outcome.code === "0");
     // Answers are all-or-nothing: a success, or no answer at all (refused or cut off by the stop); never a failure envelope.

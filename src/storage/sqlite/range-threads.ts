@@ -2,6 +2,7 @@ import type { Database } from "bun:sqlite";
 import { availableParallelism } from "node:os";
 import { receiveMessageOnPort } from "node:worker_threads";
 import type { StreamRange } from "./stream-range-fold";
+import { workerEntry } from "../../worker-entry";
 
 /** The work a range thread does (src/range-worker.ts): fold for rebuild, check for verify. */
 export type RangeTask = "fold" | "check";
@@ -48,20 +49,11 @@ export function rangeThreadCount(db: Database, events: number, options: RangeThr
 }
 
 /**
- * Where the worker's code is. In the compiled binary it is an entry point of the build (package.json "compile"
- * lists it), reached by its name beside the main one; from source, the file itself (see write-worker-client.ts).
- */
-function workerEntry(): string {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? "./range-worker.ts" : new URL("../../range-worker.ts", import.meta.url).href;
-}
-
-/**
  * A range of streams worked on by another thread, on a read-only connection of its own, and waited for
  * synchronously: the caller is inside a transaction, so it cannot hand the event loop back.
  */
 export class RangeThread<T> {
-  private readonly worker = new Worker(workerEntry());
+  private readonly worker = new Worker(workerEntry("range-worker.ts"));
   private readonly channel = new MessageChannel();
   private readonly startedBy = performance.now() + START_TIMEOUT_MS;
   private started = false;

@@ -1,0 +1,90 @@
+import type { Database } from "bun:sqlite";
+import { workerEntry } from "../../worker-entry";
+
+/** How often the checkpointer thread copies the WAL back into the database file. */
+export const CHECKPOINT_INTERVAL_MS = 250;
+
+/**
+ * The WAL size in pages at which a committing connection checkpoints itself, with the checkpointer thread
+ * running: a safety net if that thread falls behind or is gone, and what starts the WAL over under steady
+ * writes (a PASSIVE checkpoint beside a writer that keeps appending never finds the whole WAL copied). About 40
+ * MiB of WAL at the default page size, a few seconds of group commit at full load.
+ */
+export const WRITER_CHECKPOINT_PAGES = 10_000;
+
+export type CheckpointerRequest = { kind: "start"; path: string; intervalMs: number } | { kind: "stop" };
+
+export type CheckpointerMessage =
+  | { kind: "started" }
+  /** A checkpoint copied frames: `frames` of the WAL's `walFrames` are now in the database file. */
+  | { kind: "checkpointed"; frames: number; walFrames: number }
+  | { kind: "failed"; message: string }
+  | { kind: "recovered" }
+  | { kind: "stopped" };
+
+/** A connection that commits while the checkpointer thread runs: it checkpoints only past the safety net. */
+export function leaveCheckpointsToThread(db: Database): void {
+  db.run(`PRAGMA wal_autocheckpoint = ${WRITER_CHECKPOINT_PAGES}`);
+}
+
+export interface CheckpointerEvents {
+  /** A checkpoint failed (a full disk, a file made unwritable); told once until one succeeds again. */
+  onFailure?: (message: string) => void;
+  onRecovery?: () => void;
+}
+
+/** The checkpointer thread (checkpoint-worker.ts) of one SQLite file, as the service that starts it sees it. */
+export class WalCheckpointer {
+  /** Checkpoints that copied frames, and the last one's report. */
+  checkpoints = 0;
+  last: { frames: number; walFrames: number } | null = null;
+  private readonly worker = new Worker(workerEntry("checkpoint-worker.ts"));
+  private readonly stopped: Promise<void>;
+  /** Until the thread has answered its start: how that answer is told to start()'s caller. */
+  private starting: ((error?: Error) => void) | null;
+
+  private constructor(started: (error?: Error) => void, events: CheckpointerEvents) {
+    this.starting = started;
+    let markStopped!: () => void;
+    this.stopped = new Promise((resolve) => (markStopped = resolve));
+    this.worker.onmessage = (event: MessageEvent<CheckpointerMessage>) => {
+      const message = event.data;
+      if (message.kind === "checkpointed") {
+        this.checkpoints += 1;
+        this.last = { frames: message.frames, walFrames: message.walFrames };
+      } else if (message.kind === "started") this.settle();
+      else if (message.kind === "failed") this.starting ? this.settle(new Error(message.message)) : events.onFailure?.(message.message);
+      else if (message.kind === "recovered") events.onRecovery?.();
+      else markStopped();
+    };
+    this.worker.onerror = (error) => {
+      this.settle(new Error(error.message));
+      markStopped();
+    };
+  }
+
+  private settle(error?: Error): void {
+    const starting = this.starting;
+    this.starting = null;
+    if (error) this.worker.terminate();
+    starting?.(error);
+  }
+
+  /**
+   * Starts the thread on `path` and waits until its connection is open. A thread that cannot open the file is
+   * an error: the caller goes on without it, with SQLite's own checkpoints.
+   */
+  static start(path: string, events: CheckpointerEvents = {}, intervalMs = CHECKPOINT_INTERVAL_MS): Promise<WalCheckpointer> {
+    return new Promise((resolve, reject) => {
+      const checkpointer: WalCheckpointer = new WalCheckpointer((error) => (error ? reject(error) : resolve(checkpointer)), events);
+      checkpointer.worker.postMessage({ kind: "start", path, intervalMs } satisfies CheckpointerRequest);
+    });
+  }
+
+  /** Stops the thread after the checkpoint it is running, if any, and closes its connection. */
+  async stop(): Promise<void> {
+    this.worker.postMessage({ kind: "stop" } satisfies CheckpointerRequest);
+    await this.stopped;
+    this.worker.terminate();
+  }
+}

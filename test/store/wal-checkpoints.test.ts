@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { openServiceStore } from "../../src/service-store";
+import { WalCheckpointer, WRITER_CHECKPOINT_PAGES } from "../../src/storage/sqlite/wal-checkpoints";
+import { createBody, createCommand, META, Resources, updateCommand } from "./store-fixture";
+
+const resources = new Resources();
+const checkpointers: WalCheckpointer[] = [];
+afterEach(async () => {
+  await Promise.all(checkpointers.splice(0).map((checkpointer) => checkpointer.stop()));
+  resources.disposeAll();
+});
+
+/** Polls every 10 ms; the limit is a hang guard, not a speed check. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+/** A service store whose own connection never checkpoints: every copy of the WAL is someone else's. */
+async function storeWithWrites(updates: number) {
+  const service = resources.service();
+  service.db.run("PRAGMA wal_autocheckpoint = 0");
+  await service.writer.execute(createCommand(createBody("WAL-1")), META);
+  for (let n = 1; n <= updates; n++) await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: n }), META);
+  return service;
+}
+
+/**
+ * The WAL's frames since it last started over, and how many of them are copied into the database file, read from
+ * the wal-index header in the -shm file (https://www.sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at
+ * byte 96, in the machine's byte order): looking must not copy anything, as a checkpoint by the test would.
+ */
+function walIndex(path: string): { frames: number; copied: number } {
+  const header = readFileSync(`${path}-shm`).subarray(0, 136);
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  return { frames: view.getUint32(16, littleEndian), copied: view.getUint32(96, littleEndian) };
+}
+
+describe("the checkpointer thread", () => {
+  test("copies the WAL back while the committing connection never checkpoints, so the WAL starts over at the next commit", async () => {
+    const service = await storeWithWrites(40);
+    const grown = walIndex(service.path);
+    expect(grown.frames).toBeGreaterThan(40);
+    expect(grown.copied).toBe(0);
+
+    const checkpointer = await WalCheckpointer.start(service.path, {}, 10);
+    checkpointers.push(checkpointer);
+    await until(() => walIndex(service.path).copied === grown.frames, "a checkpoint of the whole WAL");
+    await until(() => checkpointer.last !== null, "the thread's report of it");
+    expect(checkpointer.last).toEqual({ frames: grown.frames, walFrames: grown.frames });
+    await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: 1_000 }), META);
+    expect(walIndex(service.path).frames).toBeLessThan(grown.frames);
+    expect(service.opportunities.find("WAL-1")?.amount).toBe(1_000);
+  });
+
+  test("without it, the same commits leave the WAL growing (what the test above depends on)", async () => {
+    const service = await storeWithWrites(40);
+    const grown = walIndex(service.path);
+    await Bun.sleep(50);
+    await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: 1_000 }), META);
+    expect(walIndex(service.path)).toEqual({ frames: expect.any(Number), copied: 0 });
+    expect(walIndex(service.path).frames).toBeGreaterThan(grown.frames);
+  });
+
+  test("a quiet WAL is not reported again and again; stopping it lets the closing TRUNCATE checkpoint run", async () => {
+    const service = await storeWithWrites(5);
+    const checkpointer = await WalCheckpointer.start(service.path, {}, 5);
+    await until(() => checkpointer.checkpoints > 0, "the first checkpoint");
+    const reported = checkpointer.checkpoints;
+    await Bun.sleep(100);
+    expect(checkpointer.checkpoints).toBe(reported);
+    await checkpointer.stop();
+    expect(service.close()).toEqual({ checkpointed: true });
+  });
+
+  test("a file it cannot open fails its start with SQLite's reason", async () => {
+    const directory = resources.tempDir();
+    await expect(WalCheckpointer.start(directory)).rejects.toThrow(/unable to open database file/);
+  });
+
+  test("a service store opened for it checkpoints its commits only past the safety net; otherwise at SQLite's 1,000 pages", () => {
+    const autocheckpoint = (checkpointThread: boolean) => {
+      const service = openServiceStore(join(resources.tempDir(), "opportunities.db"), { checkpointThread });
+      try {
+        return service.db.query<{ wal_autocheckpoint: number }, []>("PRAGMA wal_autocheckpoint").get()!.wal_autocheckpoint;
+      } finally {
+        service.close();
+      }
+    };
+    expect([autocheckpoint(true), autocheckpoint(false)]).toEqual([WRITER_CHECKPOINT_PAGES, 1_000]);
+  });
+});
