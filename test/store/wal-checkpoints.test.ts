@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openServiceStore } from "../../src/service-store";
 import { WalCheckpointer, WRITER_CHECKPOINT_PAGES } from "../../src/storage/sqlite/wal-checkpoints";
+import { walIndex } from "../support/wal-index";
 import { createBody, createCommand, META, Resources, updateCommand } from "./store-fixture";
 
 const resources = new Resources();
@@ -28,18 +28,6 @@ async function storeWithWrites(updates: number) {
   await service.writer.execute(createCommand(createBody("WAL-1")), META);
   for (let n = 1; n <= updates; n++) await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: n }), META);
   return service;
-}
-
-/**
- * The WAL's frames since it last started over, and how many of them are copied into the database file, read from
- * the wal-index header in the -shm file (https://www.sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at
- * byte 96, in the machine's byte order): looking must not copy anything, as a checkpoint by the test would.
- */
-function walIndex(path: string): { frames: number; copied: number } {
-  const header = readFileSync(`${path}-shm`).subarray(0, 136);
-  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-  return { frames: view.getUint32(16, littleEndian), copied: view.getUint32(96, littleEndian) };
 }
 
 describe("the checkpointer thread", () => {
