@@ -4,7 +4,7 @@
  * The source is a database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL): an export
  * from either backend restores into a new SQLite file with the same head.
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readHead } from "../../src/storage/sqlite/event-reads";
@@ -16,6 +16,7 @@ import { verifyStore } from "../../src/audit/verify-store";
 import type { OpportunityReads } from "../../src/storage/port";
 import { auditorHash, chainProblems, createBody, createCommand, eventRows, GENESIS, META, opportunityRows, recanonicalize, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
 import { backendsPerTest, openTestBackend, sqliteOnly, storedEventRows, verifyBackend, type BackendOptions, type TestBackend } from "../support/test-backend";
+import { sharedReadOnlySource } from "../support/shared-source";
 import { openTracked, rechain } from "./audit-fixture";
 import { runRandomHistory } from "./random-history";
 
@@ -47,31 +48,12 @@ async function writeSource(open: (options: BackendOptions) => Promise<TestBacken
   return { service, rows };
 }
 
-/**
- * The source most tests read: written once for the file (every build gave the same history, and writing it took
- * about a second a test on PostgreSQL), never written to again. Each test gets its own copy of the rows and its
- * own directory; after each test that used it, its head must still be the last row's, so that a test writing into
- * it by mistake fails instead of changing what the next ones see.
- */
-let shared: Promise<{ service: TestBackend; rows: EventRow[] }> | undefined;
-let sharedUsed = false;
-afterEach(async () => {
-  if (!sharedUsed) return;
-  sharedUsed = false;
-  const { service, rows } = await shared!;
-  const last = rows.at(-1)!;
-  expect(await service.storage.head()).toEqual({ position: last.position, hash: last.hash });
-});
-afterAll(async () => {
-  const source = await shared?.catch(() => undefined);
-  await source?.service.dispose();
-});
+/** The source most tests read (every build gave the same history): written once for the file. */
+const sharedSource = sharedReadOnlySource(() => writeSource((options) => openTestBackend(options)));
 
 /** The shared source, read-only: a test that writes into its source takes `ownSource()`. */
 async function buildSource(): Promise<Source> {
-  shared ??= writeSource((options) => openTestBackend(options));
-  const { service, rows } = await shared;
-  sharedUsed = true;
+  const { service, rows } = await sharedSource();
   return { service, rows: structuredClone(rows), dir: resources.tempDir() };
 }
 

@@ -5,8 +5,8 @@
  * The source is a database of TEST_BACKEND (make test runs this suite on SQLite and on PostgreSQL); the target
  * is always a new SQLite file.
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { closeSync, constants, existsSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { Database } from "bun:sqlite";
 import { basename, join } from "node:path";
 import type { EventRow } from "../../events/stored-event";
@@ -15,7 +15,9 @@ import { MAX_NDJSON_LINE_BYTES } from "../../src/audit/ndjson-lines";
 import { restoreExport } from "../../src/audit/restore-export";
 import { verifyStore } from "../../src/audit/verify-store";
 import { chainProblems, createBody, createCommand, eventRows, META, Resources, SteppingClock, updateCommand } from "../store/store-fixture";
-import { openTestBackend, sqliteOnly, storedEventRows, type TestBackend } from "../support/test-backend";
+import { openTestBackend, sqliteOnly, storedEventRows } from "../support/test-backend";
+import { sharedReadOnlySource } from "../support/shared-source";
+import { EndlessPipe } from "../support/endless-pipe";
 import { openTracked, rechain } from "./audit-fixture";
 import { appendLongStream } from "./long-stream";
 
@@ -35,30 +37,11 @@ async function writeSource() {
   return { service, text, rows: await storedEventRows(service) };
 }
 
-/**
- * Every test only reads the source (the restores all go to new SQLite files), so it is written once for the
- * file instead of once per test (a database of its own each time: about half a second a test on PostgreSQL).
- * Each test gets its own copy of the rows and its own directory; after each, the source's head must still be
- * its last row's, so that a test writing into it by mistake fails instead of changing what later tests see.
- */
-let shared: Promise<{ service: TestBackend; text: string; rows: EventRow[] }> | undefined;
-let sharedUsed = false;
-afterEach(async () => {
-  if (!sharedUsed) return;
-  sharedUsed = false;
-  const { service, rows } = await shared!;
-  const last = rows.at(-1)!;
-  expect(await service.storage.head()).toEqual({ position: last.position, hash: last.hash });
-});
-afterAll(async () => {
-  const source = await shared?.catch(() => undefined);
-  await source?.service.dispose();
-});
+/** Every test only reads the source (the restores all go to new SQLite files): written once for the file. */
+const sharedSource = sharedReadOnlySource(writeSource);
 
 async function buildSource() {
-  shared ??= writeSource();
-  const { service, text, rows } = await shared;
-  sharedUsed = true;
+  const { service, text, rows } = await sharedSource();
   return { service, text, rows: structuredClone(rows), dir: resources.tempDir() };
 }
 
@@ -190,26 +173,14 @@ describe("the restored database", () => {
     writeFileSync(file, text);
     const target = join(dir, "restored.db");
 
-    // The export reaches the restore through a named pipe that is never closed: it reads every line but never
-    // the end of the file, so it is certainly still running, midway, when it is killed (no race with its end).
-    const fifo = join(resources.tempDir(), "big.pipe");
-    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
-    const child = Bun.spawn([process.execPath, "src/main.ts", "restore", fifo, "--db", target], { cwd: join(import.meta.dir, "../.."), stdout: "ignore", stderr: "pipe" });
+    // The export comes through a pipe that is never closed (EndlessPipe): the restore is certainly still running
+    // when it is killed.
+    const pipe = new EndlessPipe(join(resources.tempDir(), "big.pipe"));
+    resources.onDispose(() => pipe.close());
+    const child = Bun.spawn([process.execPath, "src/main.ts", "restore", pipe.path, "--db", target], { cwd: join(import.meta.dir, "../.."), stdout: "ignore", stderr: "pipe" });
     resources.onDispose(() => child.kill("SIGKILL"));
-    // Opened for reading too, without waiting (Linux): a restore that never opens it cannot hang the test.
-    const pipe = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    resources.onDispose(() => closeSync(pipe));
     const ended = async () => new Error(`restore ended (exit ${child.exitCode}) before it could be killed midway: ${await new Response(child.stderr).text()}`);
-    const bytes = new TextEncoder().encode(text);
-    for (let offset = 0; offset < bytes.length; ) {
-      try {
-        offset += writeSync(pipe, bytes, offset, bytes.length - offset);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
-        if (child.exitCode !== null) throw await ended();
-        await Bun.sleep(2);
-      }
-    }
+    await pipe.feed(text, () => child.exitCode !== null, ended);
     // Killed once the staging file beside the target holds events: the restore has begun writing them.
     const staging = join(dir, `.restored.db.restoring-${child.pid}`);
     for (;;) {

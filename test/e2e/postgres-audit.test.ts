@@ -1,6 +1,6 @@
 import { SQL } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, constants, existsSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportText } from "../../src/audit/export-events";
 import { openSqliteStorage } from "../../src/storage/sqlite/storage";
@@ -8,6 +8,7 @@ import { appendLongStream } from "../audit/long-stream";
 import { binary, E2E_TIMEOUT, run, startServer, stop, useBinary } from "../support/binary";
 import { TestDatabases, type TestDatabase } from "../support/postgres";
 import { makeTempDir } from "../support/temp-dir";
+import { EndlessPipe } from "../support/endless-pipe";
 
 // The audit commands of the compiled binary on PostgreSQL, as an operator runs them: verify, rebuild, backup and
 // restore --db postgres://…, across backends (an export moves between SQLite and PostgreSQL keeping its head),
@@ -144,28 +145,15 @@ describe("a restore into PostgreSQL killed midway", () => {
     const databaseSize = async () => Number((await admin`SELECT pg_database_size(current_database()) AS size`)[0].size);
     const sizeBefore = await databaseSize();
 
-    // The export reaches the restore through a named pipe that is never closed: it reads every line but never
-    // the end of the file, so it is certainly still running, its transaction open, when it is killed (no race
-    // with its end). Opened for reading too, without waiting (Linux): a restore that never opens it cannot hang
-    // the test.
-    const fifo = join(work.path, "long.pipe");
-    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
-    const pipe = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const child = Bun.spawn([binary, "restore", fifo, "--db", target.url], { cwd: work.path, stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    // The export comes through a pipe that is never closed (EndlessPipe): the restore is certainly still running,
+    // its transaction open, when it is killed.
+    const pipe = new EndlessPipe(join(work.path, "long.pipe"));
+    const child = Bun.spawn([binary, "restore", pipe.path, "--db", target.url], { cwd: work.path, stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
     try {
       let exited = false;
       void child.exited.then(() => (exited = true));
       const ended = async () => new Error(`restore ended (exit ${child.exitCode ?? child.signalCode}) before it could be killed midway: ${await new Response(child.stderr).text()}`);
-      const bytes = new TextEncoder().encode(text);
-      for (let offset = 0; offset < bytes.length; ) {
-        try {
-          offset += writeSync(pipe, bytes, offset, bytes.length - offset);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
-          if (exited) throw await ended();
-          await Bun.sleep(2);
-        }
-      }
+      await pipe.feed(text, () => exited, ended);
       // Killed once its transaction has inserted the first batch and waits for more lines: the session is idle
       // in its open transaction, its last statement the INSERT INTO events.
       for (;;) {
@@ -193,7 +181,7 @@ describe("a restore into PostgreSQL killed midway", () => {
     } finally {
       child.kill("SIGKILL"); // a no-op once it was killed above; never left running when the test fails
       await child.exited;
-      closeSync(pipe);
+      pipe.close();
       await admin.close();
     }
     const again = await run(["restore", file, "--db", target.url], work.path);
