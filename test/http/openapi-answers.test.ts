@@ -16,6 +16,7 @@ import { EventStreamHub, streamSourceOf } from "../../src/http/event-stream-hub"
 import { StorageUnavailableError } from "../../src/storage-errors";
 import { VerificationJobs } from "../../src/audit/verification-jobs";
 import { verificationRunnerFor } from "../../src/audit/verification-runner";
+import { DEFAULT_VERIFICATION_PACE } from "../../src/audit/verification-pace";
 import { documentedResponse, documentOnly, documentOnSqlite, fullApp, servedDocument, templateOf, type Json } from "../support/openapi-document";
 import { openTestBackend, TEST_BACKEND, type TestBackend } from "../support/test-backend";
 import { AUDITOR_SECRET, TEST_SECRET } from "../support/test-service";
@@ -42,9 +43,16 @@ function failing<T extends object>(target: T, error: () => Error): T {
   return new Proxy(target, { get: (object, name) => (typeof (object as Json)[name as string] === "function" ? () => Promise.reject(error()) : (object as Json)[name as string]) });
 }
 
+/**
+ * The jobs of these apps at normal priority: what their answers look like does not depend on it, and at the
+ * service's nice 19 a job waits behind everything else make test runs (afterAll waits for them to end).
+ */
+const jobsAtNormalPriority = (options: { newId?: () => string } = {}) =>
+  new VerificationJobs(verificationRunnerFor(backend.storage, { ...DEFAULT_VERIFICATION_PACE, lowPriority: false }), options);
+
 beforeAll(async () => {
   backend = await openTestBackend();
-  app = fullApp(backend);
+  app = fullApp(backend, { verifications: jobsAtNormalPriority() });
   doc = await servedDocument(app);
   const boom = () => new Error("boom");
   const down = () => new StorageUnavailableError("ERR_POSTGRES_CONNECTION_CLOSED", new Error("connection closed"));
@@ -55,7 +63,7 @@ beforeAll(async () => {
   notReady = fullApp(backend, { readiness: () => "数据库无法连接 (ECONNREFUSED)" });
   readinessFails = fullApp(backend, { readiness: () => Promise.reject(boom()) });
   let jobs = 0;
-  auditing = fullApp(backend, { verifications: new VerificationJobs(verificationRunnerFor(backend.storage), { newId: () => `doc-job-${++jobs}` }) });
+  auditing = fullApp(backend, { verifications: jobsAtNormalPriority({ newId: () => `doc-job-${++jobs}` }) });
   await auditing.handle(new Request(`http://localhost${VERIFICATIONS}`, { method: "POST", headers: { "x-internal-secret": TEST_SECRET } }));
   const created = await app.handle(
     new Request(`http://localhost${CREATE_PATH}`, {
