@@ -4,7 +4,7 @@ import { HttpFault, MESSAGES } from "./envelope";
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 // An oversize body is read and thrown away up to this much before answering 413: a client still sending when
 // the server closes gets "broken pipe" instead of the 413 it should read.
-const DRAIN_CAP = 8 * 1024 * 1024;
+export const DRAIN_CAP = 8 * 1024 * 1024;
 
 const isJsonContentType = (value: string | null) =>
   value !== null && /^application\/json\s*(;|$)/i.test(value.trim());
