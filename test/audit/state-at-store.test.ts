@@ -64,6 +64,13 @@ async function longStore(): Promise<{ service: TestBackend; events: StoredEvent[
   return { service, events: await readWholeStream(service.storage, CODE), lastMs: ms };
 }
 
+/**
+ * The hang guard of the two tests that read every version and every instant: about 1,400 reads each, 5-20 s
+ * under make test's load on PostgreSQL, past make test's default 30 s when the machine is busier still (seen with
+ * four files at a time per pass). A guard against hanging, not a speed check.
+ */
+const WHOLE_STREAM_GUARD_MS = 90_000;
+
 let store: Awaited<ReturnType<typeof longStore>>;
 beforeAll(async () => {
   store = await longStore();
@@ -91,7 +98,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
     }
     expect(shared.count).toBe(2);
     expect(tiny.count).toBe(1);
-  });
+  }, WHOLE_STREAM_GUARD_MS);
 
   test("beyond the last version, at version 0, and for a stream that does not exist", async () => {
     const { service, events } = store;
@@ -118,7 +125,7 @@ describe("readStateAt equals stateAt over the whole stream", () => {
     }
     // The history really spreads over many instants, before and after the clock went back.
     expect(versionsSeen.size).toBeGreaterThan(400);
-  });
+  }, WHOLE_STREAM_GUARD_MS);
 
   test("a state handed out is frozen, so no reader can change what later readers get", async () => {
     const { service } = store;
