@@ -58,13 +58,24 @@ export async function launchChromium(): Promise<RunningChromium> {
         await browser.close().catch(() => {});
         child.kill("SIGTERM");
         await child.exited;
-        profile.cleanup();
+        await endProfile(profile);
       },
     };
   } catch (error) {
     child.kill("SIGKILL");
     await child.exited;
-    profile.cleanup();
+    await endProfile(profile);
     throw error;
   }
+}
+
+/**
+ * Removes the profile once nothing of that browser is left: its helper processes (crash handler, renderers)
+ * can outlive the main one and write into the profile after it was removed (a profile was once left behind that
+ * way). They name the profile on their command lines.
+ */
+async function endProfile(profile: { path: string; cleanup(): void }): Promise<void> {
+  Bun.spawnSync(["pkill", "-KILL", "-f", profile.path]);
+  for (let tries = 0; tries < 50 && Bun.spawnSync(["pgrep", "-f", profile.path]).exitCode === 0; tries++) await Bun.sleep(20);
+  profile.cleanup();
 }
