@@ -1,6 +1,9 @@
 import { writeFileSync } from "node:fs";
 import parsePrometheusTextFormat, { type PrometheusMetricFamily } from "parse-prometheus-text-format";
 import { binary, stop, type Server } from "../support/binary";
+import { waitFor } from "../support/wait-for";
+
+export { waitFor };
 
 /**
  * Helpers shared by the operations end-to-end tests (operations-*.test.ts): calls in the envelope, the JSON
@@ -64,15 +67,6 @@ export function configurationOf(output: string): Record<string, { value: unknown
   return line.settings;
 }
 
-/** Polls `check` every 25 ms until it is true, for at most `timeoutMs`; throws naming `what` otherwise. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return;
-    await Bun.sleep(25);
-  }
-  if (!check()) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** SIGTERM, the exit code, then stdout up to the "stopped" line (the drain of the pipe can lag the exit) and stderr. */
 export async function stopAndCollect(server: Server): Promise<{ code: number; stdout: string; stderr: string }> {

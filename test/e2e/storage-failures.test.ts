@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { run, startServer, stop, useBinary, type Server } from "../support/binary";
 import { makeTempDir, type TempDir } from "../support/temp-dir";
 import { walIndex } from "../support/wal-index";
-import { waitFor } from "./operations-support";
+import { logLines, waitFor } from "./operations-support";
 
 // Issue "Nothing lost", storage failures: the compiled binary on a database that suddenly cannot take writes
 // (disk full, files made unwritable). Every write must answer 503 with a Chinese message in the envelope and
@@ -219,14 +219,9 @@ function fillUp(file: string): number {
   return written;
 }
 
-/** The stdout of the disk-full run: its JSON log lines; and how many of its writes were refused. */
+/** The stdout of the disk-full run, and how many of its writes were refused. */
 let fullDiskLog = "";
 let fullDiskRefusals = 0;
-const logLines = (output: string) =>
-  output
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** What the store must hold after the writes that were acknowledged: each opportunity's amount and version, and the events. */
 class AcknowledgedWrites {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openServiceStore } from "../../src/service-store";
 import { WalCheckpointer, WRITER_CHECKPOINT_PAGES } from "../../src/storage/sqlite/wal-checkpoints";
+import { waitFor } from "../support/wait-for";
 import { walIndex } from "../support/wal-index";
 import { createBody, createCommand, META, Resources, updateCommand } from "./store-fixture";
 
@@ -11,15 +12,6 @@ afterEach(async () => {
   await Promise.all(checkpointers.splice(0).map((checkpointer) => checkpointer.stop()));
   resources.disposeAll();
 });
-
-/** Polls every 10 ms; the limit is a hang guard, not a speed check. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 /** A service store whose own connection never checkpoints: every copy of the WAL is someone else's. */
 async function storeWithWrites(updates: number) {
@@ -39,8 +31,8 @@ describe("the checkpointer thread", () => {
 
     const checkpointer = await WalCheckpointer.start(service.path, {}, 10);
     checkpointers.push(checkpointer);
-    await until(() => walIndex(service.path).copied === grown.frames, "a checkpoint of the whole WAL");
-    await until(() => checkpointer.last !== null, "the thread's report of it");
+    await waitFor(() => walIndex(service.path).copied === grown.frames, "a checkpoint of the whole WAL");
+    await waitFor(() => checkpointer.last !== null, "the thread's report of it");
     expect(checkpointer.last).toEqual({ frames: grown.frames, walFrames: grown.frames });
     await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: 1_000 }), META);
     expect(walIndex(service.path).frames).toBeLessThan(grown.frames);
@@ -59,7 +51,7 @@ describe("the checkpointer thread", () => {
   test("a quiet WAL is not reported again and again; stopping it lets the closing TRUNCATE checkpoint run", async () => {
     const service = await storeWithWrites(5);
     const checkpointer = await WalCheckpointer.start(service.path, {}, 5);
-    await until(() => checkpointer.checkpoints > 0, "the first checkpoint");
+    await waitFor(() => checkpointer.checkpoints > 0, "the first checkpoint");
     const reported = checkpointer.checkpoints;
     await Bun.sleep(100);
     expect(checkpointer.checkpoints).toBe(reported);
