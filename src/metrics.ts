@@ -11,6 +11,8 @@ export interface MetricsSources {
   countOpportunities: () => number | Promise<number>;
   /** With the writer thread: how many write requests were committed on the HTTP thread and how many there. */
   writePaths?: () => { inProcess: number; writerThread: number };
+  /** SQLite: the WAL's checkpointer thread, whether it is up and how many checkpoints copied pages. */
+  walCheckpoints?: () => { checkpoints: number; up: boolean };
 }
 
 export class ServiceMetrics {
@@ -95,6 +97,7 @@ export class ServiceMetrics {
         },
       });
     }
+    if (sources.walCheckpoints) walCheckpointMetrics(this.registry, sources.walCheckpoints);
     new Gauge({
       name: "opportunity_process_resident_memory_bytes",
       help: "Resident memory of the process",
@@ -127,4 +130,28 @@ export class ServiceMetrics {
     this.commitSeconds.observe(seconds);
     for (const type of eventTypes) this.eventsAppended.inc({ type });
   }
+}
+
+/**
+ * The checkpointer thread's work (storage/sqlite/wal-checkpoints.ts): a WAL that keeps growing while the counter
+ * stands still, or the gauge at 0, is what an operator alerts on.
+ */
+function walCheckpointMetrics(registry: Registry, read: NonNullable<MetricsSources["walCheckpoints"]>): void {
+  new Counter({
+    name: "opportunity_wal_checkpoints_total",
+    help: "Checkpoints by the checkpointer thread that copied WAL pages into the database file",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read().checkpoints);
+    },
+  });
+  new Gauge({
+    name: "opportunity_wal_checkpointer_up",
+    help: "1 while the checkpointer thread runs and its last checkpoint succeeded; 0 when it failed or the thread is not running (commits then checkpoint the WAL themselves)",
+    registers: [registry],
+    collect() {
+      this.set(read().up ? 1 : 0);
+    },
+  });
 }

@@ -14,7 +14,7 @@ export interface ServiceBackend {
   storage: Storage;
   writer: Pick<GroupCommit, "execute" | "executeBatch" | "executeMany" | "pruneIdempotencyKeys" | "onCommit" | "retention">;
   /** What only this backend can report to the metrics. */
-  metrics: Pick<MetricsSources, "dbPath" | "writePaths">;
+  metrics: Pick<MetricsSources, "dbPath" | "writePaths" | "walCheckpoints">;
   /** Told of each commit and each write the database could not take (readiness learns from them). */
   noteCommit(): void;
   noteStorageFailure(error: StorageUnavailableError): void;
@@ -70,7 +70,11 @@ async function openSqliteBackend(path: string, options: BackendOptions): Promise
   return {
     storage: service.storage,
     writer: thread ?? service.writer,
-    metrics: { dbPath: path, writePaths: thread && (() => thread.counts) },
+    metrics: {
+      dbPath: path,
+      writePaths: thread && (() => thread.counts),
+      walCheckpoints: () => ({ checkpoints: checkpointer?.checkpoints ?? 0, up: checkpointer?.up ?? false }),
+    },
     noteCommit: () => health.noteCommit(),
     noteStorageFailure: (error) => health.noteStorageFailure(error),
     async close() {

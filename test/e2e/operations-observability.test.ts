@@ -102,6 +102,8 @@ describe("metrics", () => {
         "opportunity_database_size_bytes",
         "opportunity_wal_size_bytes",
         "opportunity_opportunities",
+        "opportunity_wal_checkpoints_total",
+        "opportunity_wal_checkpointer_up",
         "opportunity_process_resident_memory_bytes",
       ]),
     );
@@ -151,6 +153,11 @@ describe("metrics", () => {
     expect(commits(after) - commits(before)).toBeLessThanOrEqual(6);
     expect(sampleValue(after, "opportunity_database_size_bytes")).toBeGreaterThan(0);
     expect(sampleValue(after, "opportunity_process_resident_memory_bytes")).toBeGreaterThan(1_000_000);
+    // The checkpointer thread runs, and copies these commits back into the database file within a few of its
+    // 250 ms rounds.
+    expect(sampleValue(after, "opportunity_wal_checkpointer_up")).toBe(1);
+    const checkpointsBefore = sampleValue(before, "opportunity_wal_checkpoints_total");
+    await waitFor(async () => sampleValue(await scrape(server.baseUrl, headers), "opportunity_wal_checkpoints_total") > checkpointsBefore, "a checkpoint of the new commits", 5_000);
   }, E2E_TIMEOUT);
 });
 

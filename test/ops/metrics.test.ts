@@ -94,6 +94,18 @@ describe("ServiceMetrics on its own", () => {
     expect([valueOf(families, "opportunity_database_size_bytes"), valueOf(families, "opportunity_wal_size_bytes"), valueOf(families, "opportunity_opportunities")]).toEqual([12_345, 678, 42]);
   });
 
+  test("the checkpointer's metrics read its count and state at scrape time, and exist only where there is one", async () => {
+    const checkpointer = { checkpoints: 0, up: true };
+    const metrics = new ServiceMetrics({ countOpportunities: () => 0, walCheckpoints: () => checkpointer });
+    let families = await scrape(metrics);
+    expect([valueOf(families, "opportunity_wal_checkpoints_total"), valueOf(families, "opportunity_wal_checkpointer_up")]).toEqual([0, 1]);
+    Object.assign(checkpointer, { checkpoints: 7, up: false });
+    families = await scrape(metrics);
+    expect([valueOf(families, "opportunity_wal_checkpoints_total"), valueOf(families, "opportunity_wal_checkpointer_up")]).toEqual([7, 0]);
+    const names = (await scrape(new ServiceMetrics({ countOpportunities: () => 0 }))).families.map((family) => family.name);
+    expect(names.filter((name) => name.startsWith("opportunity_wal_checkpoint"))).toEqual([]);
+  });
+
   test("recordCommit counts events by type and observes the transaction time", async () => {
     const dir = makeTempDir("ops-metrics-");
     cleanups.push(dir.cleanup);

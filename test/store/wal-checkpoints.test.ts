@@ -51,11 +51,13 @@ describe("the checkpointer thread", () => {
   test("a quiet WAL is not reported again and again; stopping it lets the closing TRUNCATE checkpoint run", async () => {
     const service = await storeWithWrites(5);
     const checkpointer = await WalCheckpointer.start(service.path, {}, 5);
+    expect(checkpointer.up).toBe(true);
     await waitFor(() => checkpointer.checkpoints > 0, "the first checkpoint");
     const reported = checkpointer.checkpoints;
     await Bun.sleep(100);
     expect(checkpointer.checkpoints).toBe(reported);
     await checkpointer.stop();
+    expect(checkpointer.up).toBe(false);
     expect(service.close()).toEqual({ checkpointed: true });
   });
 

@@ -38,6 +38,10 @@ export class WalCheckpointer {
   /** Checkpoints that copied frames, and the last one's report. */
   checkpoints = 0;
   last: { frames: number; walFrames: number } | null = null;
+  /** Whether the last checkpoint failed (until one succeeds again). */
+  private failing = false;
+  /** From the thread's start to its stop or its end by an error. */
+  private running = false;
   private readonly worker = new Worker(workerEntry("checkpoint-worker.ts"));
   private readonly stopped: Promise<void>;
   /** Until the thread has answered its start: how that answer is told to start()'s caller. */
@@ -47,20 +51,39 @@ export class WalCheckpointer {
     this.starting = started;
     let markStopped!: () => void;
     this.stopped = new Promise((resolve) => (markStopped = resolve));
-    this.worker.onmessage = (event: MessageEvent<CheckpointerMessage>) => {
-      const message = event.data;
-      if (message.kind === "checkpointed") {
-        this.checkpoints += 1;
-        this.last = { frames: message.frames, walFrames: message.walFrames };
-      } else if (message.kind === "started") this.settle();
-      else if (message.kind === "failed") this.starting ? this.settle(new Error(message.message)) : events.onFailure?.(message.message);
-      else if (message.kind === "recovered") events.onRecovery?.();
-      else markStopped();
-    };
+    this.worker.onmessage = (event: MessageEvent<CheckpointerMessage>) => this.receive(event.data, events, markStopped);
     this.worker.onerror = (error) => {
+      this.running = false;
       this.settle(new Error(error.message));
       markStopped();
     };
+  }
+
+  private receive(message: CheckpointerMessage, events: CheckpointerEvents, markStopped: () => void): void {
+    switch (message.kind) {
+      case "checkpointed":
+        this.checkpoints += 1;
+        this.last = { frames: message.frames, walFrames: message.walFrames };
+        return;
+      case "started":
+        this.running = true;
+        return this.settle();
+      case "failed":
+        if (this.starting) return this.settle(new Error(message.message));
+        this.failing = true;
+        return events.onFailure?.(message.message);
+      case "recovered":
+        this.failing = false;
+        return events.onRecovery?.();
+      case "stopped":
+        this.running = false;
+        return markStopped();
+    }
+  }
+
+  /** Whether the thread runs and its last checkpoint, if any, succeeded (the metrics' view). */
+  get up(): boolean {
+    return this.running && !this.failing;
   }
 
   private settle(error?: Error): void {
