@@ -110,7 +110,7 @@ export const SETTINGS = {
     fallback: DEFAULT_DB_PATH,
     parse: databaseLocation,
     isPath: true,
-    help: "SQLite database file, or a postgres:// URL (env DATABASE_URL is read too, after DB_PATH)",
+    help: "SQLite database file (not :memory:), or a postgres:// URL (env DATABASE_URL is read too, after DB_PATH)",
   },
   secretsFile: {
     key: "secretsFile",

@@ -4,7 +4,7 @@ import { formatHead } from "../../events/verify-chain";
 import { MAX_NDJSON_LINE_BYTES } from "../audit/ndjson-lines";
 import { restoreExport, restoreExportToPostgres } from "../audit/restore-export";
 import { resolveSettings } from "../settings";
-import { parseDatabaseLocation } from "../storage/location";
+import { maskPassword, parseDatabaseLocation, type DatabaseLocation } from "../storage/location";
 import { UsageError } from "./shared-options";
 import { openPostgresAsIs } from "./command-storage";
 import { escapeForTerminal } from "./terminal-text";
@@ -51,7 +51,7 @@ export async function restore(args: string[], env: NodeJS.ProcessEnv): Promise<n
   if (!values.db) throw new UsageError("restore needs --db NEW, the database to create");
   const file = positionals[0]!;
   if (!existsSync(file)) throw new UsageError(`cannot read ${file}: no such file`);
-  const location = parseDatabaseLocation(values.db);
+  const location = targetLocation(values.db);
   if (location.kind === "postgres") return restorePostgres(file, location.url);
   if (existsSync(values.db)) throw new UsageError(`${values.db} already exists: restore only creates a new database`);
   const result = await restoreExport(file, values.db);
@@ -61,6 +61,15 @@ export async function restore(args: string[], env: NodeJS.ProcessEnv): Promise<n
   }
   process.stdout.write(`restored ${result.events} events, ${result.opportunities} opportunities into ${escapeForTerminal(values.db)}\nhead ${formatHead(result.head)}\n`);
   return 0;
+}
+
+/** The --db NEW a restore writes to; one it cannot be (a URL of another scheme, an in-memory database) is a usage error. */
+function targetLocation(text: string): DatabaseLocation {
+  try {
+    return parseDatabaseLocation(text);
+  } catch (error) {
+    throw new UsageError(`invalid --db: ${JSON.stringify(maskPassword(text))} ${(error as Error).message}`);
+  }
 }
 
 async function restorePostgres(file: string, url: string): Promise<number> {

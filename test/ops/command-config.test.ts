@@ -14,6 +14,7 @@ import { history, HISTORY_HELP } from "../../src/cli/history";
 import { importFile, IMPORT_HELP } from "../../src/cli/import";
 import { rebuild, REBUILD_HELP } from "../../src/cli/rebuild";
 import { restore } from "../../src/cli/restore";
+import { UsageError } from "../../src/cli/shared-options";
 import { exportText } from "../../src/audit/export-events";
 import { openSqliteStorage } from "../../src/storage/sqlite/storage";
 import { verify, VERIFY_HELP } from "../../src/cli/verify";
@@ -145,5 +146,17 @@ describe("restore takes the file too, and never its db", () => {
     writeFileSync(config, JSON.stringify({ ...README_EXAMPLE, prot: 9000 }));
     await expect(captureCli(() => restore([exported, "--db", join(dir, "other.db"), "--config", config], {}))).rejects.toThrow("unknown setting(s) prot");
     expect(existsSync(join(dir, "other.db"))).toBe(false);
+  });
+
+  test("a --db NEW that cannot be a target is a usage error (exit 2) naming it, password masked", async () => {
+    const { dir } = await configured(README_EXAMPLE);
+    const exported = join(dir, "export.ndjson");
+    writeFileSync(exported, "");
+    const refused = (db: string) => captureCli(() => restore([exported, "--db", db], {})).then(
+      () => "restored",
+      (error: Error) => `${error instanceof UsageError ? "usage" : "other"}: ${error.message}`,
+    );
+    expect(await refused(":memory:")).toStartWith('usage: invalid --db: ":memory:" is not a file');
+    expect(await refused("mysql://root:pw@db/crm")).toBe('usage: invalid --db: "mysql://root:***@db/crm" is a URL of an unsupported scheme (mysql:); give a SQLite file path');
   });
 });

@@ -15,6 +15,12 @@ describe("parseDatabaseLocation", () => {
   test.each(["mysql://root@db/crm", "file:///tmp/x.db", "sqlite://x.db"])("%s: an unsupported scheme is refused, not taken for a file", (text) => {
     expect(() => parseDatabaseLocation(text)).toThrow(/unsupported scheme/);
   });
+
+  // `serve --db :memory:` once answered "商机不存在" for an opportunity it had just created: the HTTP thread's
+  // connection and the writer thread's each opened an in-memory database of their own.
+  test.each([":memory:", ""])("%j: an in-memory database is refused, as each connection would see its own", (text) => {
+    expect(() => parseDatabaseLocation(text)).toThrow("is not a file: SQLite's in-memory database would be a different one on each of the service's connections");
+  });
 });
 
 describe("maskPassword", () => {
@@ -38,6 +44,10 @@ describe("--db with a URL", () => {
   test("DATABASE_URL is read after DB_PATH", () => {
     expect(resolveSettings(["db"], {}, { DATABASE_URL: "postgres://a@h/d" }).values.db).toBe("postgres://a@h/d");
     expect(resolveSettings(["db"], {}, { DATABASE_URL: "postgres://a@h/d", DB_PATH: "/x.db" }).values.db).toBe("/x.db");
+  });
+
+  test("--db :memory: is refused naming the flag, before anything is opened", () => {
+    expect(() => resolveSettings(["db"], { db: ":memory:" }, {})).toThrow('invalid db (--db): ":memory:" is not a file');
   });
 
   test("a URL of another scheme is refused, its password masked, naming the variable it came from", () => {
