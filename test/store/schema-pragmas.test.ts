@@ -1,5 +1,8 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openServiceStore } from "../../src/service-store";
 import { Resources } from "./store-fixture";
 
 const resources = new Resources();
@@ -67,5 +70,24 @@ describe("database opened by the service store", () => {
     const again = resources.service({ path: first.path });
     expect(again.store.head()).toEqual({ position: 1, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(again.opportunities.find("KEEP-1")?.opportunityName).toBe("N");
+  });
+});
+
+describe("a --db that is no database", () => {
+  const failure = (path: string) => {
+    try {
+      openServiceStore(path).close();
+      return null;
+    } catch (error) {
+      return { message: (error as Error).message, code: (error as { code?: string }).code };
+    }
+  };
+
+  test("a directory or another program's file is named in the error, with SQLite's reason and code", () => {
+    const directory = resources.tempDir();
+    const notADatabase = join(directory, "notes.txt");
+    writeFileSync(notADatabase, "meeting notes, not a database\n".repeat(200));
+    expect(failure(directory)).toEqual({ message: `cannot open the database ${directory}: unable to open database file`, code: "SQLITE_CANTOPEN" });
+    expect(failure(notADatabase)).toEqual({ message: `cannot open the database ${notADatabase}: file is not a database`, code: "SQLITE_NOTADB" });
   });
 });

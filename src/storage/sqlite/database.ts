@@ -12,16 +12,31 @@ export const BUSY_TIMEOUT_MS = 5000;
  */
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): Database {
   if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
-  const db = options.readonly ? new Database(path, { readonly: true, strict: true }) : new Database(path, { create: true, strict: true });
-  db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  if (!options.readonly) {
-    db.run("PRAGMA journal_mode = WAL");
-    db.run("PRAGMA synchronous = FULL");
+  let db: Database | undefined;
+  try {
+    db = options.readonly ? new Database(path, { readonly: true, strict: true }) : new Database(path, { create: true, strict: true });
+    db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // The first statement that reads the file: a directory or another program's file fails here.
+    if (!options.readonly) db.run("PRAGMA journal_mode = WAL");
+  } catch (error) {
+    db?.close();
+    throw namingTheFile(path, error);
   }
+  if (!options.readonly) db.run("PRAGMA synchronous = FULL");
   db.run("PRAGMA foreign_keys = ON");
   // Triggers fired by triggers must also fire, so no nested path can slip past the append-only guards.
   db.run("PRAGMA recursive_triggers = ON");
   return db;
+}
+
+/**
+ * SQLite's reason alone ("unable to open database file", "file is not a database") names no file: an operator
+ * who gave --db a directory or another program's file is told which one. The SQLite code is kept.
+ */
+function namingTheFile(path: string, error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return error;
+  return Object.assign(new Error(`cannot open the database ${path}: ${(error as Error).message}`), { code });
 }
 
 /** How much of the file a whole-store read maps into memory (SQLite maps no more than the file holds). */
