@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { run, startServer, stop, useBinary, type Server } from "../support/binary";
+import { ImmutableFiles, immutableIsEnforced } from "../support/immutable-files";
 import { makeTempDir, type TempDir } from "../support/temp-dir";
 import { walIndex } from "../support/wal-index";
 import { logLines, waitFor } from "./operations-support";
@@ -57,29 +58,9 @@ if (!tmpfs.ok) console.warn(`SKIPPING the disk-full tests: ${tmpfs.why}`);
  * then fail with EPERM, which SQLite reports as SQLITE_IOERR_WRITE: the same code a filesystem that the kernel
  * forces read-only (EROFS, e.g. after an I/O error with errors=remount-ro) produces. The service must treat it
  * as "cannot write right now": 503 with the general message, readiness red, recovery once writable again.
- * The test probes that the attribute is enforced where the temp dir lives, and skips with a message otherwise.
+ * The test probes that the attribute is enforced where the temp dir lives (test/support/immutable-files.ts), and
+ * skips with a message otherwise.
  */
-function immutableIsEnforced(): { ok: boolean; why: string } {
-  const probeDir = makeTempDir("opportunity-e2e-immutable-probe-");
-  const probe = join(probeDir.path, "probe");
-  writeFileSync(probe, "a");
-  const fd = openSync(probe, "a");
-  try {
-    const set = sh("chattr", "+i", probe);
-    if (set.code !== 0) return { ok: false, why: `chattr +i failed: ${set.output}` };
-    try {
-      writeSync(fd, "b");
-      return { ok: false, why: "the filesystem of the temp dir does not enforce the immutable attribute on open files" };
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "EPERM" ? { ok: true, why: "" } : { ok: false, why: `unexpected ${(error as Error).message}` };
-    } finally {
-      sh("chattr", "-i", probe);
-    }
-  } finally {
-    closeSync(fd);
-    probeDir.cleanup();
-  }
-}
 const immutable = immutableIsEnforced();
 if (!immutable.ok) console.warn(`SKIPPING the unwritable-database test: ${immutable.why}`);
 
@@ -88,7 +69,7 @@ let secretsPath = "";
 let mountPoint = "";
 let mounted = false;
 const servers = new Set<Server>();
-const immutableFiles = new Set<string>();
+const immutableFiles = new ImmutableFiles();
 
 async function start(db: string): Promise<Server> {
   // A short shutdown timeout keeps every stop quick (the default is 10 s).
@@ -114,7 +95,7 @@ afterAll(async () => {
   // Our servers hold files on the tmpfs: they must be gone before it can be unmounted.
   for (const server of servers) server.child.kill("SIGKILL");
   await Promise.all([...servers].map((server) => server.child.exited));
-  for (const file of immutableFiles) sh("chattr", "-i", file);
+  immutableFiles.clearAll();
   if (mounted && sh("umount", mountPoint).code !== 0) sh("umount", "-l", mountPoint);
   work?.cleanup();
 });
@@ -392,10 +373,7 @@ describe.skipIf(!immutable.ok)("database files made unwritable under the running
       expect(existsSync(`${db}-wal`)).toBe(true);
 
       const locked = [db, `${db}-wal`];
-      for (const file of locked) {
-        immutableFiles.add(file);
-        expect(sh("chattr", "+i", file).code).toBe(0);
-      }
+      for (const file of locked) immutableFiles.lock(file);
       expectUnavailable(await update(server, { opportunityCode: "RO-1", amount: 300 }), CANNOT_WRITE_MESSAGE);
       expectUnavailable(await create(server, "RO-2", 5), CANNOT_WRITE_MESSAGE);
       const together = await Promise.all(Array.from({ length: 4 }, (_, index) => update(server, { opportunityCode: "RO-1", amount: 400 + index })));
@@ -407,10 +385,7 @@ describe.skipIf(!immutable.ok)("database files made unwritable under the running
       const current = await read(server, "RO-1");
       expect({ amount: current.body.data?.amount, version: current.body.data?.version }).toEqual({ amount: 200, version: 2 });
 
-      for (const file of locked) {
-        expect(sh("chattr", "-i", file).code).toBe(0);
-        immutableFiles.delete(file);
-      }
+      for (const file of locked) immutableFiles.unlock(file);
       const ready = await readyz(server);
       expect({ status: ready.status, body: ready.body }).toEqual({ status: 200, body: { code: "0", msg: "success", data: "ready" } });
       expect((await update(server, { opportunityCode: "RO-1", amount: 300 })).body).toEqual({ code: "0", msg: "success", data: 1 });

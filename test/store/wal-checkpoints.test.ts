@@ -1,13 +1,18 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openServiceStore } from "../../src/service-store";
 import { WalCheckpointer, WRITER_CHECKPOINT_PAGES } from "../../src/storage/sqlite/wal-checkpoints";
+import { ImmutableFiles, immutableIsEnforced } from "../support/immutable-files";
 import { waitFor } from "../support/wait-for";
 import { walIndex } from "../support/wal-index";
 import { createBody, createCommand, META, Resources, updateCommand } from "./store-fixture";
 
 const resources = new Resources();
 const checkpointers: WalCheckpointer[] = [];
+const immutableFiles = new ImmutableFiles();
+afterAll(() => immutableFiles.clearAll());
+const immutable = immutableIsEnforced();
+if (!immutable.ok) console.warn(`SKIPPING the checkpoint-failure test: ${immutable.why}`);
 afterEach(async () => {
   await Promise.all(checkpointers.splice(0).map((checkpointer) => checkpointer.stop()));
   resources.disposeAll();
@@ -76,5 +81,29 @@ describe("the checkpointer thread", () => {
       }
     };
     expect([autocheckpoint(true), autocheckpoint(false)]).toEqual([WRITER_CHECKPOINT_PAGES, 1_000]);
+  });
+});
+
+describe.skipIf(!immutable.ok)("a checkpoint that fails", () => {
+  test("is told once and the checkpointer is down until one succeeds again, which is told once too", async () => {
+    const service = await storeWithWrites(5);
+    const told: string[] = [];
+    const checkpointer = await WalCheckpointer.start(service.path, { onFailure: (reason) => told.push(`failed: ${reason}`), onRecovery: () => told.push("recovered") }, 5);
+    checkpointers.push(checkpointer);
+    await waitFor(() => walIndex(service.path).copied === walIndex(service.path).frames, "the first WAL copied back");
+    expect(checkpointer.up).toBe(true);
+
+    // The database file cannot be written (as on a filesystem forced read-only); the WAL still can: commits go
+    // on, and copying them back into the file fails.
+    immutableFiles.lock(service.path);
+    await service.writer.execute(updateCommand({ opportunityCode: "WAL-1", amount: 500 }), META);
+    await waitFor(() => !checkpointer.up, "the failed checkpoint");
+    await Bun.sleep(50);
+    expect(told).toEqual([expect.stringMatching(/^failed: disk I\/O error/)]);
+
+    immutableFiles.unlock(service.path);
+    await waitFor(() => checkpointer.up, "a checkpoint that succeeds again");
+    expect(told.slice(1)).toEqual(["recovered"]);
+    expect(walIndex(service.path).copied).toBe(walIndex(service.path).frames);
   });
 });
